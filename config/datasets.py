@@ -1,0 +1,149 @@
+"""Datasets of a config, declared in YAML so that adding one needs no Python.
+
+A ``<config>_datasets.yaml`` next to the config module holds::
+
+    campaign: {...}                # campaign-wide values (synthetic pileup profile, ...)
+    redirectors: [root://..., ...] # real campaigns: XRootD redirectors, tried in order
+    generator_defaults: {...}      # synthetic campaigns: default generator settings
+    datasets:
+      <name>:
+        process: <process name>    # a process of config/processes.py
+        data: true | false
+        key: /DAS/dataset/NAME     # optional, real datasets
+        files: [paths or LFNs]     # or the name of a text file, one path or LFN per line
+        generator: {...}           # synthetic datasets instead of files
+
+Every mistake a user can make here is a ``TmetError`` naming the file, the dataset and
+the field.
+"""
+
+import os
+
+import yaml
+
+from analysis.errors import TmetError, unknown_name_error
+
+REQUIRED_FIELDS = ("process", "data")
+KNOWN_FIELDS = {"process", "data", "key", "files", "generator"}
+
+
+def read_yaml(path):
+    """The parsed YAML file ``path``; syntax errors name the file."""
+    try:
+        with open(path) as f:
+            content = yaml.safe_load(f)
+    except OSError as e:
+        raise TmetError(f"cannot read dataset file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise TmetError(f"invalid YAML in {path}: {e}") from e
+    if not isinstance(content, dict) or not isinstance(content.get("datasets"), dict):
+        raise TmetError(f"{path} must be a mapping with a 'datasets' mapping")
+    return content
+
+
+def read_file_list(path, base_dir):
+    """Paths or LFNs of a text file, one per line (blank lines and # comments skipped)."""
+    full = path if os.path.isabs(path) else os.path.join(base_dir, path)
+    try:
+        with open(full) as f:
+            lines = [line.split("#", 1)[0].strip() for line in f]
+    except OSError as e:
+        raise TmetError(f"cannot read file list {full}: {e.strerror}") from e
+    return [line for line in lines if line]
+
+
+def _check_entry(path, name, entry, processes):
+    where = f"{path}, dataset '{name}'"
+    if not isinstance(entry, dict):
+        raise TmetError(f"{where}: expected a mapping of fields, got {entry!r}")
+    for field in REQUIRED_FIELDS:
+        if field not in entry:
+            raise TmetError(f"{where}: missing field '{field}'")
+    unknown = set(entry) - KNOWN_FIELDS
+    if unknown:
+        raise TmetError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(KNOWN_FIELDS)}")
+    if not isinstance(entry["data"], bool):
+        raise TmetError(f"{where}: field 'data' must be true or false")
+    if ("files" in entry) == ("generator" in entry):
+        raise TmetError(f"{where}: give exactly one of 'files' (real inputs) or 'generator' (synthetic)")
+    if entry["process"] not in processes:
+        raise TmetError(f"{where}: {unknown_name_error('process', entry['process'], processes)}")
+    process = processes[entry["process"]]
+    if process.is_data != entry["data"]:
+        raise TmetError(
+            f"{where}: 'data: {str(entry['data']).lower()}' contradicts process '{process.name}' "
+            f"(is_data={process.is_data})",
+        )
+
+
+def load_datasets(path, campaign, processes):
+    """Create the datasets of ``path`` in ``campaign``, linked to ``processes`` (name -> Process).
+
+    Returns the YAML content so that the config can read its other blocks.
+    """
+    content = read_yaml(path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    defaults = content.get("generator_defaults", {})
+    for dataset_id, (name, entry) in enumerate(content["datasets"].items(), start=1):
+        _check_entry(path, name, entry, processes)
+        aux = {"key": entry.get("key", name)}
+        if "generator" in entry:
+            aux["generator"] = {**defaults, **(entry["generator"] or {})}
+            aux["synthetic"] = True
+        else:
+            files = entry["files"]
+            if isinstance(files, str):
+                # resolved lazily: real file lists may be filled later by a DAS query
+                aux["file_list"] = files if os.path.isabs(files) else os.path.join(base_dir, files)
+            elif isinstance(files, list) and files:
+                aux["files"] = [str(f) for f in files]
+            else:
+                raise TmetError(f"{path}, dataset '{name}': 'files' must be a non-empty list or a file name")
+            aux["synthetic"] = False
+        campaign.add_dataset(
+            name=name,
+            id=dataset_id,
+            processes=[processes[entry["process"]]],
+            is_data=entry["data"],
+            aux=aux,
+        )
+    return content
+
+
+def dataset_files(dataset):
+    """The input files (paths or LFNs) of a real dataset."""
+    if "files" in dataset.x:
+        return list(dataset.x.files)
+    files = read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
+    if not files:
+        raise TmetError(
+            f"dataset '{dataset.name}': file list {dataset.x.file_list} is empty; fill it with one LFN "
+            f"per line (e.g. dasgoclient -query='file dataset={dataset.x.key}')",
+        )
+    return files
+
+
+def get_dataset(config, name):
+    """The dataset ``name`` of ``config``; an unknown name lists the valid ones."""
+    if not config.has_dataset(name):
+        raise unknown_name_error("dataset", name, config.datasets.names())
+    return config.get_dataset(name)
+
+
+def get_shift(config, name):
+    """The shift ``name`` of ``config``; an unknown name lists the valid ones."""
+    if not config.has_shift(name):
+        raise unknown_name_error("shift", name, config.shifts.names())
+    return config.get_shift(name)
+
+
+def mc_datasets_of(config, processes):
+    """The MC datasets whose process is one of ``processes`` or below one of them."""
+    return [
+        dataset for dataset in config.datasets
+        if not dataset.is_data and any(
+            p == dataset.processes.get_first() or p.has_process(dataset.processes.get_first(), deep=True)
+            for p in processes
+        )
+    ]
+
