@@ -84,6 +84,7 @@ def attach_processes(config):
     for process in [processes.data] + processes.backgrounds + [processes.signal]:
         config.add_process(process)
     config.x.mc_processes = processes.backgrounds + processes.signals
+    config.x.background_processes = processes.backgrounds
     config.x.signal_processes = processes.signals
 
 

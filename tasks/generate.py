@@ -1,0 +1,50 @@
+"""GenerateSample: the synthetic NanoAOD files of a synthetic dataset, one branch per file."""
+
+import law
+import luigi
+
+from analysis.errors import TmetError
+from config.datasets import mc_datasets_of
+from tasks.base import DatasetTask
+
+
+class GenerateSample(DatasetTask, law.LocalWorkflow):
+
+    n_events = luigi.IntParameter(
+        default=0,
+        description="events per file, e.g. for benchmark samples (data: events per file of the mixture); "
+        "default: 0, the dataset's generator settings",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.dataset_inst.x.synthetic:
+            raise TmetError(
+                f"dataset '{self.dataset}' of config '{self.config}' is not synthetic: its files are read "
+                f"from its file list, there is nothing to generate",
+            )
+
+    def create_branch_map(self):
+        return dict(enumerate(range(int(self.dataset_inst.x.generator["files"]))))
+
+    def output(self):
+        suffix = f"_n{self.n_events}" if self.n_events else ""
+        return self.target(f"sample_{self.branch}{suffix}.root")
+
+    @law.decorator.log
+    @law.decorator.safe_output
+    def run(self):
+        from analysis.generator import generate_file
+
+        backgrounds = [
+            dataset for dataset in mc_datasets_of(self.config_inst, self.config_inst.x.background_processes)
+            if dataset.x.synthetic
+        ] if self.dataset_inst.is_data else ()
+        output = self.output()
+        output.parent.touch()
+        with output.localize("w") as tmp:
+            n_events, sumw = generate_file(
+                tmp.abspath, self.config_inst, self.dataset_inst, self.branch,
+                n_events=self.n_events or None, mc_backgrounds=backgrounds,
+            )
+        self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f}) to {output.abspath}")
