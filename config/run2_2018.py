@@ -66,6 +66,29 @@ def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filt
     # skim preselection: looser than every category under every shift
     config.x.skim = dict({"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2})
     config.x.skim_compression = dict({"algorithm": "LZ4", "level": 4})
+    # every Events branch the analysis reads under every shift: the skim keeps exactly these
+    # (plus the campaign's flags and triggers); data files never read the MC-only ones
+    config.x.analysis_branches = {
+        "all": [
+            "run", "luminosityBlock", "event",
+            "nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
+            "Muon_looseId", "Muon_pfRelIso04_all",
+            "nElectron", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass", "Electron_charge",
+            "Electron_cutBased",
+            "nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId", "Jet_btagDeepFlavB",
+            "nTopCand", "TopCand_pt", "TopCand_eta", "TopCand_phi", "TopCand_mass", "TopCand_score", "TopCand_type",
+            "MET_pt", "MET_phi", "fixedGridRhoFastjetAll",
+        ],
+        "mc": [
+            "Jet_hadronFlavour", "MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY", "Pileup_nTrueInt",
+            "genWeight", "nLHEScaleWeight", "LHEScaleWeight", "nPSWeight", "PSWeight",
+        ],
+    }
+    # branches that exist only in simulation (a data file must not have them)
+    config.x.mc_only_branches = [
+        "Jet_hadronFlavour", "Pileup_nTrueInt", "Pileup_nPU", "genWeight", "nLHEScaleWeight", "LHEScaleWeight",
+        "nPSWeight", "PSWeight",
+    ]
     # canonical (NanoAODv9) branch name -> this campaign's name, only where they differ
     config.x.branch_map = {}
     # LHEScaleWeight indices (9-entry NanoAOD convention; 8-entry files lack index 4)

@@ -1,0 +1,69 @@
+"""Input files: LFNs to root:// URLs, opening with retries, and checks before the event loop.
+
+Every failure here names the file (and the redirectors tried) so that a user sees which
+input is bad instead of a crash inside the event loop.
+"""
+
+import time
+
+from analysis import root_setup
+from analysis.errors import TmetError
+
+
+def candidate_urls(path, redirectors):
+    """URLs to try for ``path``: an LFN (``/store/...``) through each redirector in order,
+    anything else (a local path or a full URL) as it is."""
+    if path.startswith("/store/"):
+        if not redirectors:
+            raise TmetError(f"{path} is an LFN but the config lists no XRootD redirectors")
+        return [f"{redirector.rstrip('/')}/{path}" for redirector in redirectors]
+    return [path]
+
+
+def open_file(path, redirectors=(), retries=3, delay=2.0):
+    """(url, TFile) of the first candidate URL of ``path`` that opens, each tried ``retries`` times.
+
+    A file that opens but is a zombie or needed recovery (truncated, never closed) is an
+    error at once: retrying cannot fix it.
+    """
+    ROOT = root_setup.import_root()
+    urls = candidate_urls(path, redirectors)
+    for url in urls:
+        for attempt in range(retries):
+            tfile = ROOT.TFile.Open(url, "READ")
+            if tfile and not tfile.IsZombie():
+                if tfile.TestBit(ROOT.TFile.kRecovered):
+                    tfile.Close()
+                    raise TmetError(f"{url} is truncated or was not closed properly (ROOT had to recover it)")
+                return url, tfile
+            if not url.startswith("root://"):
+                break
+            if attempt + 1 < retries:
+                time.sleep(delay)
+    tried = ", ".join(urls)
+    detail = f" (redirectors tried in order: {', '.join(redirectors)})" if path.startswith("/store/") else ""
+    raise TmetError(f"cannot open {path}: tried {tried}{detail}, {retries} attempt(s) each")
+
+
+def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.0):
+    """URLs of ``paths`` that open, each checked to hold ``tree_name`` with every branch of ``branches``.
+
+    Returns (urls, entries). Raises before any event loop runs, naming file and branch.
+    """
+    urls, entries = [], 0
+    for path in paths:
+        url, tfile = open_file(path, redirectors, retries, delay)
+        try:
+            tree = tfile.Get(tree_name)
+            if not tree or not tree.InheritsFrom("TTree"):
+                raise TmetError(f"{url} has no '{tree_name}' tree")
+            present = {b.GetName() for b in tree.GetListOfBranches()}
+            missing = [b for b in branches if b not in present]
+            if missing:
+                raise TmetError(f"{url}: branch '{missing[0]}' missing from tree '{tree_name}'"
+                                + (f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+            entries += tree.GetEntries()
+        finally:
+            tfile.Close()
+        urls.append(url)
+    return urls, entries

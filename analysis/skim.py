@@ -1,0 +1,83 @@
+"""Skim: NanoAOD reduced to the analysis preselection and the branches the analysis reads.
+
+The preselection (MET filters, trigger, MET and jet counts before any shift) is looser
+than every category under every shift, so that histograms made from skims equal those
+made from the full input. The ``Runs`` trees are copied whole so that the sum of
+``genEventSumw`` over all input files survives the skim.
+"""
+
+from analysis import root_setup
+from analysis.errors import TmetError
+from analysis.inputs import check_inputs
+
+
+def event_filters(config, is_data):
+    """MET-filter and trigger flags required in every event (data has extra filters)."""
+    return list(config.x.met_filters["data" if is_data else "mc"]) + list(config.x.triggers)
+
+
+def read_branches(config, is_data):
+    """Canonical names of the Events branches the analysis reads, for data or MC."""
+    branches = config.x.analysis_branches["all"] + ([] if is_data else config.x.analysis_branches["mc"])
+    return branches + event_filters(config, is_data)
+
+
+def file_branch(config, name):
+    """The branch holding canonical ``name`` in this campaign's files."""
+    return config.x.branch_map.get(name, name)
+
+
+def preselection(config, is_data):
+    """The skim selection as one RDataFrame filter expression over canonical names."""
+    skim = config.x.skim
+    cuts = list(event_filters(config, is_data))
+    cuts.append(f"MET_pt > {skim['met_min']}")
+    cuts.append(f"Sum(Jet_pt > {skim['jet_pt_min']}) >= {skim['n_jet_min']}")
+    return " && ".join(cuts)
+
+
+def snapshot_options(ROOT, compression, mode="RECREATE"):
+    opts = ROOT.RDF.RSnapshotOptions()
+    opts.fMode = mode
+    opts.fCompressionAlgorithm = getattr(ROOT.RCompressionSetting.EAlgorithm, f"k{compression['algorithm']}")
+    opts.fCompressionLevel = int(compression["level"])
+    opts.fAutoFlush = 10000
+    return opts
+
+
+def alias_campaign_branches(df, config, branches):
+    """Expose campaign-specific branches under their canonical names."""
+    for name in branches:
+        actual = file_branch(config, name)
+        if actual != name:
+            df = df.Alias(name, actual)
+    return df
+
+
+def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, retries=3):
+    """Skim ``paths`` into ``output_path``; returns (input events, skimmed events).
+
+    Every input is opened and checked for the branches first, so that a missing branch
+    or unreadable file raises before the event loop and no output is written.
+    """
+    ROOT = root_setup.import_root()
+    branches = read_branches(config, is_data)
+    urls, n_in = check_inputs(paths, "Events", [file_branch(config, b) for b in branches], redirectors, retries)
+    check_inputs(urls, "Runs", [] if is_data else ["genEventSumw"], retries=retries)
+
+    if threads > 1:
+        ROOT.EnableImplicitMT(threads)
+    try:
+        df = alias_campaign_branches(ROOT.RDataFrame("Events", urls), config, branches)
+        selected = df.Filter(preselection(config, is_data), "skim preselection")
+        count = selected.Count()
+        selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))
+        runs = ROOT.RDataFrame("Runs", urls)
+        runs.Snapshot("Runs", output_path, runs.GetColumnNames(),
+                      snapshot_options(ROOT, config.x.skim_compression, mode="UPDATE"))
+    except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
+    finally:
+        if threads > 1:
+            ROOT.DisableImplicitMT()
+    return n_in, count.GetValue()

@@ -1,0 +1,61 @@
+"""Skim: the analysis preselection of a dataset, a branch per group of input files."""
+
+import law
+import luigi
+
+from config.datasets import dataset_files
+from tasks.base import DatasetTask
+from tasks.generate import GenerateSample
+
+
+class Skim(DatasetTask, law.LocalWorkflow):
+
+    files_per_branch = luigi.IntParameter(
+        default=1, description="input files per skim branch (one output file each); default: 1",
+    )
+    threads = luigi.IntParameter(
+        default=1, significant=False, description="ROOT implicit multithreading per branch; default: 1",
+    )
+
+    def input_files(self):
+        """Input paths or LFNs of the dataset (synthetic: the GenerateSample branch indices)."""
+        if self.dataset_inst.x.synthetic:
+            return list(range(int(self.dataset_inst.x.generator["files"])))
+        return dataset_files(self.dataset_inst)
+
+    def create_branch_map(self):
+        files = self.input_files()
+        n = self.files_per_branch
+        return {i: files[i * n:(i + 1) * n] for i in range((len(files) + n - 1) // n)}
+
+    def workflow_requires(self):
+        reqs = super().workflow_requires()
+        if self.dataset_inst.x.synthetic:
+            reqs["sample"] = GenerateSample.req(self)
+        return reqs
+
+    def requires(self):
+        if self.dataset_inst.x.synthetic:
+            return [GenerateSample.req(self, branch=i) for i in self.branch_data]
+        return []
+
+    def output(self):
+        return self.target(f"skim_{self.branch}.root")
+
+    @law.decorator.log
+    @law.decorator.safe_output
+    def run(self):
+        from analysis.skim import skim_files
+
+        if self.dataset_inst.x.synthetic:
+            paths = [inp.abspath for inp in self.input()]
+        else:
+            paths = list(self.branch_data)
+        output = self.output()
+        output.parent.touch()
+        with output.localize("w") as tmp:
+            n_in, n_out = skim_files(
+                paths, tmp.abspath, self.config_inst, self.dataset_inst.is_data,
+                redirectors=self.config_inst.x.redirectors, threads=self.threads,
+            )
+        self.publish_message(f"skimmed {n_in} -> {n_out} events from {len(paths)} file(s)")
