@@ -10,6 +10,9 @@ from analysis import root_setup
 from analysis.errors import TmetError
 from analysis.inputs import check_inputs
 
+# name of the TParameter<double> in a skim holding the sum of genWeight of its inputs
+SUM_GEN_WEIGHT = "sum_genWeight"
+
 
 def event_filters(config, is_data):
     """MET-filter and trigger flags required in every event (data has extra filters)."""
@@ -63,7 +66,7 @@ def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, r
     ROOT = root_setup.import_root()
     branches = read_branches(config, is_data)
     urls, n_in = check_inputs(paths, "Events", [file_branch(config, b) for b in branches], redirectors, retries)
-    check_inputs(urls, "Runs", [] if is_data else ["genEventSumw"], retries=retries)
+    check_inputs(urls, "Runs", [], retries=retries)
 
     if threads > 1:
         ROOT.EnableImplicitMT(threads)
@@ -71,13 +74,44 @@ def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, r
         df = alias_campaign_branches(ROOT.RDataFrame("Events", urls), config, branches)
         selected = df.Filter(preselection(config, is_data), "skim preselection")
         count = selected.Count()
+        # sum of genWeight before the skim, for files whose Runs tree lacks genEventSumw
+        sum_gen_weight = None if is_data else df.Sum("genWeight")
         selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))
         runs = ROOT.RDataFrame("Runs", urls)
         runs.Snapshot("Runs", output_path, runs.GetColumnNames(),
                       snapshot_options(ROOT, config.x.skim_compression, mode="UPDATE"))
+        if sum_gen_weight is not None:
+            tfile = ROOT.TFile.Open(output_path, "UPDATE")
+            ROOT.TParameter["double"](SUM_GEN_WEIGHT, sum_gen_weight.GetValue()).Write()
+            tfile.Close()
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
     finally:
         if threads > 1:
             ROOT.DisableImplicitMT()
     return n_in, count.GetValue()
+
+
+def sum_of_weights(skim_paths):
+    """Sum of genEventSumw of the inputs of ``skim_paths`` (their copied Runs trees).
+
+    Falls back to the skims' recorded sum of genWeight where Runs lacks genEventSumw.
+    """
+    ROOT = root_setup.import_root()
+    total = 0.0
+    for path in skim_paths:
+        tfile = ROOT.TFile.Open(path)
+        if not tfile or tfile.IsZombie():
+            raise TmetError(f"cannot open skim {path}")
+        runs = tfile.Get("Runs")
+        if runs and runs.GetBranch("genEventSumw"):
+            total += ROOT.RDataFrame(runs).Sum("genEventSumw").GetValue()
+        else:
+            parameter = tfile.Get(SUM_GEN_WEIGHT)
+            if not parameter:
+                raise TmetError(f"skim {path} has neither Runs.genEventSumw nor {SUM_GEN_WEIGHT}")
+            total += parameter.GetVal()
+        tfile.Close()
+    if total == 0:
+        raise TmetError(f"the sum of generator weights of {len(skim_paths)} skim(s) is zero; cannot normalise")
+    return total

@@ -63,6 +63,11 @@ def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filt
         "top": {"tag_score": 0.8, "tag_uncertainty": 0.05},
         "met": {"recompute_jet_pt": 15.0},
     })
+    # bins of the b-tag efficiency maps measured on each MC dataset's skims
+    config.x.btag_efficiency_binning = {
+        "pt": [30.0, 50.0, 70.0, 100.0, 140.0, 200.0, 300.0, 600.0, 1000.0],
+        "abseta": [0.0, 0.8, 1.6, 2.4],
+    }
     # skim preselection: looser than every category under every shift
     config.x.skim = dict({"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2})
     config.x.skim_compression = dict({"algorithm": "LZ4", "level": 4})

@@ -11,7 +11,7 @@ import luigi
 
 from analysis.errors import TmetError
 from config.analysis import get_config
-from config.datasets import get_dataset
+from config.datasets import get_dataset, get_shift
 
 
 def store_location():
@@ -52,3 +52,31 @@ class DatasetTask(AnalysisTask):
 
     def store_parts(self):
         return super().store_parts() + (self.dataset,)
+
+
+class ShiftTask(DatasetTask):
+    """A dataset task under one systematic shift (or ``all`` where the subclass allows it)."""
+
+    shift = luigi.Parameter(
+        default="nominal", description="a shape shift of the config (e.g. jes_up); default: nominal",
+    )
+    allow_all_shifts = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shifts = self.resolve_shifts()
+
+    def resolve_shifts(self):
+        """The shape shifts this task makes: data has only nominal; rate shifts have no histograms."""
+        from config.common import shape_shifts
+
+        valid = ["nominal"] + ([] if self.dataset_inst.is_data else shape_shifts(self.config_inst))
+        if self.shift == "all" and self.allow_all_shifts:
+            return valid
+        get_shift(self.config_inst, self.shift)
+        if self.shift not in valid:
+            raise TmetError(
+                f"shift '{self.shift}' has no {self.task_family} output for dataset '{self.dataset}'; "
+                f"valid: {', '.join(valid + (['all'] if self.allow_all_shifts else []))}",
+            )
+        return [self.shift]

@@ -8,6 +8,11 @@ from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 
 
+def skim_paths(skim_output):
+    """Local paths of a Skim workflow's outputs (its ``input()`` in a dependent task), in branch order."""
+    return [target.abspath for _, target in sorted(skim_output["collection"].targets.items())]
+
+
 class Skim(DatasetTask, law.LocalWorkflow):
 
     files_per_branch = luigi.IntParameter(

@@ -1,0 +1,92 @@
+"""b-tag efficiencies of the fixed-working-point method, measured on a dataset's MC skims.
+
+Efficiency = tagged / all selected jets (nominal objects, preselected events), per hadron
+flavour (0, 4, 5) and (pt, abs(eta)) bin, unweighted, written as a correctionlib JSON
+``btag_efficiency(flavor, pt, abseta)`` that the b-tag weight reads. A bin without jets
+takes its flavour's inclusive efficiency; a flavour without jets takes that of all jets
+(it then only matters for jets a shift moves into the selection). Values are kept in
+[1e-4, 1 - 1e-4] so that the weight never divides by zero.
+"""
+
+import json
+
+import numpy as np
+
+from analysis import corrections
+from analysis.corrections import BTAG_EFFICIENCY_NAME
+from analysis.errors import TmetError
+from analysis.selection import define_objects, define_selection
+
+FLAVOURS = (0, 4, 5)
+EPSILON = 1e-4
+
+
+def count_jets(paths, config):
+    """{flavour: (all, tagged)} arrays of selected-jet counts in the config's (pt, abseta) bins."""
+    ROOT = corrections.setup(corrections.correction_specs(config))
+    binning = config.x.btag_efficiency_binning
+    pt_edges = np.array(binning["pt"], dtype=float)
+    eta_edges = np.array(binning["abseta"], dtype=float)
+    df = define_selection(define_objects(ROOT.RDataFrame("Events", paths), config, is_mc=True), config)
+    booked = {}
+    for flavour in FLAVOURS:
+        sel = f"jet_sel && Jet_hadronFlavour == {flavour}"
+        d = df.Define(f"pt_{flavour}", f"jet_pt[{sel}]").Define(f"eta_{flavour}", f"abs(Jet_eta[{sel}])")
+        d = d.Define(f"pt_{flavour}_tag", f"jet_pt[{sel} && jet_tagged]")
+        d = d.Define(f"eta_{flavour}_tag", f"abs(Jet_eta[{sel} && jet_tagged])")
+        for kind, suffix in (("all", ""), ("tagged", "_tag")):
+            model = ROOT.RDF.TH2DModel(f"h_{flavour}_{kind}", "", len(pt_edges) - 1, pt_edges,
+                                       len(eta_edges) - 1, eta_edges)
+            booked[(flavour, kind)] = d.Histo2D(model, f"pt_{flavour}{suffix}", f"eta_{flavour}{suffix}")
+    ROOT.RDF.RunGraphs(list(booked.values()))
+
+    def contents(hist):
+        # fold under/overflow into the edge bins so that clamped evaluation sees every jet
+        n_x, n_y = hist.GetNbinsX(), hist.GetNbinsY()
+        out = np.zeros((n_x, n_y))
+        for ix in range(n_x + 2):
+            for iy in range(n_y + 2):
+                out[min(max(ix, 1), n_x) - 1, min(max(iy, 1), n_y) - 1] += hist.GetBinContent(ix, iy)
+        return out
+
+    return {f: (contents(booked[(f, "all")].GetValue()), contents(booked[(f, "tagged")].GetValue())) for f in FLAVOURS}
+
+
+def efficiencies(counts):
+    """{flavour: efficiency array} with the fallbacks of the module docstring."""
+    total_all = sum(c[0].sum() for c in counts.values())
+    if total_all == 0:
+        raise TmetError("no selected jets in the skims: cannot measure b-tag efficiencies")
+    overall = sum(c[1].sum() for c in counts.values()) / total_all
+    result = {}
+    for flavour, (n_all, n_tagged) in counts.items():
+        inclusive = n_tagged.sum() / n_all.sum() if n_all.sum() > 0 else overall
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eff = np.where(n_all > 0, n_tagged / np.where(n_all > 0, n_all, 1), inclusive)
+        result[flavour] = np.clip(eff, EPSILON, 1 - EPSILON)
+    return result
+
+
+def write_efficiency_json(path, config, effs, description):
+    """The efficiencies as a correctionlib JSON (schema v2) with clamped flow."""
+    import correctionlib.schemav2 as cs
+
+    binning = config.x.btag_efficiency_binning
+    content = [
+        cs.CategoryItem(key=flavour, value=cs.MultiBinning(
+            nodetype="multibinning", inputs=["pt", "abseta"],
+            edges=[list(binning["pt"]), list(binning["abseta"])],
+            content=[float(v) for v in effs[flavour].flatten()], flow="clamp",
+        ))
+        for flavour in FLAVOURS
+    ]
+    correction = cs.Correction(
+        name=BTAG_EFFICIENCY_NAME, version=1, description=description,
+        inputs=[cs.Variable(name="flavor", type="int"), cs.Variable(name="pt", type="real"),
+                cs.Variable(name="abseta", type="real")],
+        output=cs.Variable(name="efficiency", type="real"),
+        data=cs.Category(nodetype="category", input="flavor", content=content),
+    )
+    cset = cs.CorrectionSet(schema_version=2, corrections=[correction], description=description)
+    with open(path, "w") as f:
+        json.dump(json.loads(cset.model_dump_json(exclude_unset=True)), f, indent=1)

@@ -1,0 +1,256 @@
+// C++ kernels of the tmet analysis, JIT-compiled into RDataFrame graphs (locally and on
+// every Dask worker). Object definitions, corrections and shifts live here; cuts and
+// working points come from the config as function arguments.
+#ifndef TMET_KERNELS_H
+#define TMET_KERNELS_H
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "ROOT/RVec.hxx"
+#include "TMath.h"
+#include "correction.h"
+
+namespace tmet {
+
+using ROOT::RVec;
+using ROOT::RVecB;
+using ROOT::RVecD;
+using ROOT::RVecF;
+using ROOT::RVecI;
+
+// ---------------------------------------------------------------------------------------
+// corrections: loaded once per process by key, evaluated read-only inside the event loop
+
+inline std::map<std::string, correction::Correction::Ref>& corrections() {
+    static std::map<std::string, correction::Correction::Ref> registry;
+    return registry;
+}
+
+inline bool load_correction(const std::string& key, const std::string& file, const std::string& name) {
+    auto cset = correction::CorrectionSet::from_file(file);
+    corrections()[key] = cset->at(name);
+    return true;
+}
+
+inline const correction::Correction& corr(const std::string& key) {
+    auto it = corrections().find(key);
+    if (it == corrections().end()) throw std::runtime_error("tmet: correction '" + key + "' was not loaded");
+    return *it->second;
+}
+
+// ---------------------------------------------------------------------------------------
+// objects that systematic shifts vary: jets and MET (one struct so that one Vary per source
+// changes all of them consistently)
+
+struct Objects {
+    RVecF jet_pt;
+    RVecF jet_mass;
+    float met;
+    float met_phi;
+};
+
+inline float TVector2Phi(float x) {
+    while (x >= M_PI) x -= 2 * M_PI;
+    while (x < -M_PI) x += 2 * M_PI;
+    return x;
+}
+
+// MET after replacing the pt of jets (above min_pt before the change) by new_pt
+inline void propagate_to_met(Objects& o, const RVecF& old_pt, const RVecF& phi, float min_pt) {
+    double px = o.met * std::cos(o.met_phi), py = o.met * std::sin(o.met_phi);
+    for (size_t i = 0; i < old_pt.size(); ++i) {
+        if (old_pt[i] <= min_pt) continue;
+        const double d = o.jet_pt[i] - old_pt[i];
+        px -= d * std::cos(phi[i]);
+        py -= d * std::sin(phi[i]);
+    }
+    o.met = std::hypot(px, py);
+    o.met_phi = std::atan2(py, px);
+}
+
+// a standard normal number from (run, lumi, event, jet index) alone, so that JER smearing
+// does not depend on how events are split into partitions or threads
+inline double seeded_gaus(uint64_t run, uint64_t lumi, uint64_t event, uint64_t index) {
+    auto mix = [](uint64_t x) {
+        x += 0x9E3779B97F4A7C15ULL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+        return x ^ (x >> 31);
+    };
+    const uint64_t h = mix(mix(mix(mix(run) ^ lumi) ^ event) ^ index);
+    const uint64_t h2 = mix(h);
+    const double u1 = ((h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    const double u2 = (h2 >> 11) * (1.0 / 9007199254740992.0);
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2);
+}
+
+// stochastic JER smearing with the scale factor variation sf_var ("nom", "up", "down")
+inline RVecF jer_smear(const RVecF& pt, const RVecF& eta, float rho, uint64_t run, uint64_t lumi, uint64_t event,
+                       const std::string& sf_var) {
+    RVecF out(pt.size());
+    const auto& res = corr("jer_resolution");
+    const auto& sf = corr("jer_sf");
+    for (size_t i = 0; i < pt.size(); ++i) {
+        const double sigma = res.evaluate({eta[i], pt[i], rho});
+        const double s = sf.evaluate({eta[i], sf_var});
+        const double factor = 1.0 + seeded_gaus(run, lumi, event, i) * sigma * std::sqrt(std::max(s * s - 1.0, 0.0));
+        out[i] = pt[i] * std::max(factor, 0.0);
+    }
+    return out;
+}
+
+// nominal objects: MC jets are JER-smeared with the nominal scale factor (not propagated
+// to MET, as type-1 MET without smearing is used), data jets are as read
+inline Objects nominal_objects(const RVecF& pt, const RVecF& mass, const RVecF& eta, float rho, float met, float met_phi,
+                               uint64_t run, uint64_t lumi, uint64_t event, bool is_mc) {
+    Objects o{pt, mass, met, met_phi};
+    if (is_mc) {
+        o.jet_pt = jer_smear(pt, eta, rho, run, lumi, event, "nom");
+        for (size_t i = 0; i < pt.size(); ++i) o.jet_mass[i] = pt[i] > 0 ? mass[i] * o.jet_pt[i] / pt[i] : mass[i];
+    }
+    return o;
+}
+
+// [up, down] of the jet energy scale: pt and mass scaled by 1 +- unc, MET recomputed
+inline RVec<Objects> jes_variations(const Objects& nom, const RVecF& eta, const RVecF& phi, float met_jet_pt) {
+    RVec<Objects> out{nom, nom};
+    const auto& unc = corr("jes");
+    for (size_t i = 0; i < nom.jet_pt.size(); ++i) {
+        const double u = unc.evaluate({eta[i], nom.jet_pt[i]});
+        out[0].jet_pt[i] *= 1 + u;
+        out[0].jet_mass[i] *= 1 + u;
+        out[1].jet_pt[i] *= 1 - u;
+        out[1].jet_mass[i] *= 1 - u;
+    }
+    propagate_to_met(out[0], nom.jet_pt, phi, met_jet_pt);
+    propagate_to_met(out[1], nom.jet_pt, phi, met_jet_pt);
+    return out;
+}
+
+// [up, down] of the jet energy resolution: the same random numbers smeared with SF +- unc
+inline RVec<Objects> jer_variations(const Objects& nom, const RVecF& pt, const RVecF& mass, const RVecF& eta,
+                                    float rho, uint64_t run, uint64_t lumi, uint64_t event) {
+    RVec<Objects> out{nom, nom};
+    const char* vars[2] = {"up", "down"};
+    for (int v = 0; v < 2; ++v) {
+        out[v].jet_pt = jer_smear(pt, eta, rho, run, lumi, event, vars[v]);
+        for (size_t i = 0; i < pt.size(); ++i) out[v].jet_mass[i] = pt[i] > 0 ? mass[i] * out[v].jet_pt[i] / pt[i] : mass[i];
+    }
+    return out;
+}
+
+// [up, down] of the unclustered energy: MET x/y shifted by the NanoAOD deltas
+inline RVec<Objects> met_uncl_variations(const Objects& nom, float dx, float dy) {
+    RVec<Objects> out{nom, nom};
+    const double px = nom.met * std::cos(nom.met_phi), py = nom.met * std::sin(nom.met_phi);
+    for (int v = 0; v < 2; ++v) {
+        const double s = v == 0 ? 1.0 : -1.0;
+        out[v].met = std::hypot(px + s * dx, py + s * dy);
+        out[v].met_phi = std::atan2(py + s * dy, px + s * dx);
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// object selection
+
+// jets passing pt, eta and ID cuts and DeltaR > dr to every veto lepton; ID types differ
+// between NanoAOD versions (Int_t in v9, UChar_t in v12), hence the template
+template <typename T>
+RVecB select_jets(const RVecF& pt, const RVecF& eta, const RVecF& phi, const RVec<T>& jet_id, const RVecF& lep_eta,
+                  const RVecF& lep_phi, float pt_min, float abseta_max, int id_bit, float dr) {
+    RVecB sel(pt.size());
+    for (size_t i = 0; i < pt.size(); ++i) {
+        bool ok = pt[i] > pt_min && std::abs(eta[i]) < abseta_max && (static_cast<int>(jet_id[i]) & id_bit) != 0;
+        for (size_t j = 0; ok && j < lep_eta.size(); ++j) {
+            const double deta = eta[i] - lep_eta[j], dphi = TVector2Phi(phi[i] - lep_phi[j]);
+            ok = deta * deta + dphi * dphi > dr * dr;
+        }
+        sel[i] = ok;
+    }
+    return sel;
+}
+
+// transverse mass of the leading (highest-pt) lepton with MET; 0 without a lepton
+inline float transverse_mass(const RVecF& lep_pt, const RVecF& lep_phi, float met, float met_phi) {
+    if (lep_pt.empty()) return 0.f;
+    const auto i = ROOT::VecOps::ArgMax(lep_pt);
+    return std::sqrt(std::max(0.0, 2.0 * lep_pt[i] * met * (1.0 - std::cos(lep_phi[i] - met_phi))));
+}
+
+// min |dphi(jet, MET)| over the first n selected jets (NanoAOD order); 999 without jets
+inline float min_delta_phi(const RVecF& jet_phi, float met_phi, int n) {
+    float best = 999.f;
+    for (size_t i = 0; i < jet_phi.size() && static_cast<int>(i) < n; ++i)
+        best = std::min(best, std::abs(TVector2Phi(jet_phi[i] - met_phi)));
+    return best;
+}
+
+// index of the best (highest-score) top candidate, -1 without one
+inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cast<int>(ROOT::VecOps::ArgMax(score)); }
+
+// ---------------------------------------------------------------------------------------
+// weights: each returns [nominal, up, down]
+
+inline RVecD variations(double nominal, double up, double down) { return {nominal, up, down}; }
+
+inline RVecD pileup_weights(float n_true) {
+    const auto& c = corr("pileup");
+    return {c.evaluate({n_true, "nominal"}), c.evaluate({n_true, "up"}), c.evaluate({n_true, "down"})};
+}
+
+inline RVecD lepton_weights(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF& el_pt, const RVecF& el_eta,
+                            const std::string& el_year, const std::string& el_wp) {
+    RVecD w{1.0, 1.0, 1.0};
+    const auto& id = corr("muon_id");
+    const auto& iso = corr("muon_iso");
+    const char* mu_vars[3] = {"nominal", "systup", "systdown"};
+    for (size_t i = 0; i < mu_pt.size(); ++i)
+        for (int v = 0; v < 3; ++v)
+            w[v] *= id.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_vars[v]}) *
+                    iso.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_vars[v]});
+    const auto& el = corr("electron_id");
+    const char* el_vars[3] = {"sf", "sfup", "sfdown"};
+    for (size_t i = 0; i < el_pt.size(); ++i)
+        for (int v = 0; v < 3; ++v) w[v] *= el.evaluate({el_year, el_vars[v], el_wp, el_eta[i], el_pt[i]});
+    return w;
+}
+
+// fixed-working-point method: prod_tagged SF * prod_untagged (1 - SF eps) / (1 - eps)
+template <typename T>
+RVecD btag_weights(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVecB& tagged,
+                   const std::string& wp, const std::string& efficiency_key) {
+    RVecD w{1.0, 1.0, 1.0};
+    const auto& heavy = corr("btag_heavy");
+    const auto& light = corr("btag_light");
+    const auto& eff = corr(efficiency_key);
+    const char* vars[3] = {"central", "up", "down"};
+    for (size_t i = 0; i < pt.size(); ++i) {
+        const int flav = static_cast<int>(flavour[i]);
+        const double abseta = std::abs(eta[i]);
+        const auto& c = flav == 0 ? light : heavy;
+        const double e = eff.evaluate({flav, pt[i], abseta});
+        for (int v = 0; v < 3; ++v) {
+            const double sf = c.evaluate({vars[v], wp, flav, abseta, pt[i]});
+            w[v] *= tagged[i] ? sf : (e < 1.0 ? (1.0 - sf * e) / (1.0 - e) : 1.0);
+        }
+    }
+    return w;
+}
+
+// muR / muF variation from LHEScaleWeight; 8-entry arrays lack the nominal (index 4)
+inline double scale_weight(const RVecF& w, int index) {
+    if (w.size() == 9) return w[index];
+    if (w.size() == 8) return w[index > 4 ? index - 1 : index];
+    return 1.0;
+}
+
+inline double ps_weight(const RVecF& w, int index) { return static_cast<int>(w.size()) > index ? w[index] : 1.0; }
+
+}  // namespace tmet
+
+#endif

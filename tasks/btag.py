@@ -1,0 +1,38 @@
+"""BTagEfficiency: tagging efficiencies of an MC dataset, measured on its skims."""
+
+import law
+
+from analysis.errors import TmetError
+from tasks.base import DatasetTask
+from tasks.skim import Skim, skim_paths
+
+
+class BTagEfficiency(DatasetTask):
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.dataset_inst.is_data:
+            raise TmetError(f"dataset '{self.dataset}' is data: b-tag efficiencies are measured on MC only")
+
+    def requires(self):
+        return Skim.req(self)
+
+    def output(self):
+        return self.target("btag_efficiency.json")
+
+    @law.decorator.log
+    @law.decorator.safe_output
+    def run(self):
+        from analysis.btag import count_jets, efficiencies, write_efficiency_json
+
+        paths = skim_paths(self.input())
+        counts = count_jets(paths, self.config_inst)
+        output = self.output()
+        output.parent.touch()
+        with output.localize("w") as tmp:
+            write_efficiency_json(
+                tmp.abspath, self.config_inst, efficiencies(counts),
+                f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",
+            )
+        for flavour, (n_all, n_tagged) in counts.items():
+            self.publish_message(f"flavour {flavour}: {int(n_tagged.sum())} / {int(n_all.sum())} jets tagged")
