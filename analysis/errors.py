@@ -13,4 +13,4 @@ class TmetError(Exception):
 
 def unknown_name_error(kind, name, valid):
     """Error for a name that is not among the valid ones, listing them."""
-    return TmetError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(sorted(valid))}")
+    return TmetError(f"unknown {kind} '{name}'; valid {kind} names: {', '.join(sorted(valid))}")

@@ -76,13 +76,13 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
         rng = np.random.default_rng(seed)
         mixture = data_mixture(config, dataset.name, mc_backgrounds, int(settings["files"]))
         # a requested size rescales the mixture, keeping its proportions
-        scale = n_events / sum(e for _, e in mixture) if n_events else 1.0
+        scale = 1.0 if n_events is None else n_events / sum(e for _, e in mixture)
         for background, expected in mixture:
             models.push_back(make_model(ROOT, background.x.generator, f"dataset '{background.name}'"))
             counts.push_back(int(rng.poisson(expected * scale)))
     else:
         models.push_back(make_model(ROOT, settings, where))
-        counts.push_back(int(n_events or settings["events_per_file"]))
+        counts.push_back(int(settings["events_per_file"] if n_events is None else n_events))
 
     result = ROOT.tmet.gen.write_file(
         str(path), models, counts, dataset.is_data, seed, (file_index + 1) * EVENTS_PER_FILE_BLOCK,

@@ -30,7 +30,10 @@ def open_file(path, redirectors=(), retries=3, delay=2.0):
     urls = candidate_urls(path, redirectors)
     for url in urls:
         for attempt in range(retries):
-            tfile = ROOT.TFile.Open(url, "READ")
+            try:
+                tfile = ROOT.TFile.Open(url, "READ")
+            except OSError:  # the pythonization raises where C++ returns nullptr
+                tfile = None
             if tfile and not tfile.IsZombie():
                 if tfile.TestBit(ROOT.TFile.kRecovered):
                     tfile.Close()
@@ -40,6 +43,8 @@ def open_file(path, redirectors=(), retries=3, delay=2.0):
                 break
             if attempt + 1 < retries:
                 time.sleep(delay)
+    if not path.startswith("/store/") and not path.startswith("root://"):
+        raise TmetError(f"cannot open {path}: it does not exist, is not a ROOT file or is truncated")
     tried = ", ".join(urls)
     detail = f" (redirectors tried in order: {', '.join(redirectors)})" if path.startswith("/store/") else ""
     raise TmetError(f"cannot open {path}: tried {tried}{detail}, {retries} attempt(s) each")

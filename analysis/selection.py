@@ -7,6 +7,8 @@ Object shifts act on the ``objects`` column (jets and MET), either as RDataFrame
 moves events between categories.
 """
 
+from analysis.skim import event_filters
+
 OBJECT_SOURCES = ("jes", "jer", "met_uncl")
 
 
@@ -46,8 +48,12 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     return df
 
 
-def define_selection(df, config):
-    """Leptons, jets, b jets, the best top candidate, derived variables and category flags."""
+def define_selection(df, config, is_mc):
+    """Leptons, jets, b jets, the best top candidate, derived variables and category flags.
+
+    Category flags include the MET filters and trigger, so that a graph on unskimmed
+    NanoAOD selects exactly what the same graph on skims selects.
+    """
     o = config.x.objects
     mt, mv = o["muon_tight"], o["muon_veto"]
     et, ev = o["electron_tight"], o["electron_veto"]
@@ -87,8 +93,9 @@ def define_selection(df, config):
         .Define("top_type", "top_index >= 0 ? int(TopCand_type[top_index]) : -1")
         .Define("top_tagged", f"top_score > {top['tag_score']}")
     )
+    df = df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
     for category in config.categories:
-        df = df.Define(category_flag(category.name), category.selection)
+        df = df.Define(category_flag(category.name), f"event_filters && ({category.selection})")
     return df
 
 

@@ -18,7 +18,7 @@ def analysis_dataframe(ROOT, paths, config, is_mc, norm, btag_efficiency, shift=
     """The Events of ``paths`` with objects, selection and weights under one fixed shift."""
     df = ROOT.RDataFrame("Events", paths)
     df = define_objects(df, config, is_mc, shift=shift)
-    df = define_selection(df, config)
+    df = define_selection(df, config, is_mc)
     return define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency, shift=shift)
 
 

@@ -112,7 +112,7 @@ def load_datasets(path, campaign, processes):
 
 def dataset_files(dataset):
     """The input files (paths or LFNs) of a real dataset."""
-    if "files" in dataset.x:
+    if dataset.has_aux("files"):
         return list(dataset.x.files)
     files = read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
     if not files:

@@ -1,0 +1,130 @@
+"""Skim: invariance of every category under object shifts, weight sums, independent counts, bad inputs."""
+
+import os
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from analysis import corrections
+from analysis.errors import TmetError
+from analysis.selection import OBJECT_SOURCES, category_flag, define_objects, define_selection
+from analysis.skim import skim_files, sum_of_weights
+from analysis.weights import define_weights
+
+
+def category_yields(paths, config, is_mc):
+    """{variation: {category: (events, sum of weights)}} with all object shifts in one pass."""
+    ROOT = corrections.setup(corrections.correction_specs(config))
+    df = define_objects(ROOT.RDataFrame("Events", paths), config, is_mc, vary_sources=OBJECT_SOURCES if is_mc else ())
+    df = define_weights(define_selection(df, config, is_mc), config, is_mc)
+    booked = {}
+    for category in config.categories.names():
+        selected = df.Filter(category_flag(category))
+        booked[category] = (selected.Count(), selected.Sum("weight"))
+    variations = ROOT.RDF.Experimental.VariationsFor
+    result = {}
+    for category, (count, weight) in booked.items():
+        counts, weights = variations(count), variations(weight)
+        for key in counts.GetKeys():
+            result.setdefault(str(key), {})[category] = (counts[key], pytest.approx(weights[key], rel=1e-9))
+    return result
+
+
+@pytest.fixture(scope="module")
+def skimmed(generate, config, tmp_path_factory):
+    """(inputs, skim path) for a two-file MC skim and a data skim."""
+    out = tmp_path_factory.mktemp("skims")
+    result = {}
+    for name, files in (("tt_sl", 2), ("data_met", 1)):
+        inputs = [generate(name, i) for i in range(files)]
+        path = str(out / f"{name}.root")
+        skim_files(inputs, path, config, config.get_dataset(name).is_data)
+        result[name] = (inputs, path)
+    return result
+
+
+@pytest.mark.parametrize("name", ["tt_sl", "data_met"])
+def test_category_yields_invariant_under_skim(skimmed, config, name):
+    inputs, skim = skimmed[name]
+    is_mc = not config.get_dataset(name).is_data
+    full, reduced = category_yields(inputs, config, is_mc), category_yields([skim], config, is_mc)
+    expected = {"nominal"} | ({f"{s}:{s}_{d}" for s in OBJECT_SOURCES for d in ("up", "down")} if is_mc else set())
+    assert set(full) == expected
+    assert full == reduced
+    # the test is meaningful: every category is populated and object shifts move events
+    assert all(n > 0 for n, _ in full["nominal"].values())
+    if is_mc:
+        assert full["jes:jes_up"] != full["nominal"]
+
+
+def test_runs_sum_of_weights_survives(skimmed):
+    inputs, skim = skimmed["tt_sl"]
+    total = 0.0
+    for path in inputs:
+        with uproot.open(path) as f:
+            total += f["Runs"]["genEventSumw"].array(library="np").sum()
+    assert sum_of_weights([skim]) == pytest.approx(total, rel=1e-12)
+    with uproot.open(skim) as f:
+        assert f["Runs"].num_entries == len(inputs)
+
+
+@pytest.mark.parametrize("name", ["tt_sl", "data_met"])
+def test_skim_counts_match_independent_numpy(skimmed, config, name):
+    inputs, skim = skimmed[name]
+    is_data = config.get_dataset(name).is_data
+    flags = config.x.met_filters["data" if is_data else "mc"] + config.x.triggers
+    expected = 0
+    for path in inputs:
+        with uproot.open(path) as f:
+            a = f["Events"].arrays(flags + ["MET_pt", "Jet_pt"])
+        passed = np.ones(len(a), dtype=bool)
+        for flag in flags:
+            passed &= a[flag].to_numpy()
+        passed &= a["MET_pt"].to_numpy() > config.x.skim["met_min"]
+        passed &= ak.sum(a["Jet_pt"] > config.x.skim["jet_pt_min"], axis=1).to_numpy() >= config.x.skim["n_jet_min"]
+        expected += int(passed.sum())
+    with uproot.open(skim) as f:
+        assert f["Events"].num_entries == expected
+        keys = set(f["Events"].keys())
+    assert 0 < expected < sum(uproot.open(p)["Events"].num_entries for p in inputs)
+    if is_data:
+        assert not keys & set(config.x.mc_only_branches)
+
+
+def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
+    empty = generate("tt_sl", 0, n_events=0)
+    out = str(tmp_path / "empty_skim.root")
+    n_in, n_out = skim_files([empty], out, config, False)
+    assert (n_in, n_out) == (0, 0)
+    with uproot.open(out) as f:
+        assert f["Events"].num_entries == 0
+        assert "Jet_pt" in f["Events"].keys()
+        assert f["Runs"].num_entries == 1
+
+
+def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
+    from analysis.root_setup import import_root
+
+    ROOT = import_root()
+    source = generate("tt_sl")
+    broken = str(tmp_path / "no_tightid.root")
+    columns = [c for c in ROOT.RDataFrame("Events", source).GetColumnNames() if str(c) != "Muon_tightId"]
+    ROOT.RDataFrame("Events", source).Snapshot("Events", broken, columns)
+    out = str(tmp_path / "out.root")
+    with pytest.raises(TmetError, match=rf"{broken}: branch 'Muon_tightId' missing"):
+        skim_files([source, broken], out, config, False)
+    assert not os.path.exists(out)
+
+
+def test_truncated_file_names_it(generate, config, tmp_path):
+    truncated = str(tmp_path / "truncated.root")
+    shutil.copy(generate("tt_sl"), truncated)
+    with open(truncated, "r+b") as f:
+        f.truncate(os.path.getsize(truncated) // 2)
+    out = str(tmp_path / "out.root")
+    with pytest.raises(TmetError, match=rf"{truncated}"):
+        skim_files([truncated], out, config, False)
+    assert not os.path.exists(out)
