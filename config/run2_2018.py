@@ -127,7 +127,12 @@ def process_index(config):
 
 
 def finish_config(config, datasets_file):
-    """Datasets from YAML, then shifts, categories and variables of ANALYSIS.md."""
+    """Datasets from YAML, then shifts, categories and variables of ANALYSIS.md.
+
+    The environment variable TMET_DATASETS_<CONFIG NAME> replaces the YAML file, e.g. to
+    run a config on one's own file lists or a tiny synthetic sample.
+    """
+    datasets_file = os.environ.get(f"TMET_DATASETS_{config.name.upper()}", datasets_file)
     content = load_datasets(datasets_file, config.campaign, process_index(config))
     for dataset in config.campaign.datasets:
         config.add_dataset(dataset)
