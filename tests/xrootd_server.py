@@ -18,7 +18,8 @@ bookworm with xrootd 5.5.3:
 * The XRootD client's defaults make a dead server hang for minutes
   (``xrdfs`` against a closed port took 8 minutes).  :data:`FAST_FAIL_ENV`
   holds the client settings that make it fail at once; it is used for the
-  readiness probe and is meant for tests that expect failures.
+  readiness probe and set for the session by the ``xrootd_client_env``
+  fixture (which ``xrootd_server`` depends on).
 * The server runs in the foreground as our child (no ``-b``), in its own
   session, so :meth:`XRootDServer.stop` can signal and ``wait()`` for exactly
   that process; no pid-file parsing, no zombies, no strays.
@@ -35,17 +36,28 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-#: XRootD client settings (environment variables, read by every XrdCl user:
-#: xrdcp, xrdfs, ROOT, gfal) that turn "server is gone" into an immediate
-#: error instead of minutes of reconnect attempts.  XRD_CONNECTIONRETRY=1 is
-#: the one that matters for a refused connection; the timeouts bound the
-#: case of a server that accepts connections but stops answering.
-#: NB: XrdCl reads these once per process, when it is first used.
+#: XRootD client settings (environment variables, honoured by every XrdCl
+#: user: xrdcp, xrdfs, ROOT, gfal) that turn "server is gone" into a prompt
+#: error.  Measured here with xrdfs (ROOT behaves the same):
+#:
+#: * server stopped (connection refused): defaults retry 5 times, each
+#:   waiting out a 120 s connection window -> ~8 minutes.
+#:   XRD_CONNECTIONRETRY=1 alone -> fails in ~0.03 s.  Shortening the window
+#:   or the request timeout without it still costs seconds.
+#: * server hung (accepts TCP, never answers): defaults hang for minutes;
+#:   CONNECTIONWINDOW=5 + TIMEOUTRESOLUTION=1 -> fails in ~6 s, and
+#:   REQUESTTIMEOUT bounds any single request.  TIMEOUTRESOLUTION (default
+#:   15 s) is how often XrdCl checks timeouts, so without it every timeout
+#:   is rounded up to 15 s.
+#:
+#: NB: XrdCl reads these ONCE per process, when it is first used; set them
+#: before the first root:// access (the fixtures below do).
 FAST_FAIL_ENV = {
     "XRD_CONNECTIONRETRY": "1",
     "XRD_CONNECTIONWINDOW": "5",
@@ -54,10 +66,11 @@ FAST_FAIL_ENV = {
     "XRD_TIMEOUTRESOLUTION": "1",
 }
 
-#: The same settings for ROOT's gEnv (``NetXNG.*``).  Unlike the environment
-#: variables these are applied at every ``TFile.Open`` of a root:// URL, so
-#: they still work in a process whose XrdCl is already initialised.  An
-#: XRD_* environment variable, when set, takes precedence over them.
+#: ROOT's gEnv counterparts (``NetXNG.*``, applied by TNetXNGFile on every
+#: open).  Weaker fallback for a process whose XrdCl is already initialised:
+#: then ConnectionRetry/TimeoutResolution no longer take effect and a dead
+#: server fails only after RequestTimeout rounded up to the resolution in
+#: use (measured 10-15 s).  A set XRD_* variable wins over these.
 ROOT_FAST_FAIL_SETTINGS = {
     "NetXNG.ConnectionRetry": "1",
     "NetXNG.ConnectionWindow": "5",
@@ -401,7 +414,24 @@ def _stop_all():
 
 
 @pytest.fixture(scope="session")
-def xrootd_server(tmp_path_factory):
+def xrootd_client_env():
+    """Session-wide fast-failing XRootD client settings (see FAST_FAIL_ENV).
+
+    Values already in the environment are respected, and everything is
+    restored at the end of the session.  If ROOT is already imported, its
+    gEnv fallback is set as well, in case XrdCl was initialised before us.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in FAST_FAIL_ENV.items():
+            if key not in os.environ:
+                mp.setenv(key, value)
+        if "ROOT" in sys.modules:
+            apply_root_fast_fail()
+        yield dict(FAST_FAIL_ENV)
+
+
+@pytest.fixture(scope="session")
+def xrootd_server(tmp_path_factory, xrootd_client_env):
     """A running XRootDServer for the whole session, stopped at the end."""
     server = XRootDServer(tmp_path_factory.mktemp("xrootd"))
     server.start()

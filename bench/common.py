@@ -1,0 +1,69 @@
+"""Helpers shared by the benchmarks in bench/: synthetic samples and rootreadspeed.
+
+Outputs go to bench/out/ (git-ignored). Samples are reused across runs when a file with
+the requested number of events is already there.
+"""
+
+import os
+import re
+import subprocess
+import time
+
+from analysis import root_setup
+from analysis.errors import TmetError
+from analysis.generator import generate_file
+from analysis.inputs import check_inputs
+
+OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+
+
+def sample(config, dataset_name, n_events, file_index=0):
+    """Path of a synthetic ``dataset_name`` file with ``n_events`` events (generated if needed)
+    and the generation time in seconds (0 when reused)."""
+    os.makedirs(OUT_DIR, exist_ok=True)
+    path = os.path.join(OUT_DIR, f"{dataset_name}_{file_index}_n{n_events}.root")
+    if os.path.exists(path):
+        try:
+            if check_inputs([path], "Events", [])[1] == n_events:
+                return path, 0.0
+        except TmetError:
+            pass  # truncated or foreign file: make it again
+    tmp = f"{path}.tmp.root"  # renamed into place, so an interrupted run leaves nothing reusable
+    start = time.perf_counter()
+    generate_file(tmp, config, config.get_dataset(dataset_name), file_index, n_events=n_events)
+    os.replace(tmp, path)
+    return path, time.perf_counter() - start
+
+
+def rootreadspeed_binary():
+    """The rootreadspeed of the ROOT that Python imports (the pip wheel ships it in ROOT/bin)."""
+    ROOT = root_setup.import_root()
+    candidates = [os.path.join(os.path.dirname(ROOT.__file__), "bin", "rootreadspeed")]
+    rootsys = ROOT.gSystem.Getenv("ROOTSYS")
+    if rootsys:
+        candidates.append(os.path.join(rootsys, "bin", "rootreadspeed"))
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    raise TmetError(f"rootreadspeed not found (tried {', '.join(candidates)})")
+
+
+def rootreadspeed(path, tree, branches):
+    """Run rootreadspeed single-threaded (no ``--threads``: no thread pool, one sequential
+    TBranch::GetEntry loop) on ``branches`` of ``tree``.
+
+    Returns (real time in s, uncompressed bytes, compressed bytes, raw figure lines).
+    """
+    cmd = [rootreadspeed_binary(), "--files", path, "--trees", tree, "--branches", *branches]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    text = proc.stdout + proc.stderr
+
+    def figure(label, unit):
+        match = re.search(rf"^{label}:\s+([0-9.eE+-]+) {unit}$", text, re.MULTILINE)
+        if proc.returncode != 0 or not match:
+            raise TmetError(f"rootreadspeed failed (exit code {proc.returncode}); its output:\n{text}")
+        return float(match.group(1))
+
+    real_time = figure("Real time", "s")
+    raw = [line for line in proc.stdout.splitlines() if re.match(r"(Real|CPU) time|\w+ (data read|throughput)", line)]
+    return real_time, int(figure("Uncompressed data read", "bytes")), int(figure("Compressed data read", "bytes")), raw
