@@ -9,12 +9,13 @@ order shift names (Histograms: one pass for all shifts).
 from analysis.corrections import btag_efficiency_key
 from analysis.selection import split_shift
 
-# factors of the nominal weight, in the order of the formula
-FACTORS = ("w_norm", "w_gen", "w_pu", "w_btag", "w_lep", "w_toptag")
-# weight source -> the nominal factor it replaces (None: an extra factor, nominally 1)
+# factors of the weight, in the order of the formula; w_theory is the muR/muF/ISR/FSR
+# variation of a theory shift (1 otherwise)
+FACTORS = ("w_norm", "w_gen", "w_pu", "w_btag", "w_lep", "w_toptag", "w_theory")
+# weight source -> the factor its up/down values replace
 WEIGHT_SOURCES = {
     "pu": "w_pu", "btag": "w_btag", "lep": "w_lep", "toptag": "w_toptag",
-    "mur": None, "muf": None, "isr": None, "fsr": None,
+    "mur": "w_theory", "muf": "w_theory", "isr": "w_theory", "fsr": "w_theory",
 }
 
 
@@ -69,27 +70,20 @@ def define_weights(df, config, is_mc, norm=1.0, btag_efficiency=None, shift="nom
         variations["btag"] = "tmet::variations(1.0, 1.0, 1.0)"
     for source, expression in variations.items():
         df = df.Define(f"wv_{source}", expression)
+    # a fixed shift (Snapshot) puts its up/down value into the factor it replaces
+    fixed, index = split_shift(shift)
+    fixed = fixed if fixed in WEIGHT_SOURCES else None
     df = df.Define("w_norm", f"{norm!r}").Define("w_gen", "double(genWeight)")
+    df = df.Define("w_theory", f"wv_{fixed}[{index + 1}]" if fixed and WEIGHT_SOURCES[fixed] == "w_theory" else "1.0")
     for source, factor in WEIGHT_SOURCES.items():
-        if factor:
-            df = df.Define(factor, f"wv_{source}[0]")
+        if factor != "w_theory":
+            df = df.Define(factor, f"wv_{source}[{index + 1 if source == fixed else 0}]")
 
     def product(source=None, index=0):
-        terms = []
-        for factor in FACTORS:
-            replaced = source is not None and WEIGHT_SOURCES[source] == factor
-            terms.append(f"wv_{source}[{index}]" if replaced else factor)
-        if source is not None and WEIGHT_SOURCES[source] is None:
-            terms.append(f"wv_{source}[{index}]")
-        return " * ".join(terms)
+        return " * ".join(f"wv_{source}[{index}]" if WEIGHT_SOURCES.get(source) == f else f for f in FACTORS)
 
-    source, index = split_shift(shift)
-    if source in WEIGHT_SOURCES:
-        df = df.Define("weight", product(source, index + 1))
-    else:
-        df = df.Define("weight", product())
+    df = df.Define("weight", product())
     for source in vary_sources:
         df = df.Vary("weight", f"ROOT::RVecD{{{product(source, 1)}, {product(source, 2)}}}",
                      [f"{source}_up", f"{source}_down"], source)
     return df
-

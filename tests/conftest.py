@@ -49,3 +49,40 @@ def generate(config, tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def skimmed(generate, config, tmp_path_factory):
+    """{dataset: (inputs, skim path)} for a two-file MC skim (tt_sl) and a data skim."""
+    from analysis.skim import skim_files
+
+    out = tmp_path_factory.mktemp("skims")
+    result = {}
+    for name, files in (("tt_sl", 2), ("data_met", 1)):
+        inputs = [generate(name, i) for i in range(files)]
+        path = str(out / f"{name}.root")
+        skim_files(inputs, path, config, config.get_dataset(name).is_data)
+        result[name] = (inputs, path)
+    return result
+
+
+@pytest.fixture(scope="session")
+def btag_efficiency(skimmed, config, tmp_path_factory):
+    """The b-tag efficiency JSON of the tt_sl test skim."""
+    from analysis.btag import count_jets, efficiencies, write_efficiency_json
+
+    path = str(tmp_path_factory.mktemp("btag") / "btag_efficiency.json")
+    write_efficiency_json(path, config, efficiencies(count_jets([skimmed["tt_sl"][1]], config)), "test")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real Dask LocalCluster with two single-threaded worker processes."""
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

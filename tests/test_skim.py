@@ -33,19 +33,6 @@ def category_yields(paths, config, is_mc):
     return result
 
 
-@pytest.fixture(scope="module")
-def skimmed(generate, config, tmp_path_factory):
-    """(inputs, skim path) for a two-file MC skim and a data skim."""
-    out = tmp_path_factory.mktemp("skims")
-    result = {}
-    for name, files in (("tt_sl", 2), ("data_met", 1)):
-        inputs = [generate(name, i) for i in range(files)]
-        path = str(out / f"{name}.root")
-        skim_files(inputs, path, config, config.get_dataset(name).is_data)
-        result[name] = (inputs, path)
-    return result
-
-
 @pytest.mark.parametrize("name", ["tt_sl", "data_met"])
 def test_category_yields_invariant_under_skim(skimmed, config, name):
     inputs, skim = skimmed[name]

@@ -1,0 +1,138 @@
+"""Histograms: yields against an independent numpy sum, executors and partitions, shifts, data, errors."""
+
+import numpy as np
+import pytest
+import uproot
+
+from analysis.errors import TmetError
+from analysis.histograms import make_histograms, write_histograms
+from analysis.skim import sum_of_weights
+from analysis.snapshot import write_snapshot
+from analysis.weights import FACTORS, normalization
+from config.common import shape_shifts
+
+CATEGORIES = ["sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l"]
+
+
+def contents(hist):
+    return np.array([hist.GetBinContent(i) for i in range(hist.GetNbinsX() + 2)])
+
+
+@pytest.fixture(scope="module")
+def tt(skimmed, config, btag_efficiency):
+    skim = skimmed["tt_sl"][1]
+    norm = normalization(config, config.get_dataset("tt_sl"), sum_of_weights([skim]))
+    return skim, norm
+
+
+@pytest.fixture(scope="module")
+def all_shifts_local(tt, config, btag_efficiency):
+    skim, norm = tt
+    shifts = ["nominal"] + shape_shifts(config)
+    return make_histograms([skim], config, True, norm, btag_efficiency, shifts, threads=1)
+
+
+def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shifts_local, tmp_path):
+    skim, norm = tt
+    for shift in ("nominal", "jes_down", "lep_up"):
+        path = str(tmp_path / f"snap_{shift}.root")
+        write_snapshot([skim], path, config, True, norm, btag_efficiency, shift)
+        with uproot.open(path) as f:
+            cols = f["Events"].arrays(library="np")
+        factors = np.prod([cols[f] for f in FACTORS], axis=0)
+        np.testing.assert_allclose(factors, cols["weight"], rtol=1e-12)
+        for category in CATEGORIES:
+            mask = cols[f"cat_{category}"]
+            hist = all_shifts_local[shift][(category, "met")]
+            assert hist.Integral(0, hist.GetNbinsX() + 1) == pytest.approx(cols["weight"][mask].sum(), rel=1e-9)
+            assert hist.GetEntries() == mask.sum()
+            # n_jet histogram from numpy with the same edges and folded flow
+            edges = np.linspace(1.5, 9.5, 9)
+            values = np.clip(cols["n_jet"][mask], edges[0], edges[-1] - 1e-9)
+            expected, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask])
+            np.testing.assert_allclose(contents(all_shifts_local[shift][(category, "n_jet")])[1:-1], expected,
+                                       rtol=1e-9, atol=1e-12)
+
+
+def test_flow_folded_and_sumw2(all_shifts_local):
+    hist = all_shifts_local["nominal"][("sr_0l", "met")]
+    assert hist.GetBinContent(0) == 0 and hist.GetBinContent(hist.GetNbinsX() + 1) == 0
+    assert hist.GetSumw2N() == hist.GetNbinsX() + 2
+
+
+def test_dask_equals_local_with_1_and_4_partitions(tt, config, btag_efficiency, all_shifts_local, dask_client):
+    skim, norm = tt
+    shifts = ["nominal", "jer_up", "jer_down", "jes_up", "pu_down"]
+    for partitions in (1, 4):
+        dask = make_histograms([skim], config, True, norm, btag_efficiency, shifts, client=dask_client,
+                               partitions=partitions)
+        for shift in shifts:
+            for key, hist in dask[shift].items():
+                np.testing.assert_allclose(contents(hist), contents(all_shifts_local[shift][key]), rtol=1e-9,
+                                           atol=1e-12, err_msg=f"{shift} {key} npartitions={partitions}")
+                assert hist.GetEntries() == all_shifts_local[shift][key].GetEntries()
+
+
+def totals(hists, shift):
+    return {c: hists[shift][(c, "met")].Integral(0, -1) for c in CATEGORIES}
+
+
+def test_weight_shifts_differ_and_bracket(all_shifts_local):
+    nominal = totals(all_shifts_local, "nominal")
+    for source in ("pu", "btag", "lep", "toptag", "mur", "muf", "isr", "fsr"):
+        up, down = totals(all_shifts_local, f"{source}_up"), totals(all_shifts_local, f"{source}_down")
+        assert any(up[c] != nominal[c] for c in CATEGORIES), source
+        assert any(down[c] != nominal[c] for c in CATEGORIES), source
+        # a weight shift never changes which events enter a category
+        for c in CATEGORIES:
+            assert (all_shifts_local[f"{source}_up"][(c, "met")].GetEntries()
+                    == all_shifts_local["nominal"][(c, "met")].GetEntries())
+    # lepton SFs: tight leptons only, so 1-lepton categories bracket and sr_0l is unchanged
+    lep_up, lep_down = totals(all_shifts_local, "lep_up"), totals(all_shifts_local, "lep_down")
+    for c in ("sr_1l", "cr_tt_1l", "cr_w_1l"):
+        assert lep_down[c] < nominal[c] < lep_up[c]
+    assert lep_up["sr_0l"] == pytest.approx(nominal["sr_0l"])
+    # top tagging: every sr_0l event has a tagged top, so exactly +-5 %
+    assert totals(all_shifts_local, "toptag_up")["sr_0l"] == pytest.approx(1.05 * nominal["sr_0l"], rel=1e-9)
+    assert totals(all_shifts_local, "toptag_down")["sr_0l"] == pytest.approx(0.95 * nominal["sr_0l"], rel=1e-9)
+    # muR = 2 lowers the cross section in the synthetic model, muR = 0.5 raises it
+    mur_up, mur_down = totals(all_shifts_local, "mur_up"), totals(all_shifts_local, "mur_down")
+    for c in CATEGORIES:
+        assert mur_up[c] < nominal[c] < mur_down[c]
+    # pileup up and down lie on opposite sides of nominal in the sum over categories
+    pu_up, pu_down = sum(totals(all_shifts_local, "pu_up").values()), sum(totals(all_shifts_local, "pu_down").values())
+    assert (pu_up - sum(nominal.values())) * (pu_down - sum(nominal.values())) < 0
+
+
+def test_object_shifts_migrate_events(all_shifts_local):
+    def entries(shift):
+        return {c: all_shifts_local[shift][(c, "met")].GetEntries() for c in CATEGORIES}
+
+    nominal = entries("nominal")
+    for source in ("jes", "jer", "met_uncl"):
+        assert entries(f"{source}_up") != nominal or entries(f"{source}_down") != nominal, source
+    # a higher jet energy scale raises MET-and-jet-driven yields, a lower one lowers them
+    total = {s: sum(entries(s).values()) for s in ("nominal", "jes_up", "jes_down")}
+    assert total["jes_down"] < total["nominal"] < total["jes_up"]
+
+
+def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
+    skim = skimmed["data_met"][1]
+    hists = make_histograms([skim], config, False, 1.0, None, ["nominal"], threads=1)["nominal"]
+    for (category, variable), hist in hists.items():
+        assert hist.Integral(0, -1) == pytest.approx(hist.GetEntries())
+        errors = np.array([hist.GetBinError(i) for i in range(1, hist.GetNbinsX() + 1)])
+        np.testing.assert_allclose(errors ** 2, contents(hist)[1:-1])
+    assert sum(hists[(c, "met")].GetEntries() for c in CATEGORIES) > 0
+    path = str(tmp_path / "data.root")
+    write_histograms(path, hists)
+    with uproot.open(path) as f:
+        assert sorted(k.split(";")[0] for k in f.keys() if "/" not in k) == sorted(CATEGORIES)
+        assert f["sr_0l/met"].axis().edges()[0] == 250.0
+
+
+def test_unreachable_scheduler_is_clear_error():
+    from analysis.dask_client import get_client
+
+    with pytest.raises(TmetError, match="cannot reach the Dask scheduler tcp://127.0.0.1:9"):
+        get_client("tcp://127.0.0.1:9", timeout=2)
