@@ -3,3 +3,5 @@
 Only the modules that build RDataFrame graphs import ROOT, and they do it through
 ``analysis.root_setup`` so that the C++ kernels are declared once per process.
 """
+
+__version__ = "0.1.0"

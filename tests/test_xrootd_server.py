@@ -1,6 +1,7 @@
 """Proves tests/xrootd_server.py gives a real, working, stoppable XRootD server."""
 
 import os
+import pwd
 import socket
 import subprocess
 import time
@@ -14,6 +15,7 @@ from tests.xrootd_server import (  # noqa: F401  (fixtures are used by name)
     FAST_FAIL_ENV,
     XRootDServer,
     apply_root_fast_fail,
+    xrootd_base_dir,
     xrootd_client_env,
     xrootd_server,
 )
@@ -61,7 +63,7 @@ def test_root_write_and_rdataframe_read(xrootd_server):
     # The logical path must not exist locally: ROOT really went through xrootd.
     assert not Path(lfn).exists()
     if os.geteuid() == 0:
-        assert on_disk.stat().st_uid == __import__("pwd").getpwnam("xrootd").pw_uid
+        assert on_disk.stat().st_uid == pwd.getpwnam("xrootd").pw_uid
 
     df = ROOT.RDataFrame("t", url)
     cols = df.AsNumpy(["x", "y"])
@@ -86,10 +88,10 @@ def test_xrdcp_upload_and_xrdfs_ls(xrootd_server, tmp_path):
     assert xrootd_server.local_path(lfn).read_text() == "hello xrootd\n"
 
 
-def test_dead_server_fails_fast(tmp_path, xrootd_client_env):
+def test_dead_server_fails_fast(xrootd_base_dir, xrootd_client_env):
     """A separate server: the session one must stay up."""
     apply_root_fast_fail()  # fallback in case XrdCl was initialised earlier
-    with XRootDServer(tmp_path / "srv") as server:
+    with XRootDServer(xrootd_base_dir) as server:
         assert server.running
         url = server.file_url("/store/dead/b.root")
         _write_tree(url)
@@ -121,13 +123,13 @@ def test_dead_server_fails_fast(tmp_path, xrootd_client_env):
     assert xrdfs_seconds < 5, xrdfs_seconds
 
 
-def test_start_failure_reports_log_tail(tmp_path):
+def test_start_failure_reports_log_tail(xrootd_base_dir):
     """Port taken -> the server exits; the error must say why."""
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as blocker:
         blocker.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         blocker.bind(("::", 0))
         blocker.listen()
-        server = XRootDServer(tmp_path / "busy", port=blocker.getsockname()[1])
+        server = XRootDServer(xrootd_base_dir, port=blocker.getsockname()[1])
         with pytest.raises(RuntimeError) as err:
             server.start(timeout=10)
     msg = str(err.value)

@@ -37,6 +37,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,17 +45,18 @@ import pytest
 
 #: XRootD client settings (environment variables, honoured by every XrdCl
 #: user: xrdcp, xrdfs, ROOT, gfal) that turn "server is gone" into a prompt
-#: error.  Measured here with xrdfs (ROOT behaves the same):
+#: error.  Measured on this machine (xrootd/XrdCl 5.5.3, ROOT 6.40):
 #:
-#: * server stopped (connection refused): defaults retry 5 times, each
-#:   waiting out a 120 s connection window -> ~8 minutes.
-#:   XRD_CONNECTIONRETRY=1 alone -> fails in ~0.03 s.  Shortening the window
-#:   or the request timeout without it still costs seconds.
-#: * server hung (accepts TCP, never answers): defaults hang for minutes;
-#:   CONNECTIONWINDOW=5 + TIMEOUTRESOLUTION=1 -> fails in ~6 s, and
-#:   REQUESTTIMEOUT bounds any single request.  TIMEOUTRESOLUTION (default
-#:   15 s) is how often XrdCl checks timeouts, so without it every timeout
-#:   is rounded up to 15 s.
+#: * server stopped (connection refused): with the defaults xrdfs retried
+#:   for 8 minutes and ROOT's TFile.Open did not return within 200 s.
+#:   XRD_CONNECTIONRETRY=1 alone -> xrdfs fails in ~0.03 s, ROOT in a few
+#:   ms.  Shortening only the window (XRD_CONNECTIONWINDOW=1: 4 s) or only
+#:   the request timeout (3 s) still costs seconds.
+#: * server hung (SIGSTOP: TCP accepted, no answer): the defaults wait well
+#:   over a minute.  With these settings xrdfs fails after ~6 s (connection
+#:   window 5 s) and ROOT, on an already open connection, after ~10 s
+#:   (request/stream timeout).  XRD_TIMEOUTRESOLUTION (default 15 s) is how
+#:   often XrdCl checks its timeouts; without =1 each is rounded up to 15 s.
 #:
 #: NB: XrdCl reads these ONCE per process, when it is first used; set them
 #: before the first root:// access (the fixtures below do).
@@ -85,10 +87,13 @@ _live_servers: "set[XRootDServer]" = set()
 
 
 def apply_root_fast_fail():
-    """Make ROOT's root:// opens against a dead server fail within ~1 s.
+    """Set ROOT_FAST_FAIL_SETTINGS in ROOT's gEnv.
 
-    Kept separate (and lazy about importing ROOT) so that importing this
-    module stays cheap for tests that only need xrdcp/xrdfs.
+    Before XrdCl's first use this makes a dead-server open fail in ~1 s;
+    afterwards only the request timeout still applies (~10-15 s).  The
+    XRD_* environment variables (FAST_FAIL_ENV) are the better tool; this
+    is the fallback.  ROOT is imported lazily so that importing this module
+    stays cheap for tests that only need xrdcp/xrdfs.
     """
     import ROOT
 
@@ -124,6 +129,10 @@ class XRootDServer:
         xrootd.log      server log (its stdout/stderr, written by us)
         data/           oss.localroot; /store/x lives at data/store/x
         admin/          adminpath and pidpath
+
+    As root, the ``xrootd`` user must be able to traverse every parent of
+    base_dir for the server's whole life: use :func:`make_base_dir`, not
+    pytest's tmp_path (see there).
 
     Usable as a context manager; ``start()``/``stop()`` may also be called
     directly.  ``stop()`` is idempotent and also runs at interpreter exit, so
@@ -357,6 +366,7 @@ class XRootDServer:
                 cwd=self.base_dir,
                 start_new_session=True,  # own process group; no terminal signals
             )
+        _live_servers.add(self)  # from here on, atexit will clean up
         probe = ["xrdfs", self.url, "ls", EXPORT]
         env = {**os.environ, **FAST_FAIL_ENV}
         deadline = time.monotonic() + timeout
@@ -364,7 +374,7 @@ class XRootDServer:
         while True:
             rc = self._proc.poll()
             if rc is not None:
-                self._proc = None
+                self.stop()  # reap, forget
                 tail = self.log_tail()
                 if "address already in use" in tail.lower() and not self._fixed_port:
                     raise _PortInUse()
@@ -373,15 +383,9 @@ class XRootDServer:
                     f"command: {' '.join(cmd)}\nconfig: {self.config_path}\n"
                     f"--- log tail ({self.log_path}) ---\n{tail}"
                 )
-            try:
-                res = subprocess.run(
-                    probe, env=env, capture_output=True, text=True, timeout=5
-                )
-                if res.returncode == 0:
-                    return
-                last = (res.stdout + res.stderr).strip()
-            except subprocess.TimeoutExpired:
-                last = "xrdfs probe timed out after 5 s"
+            ok, last = self._probe(probe, env, deadline)
+            if ok:
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
@@ -391,6 +395,25 @@ class XRootDServer:
                     f"--- log tail ({self.log_path}) ---\n{self.log_tail()}"
                 )
             time.sleep(0.05)
+
+    def _probe(self, cmd, env, deadline):
+        """Run one readiness probe, but give up on it as soon as the server
+        dies (e.g. cannot bind its port) or the deadline passes; a probe
+        against a half-alive port can otherwise block for the whole
+        connection window."""
+        p = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )
+        while True:
+            try:
+                out, _ = p.communicate(timeout=0.05)
+                return p.returncode == 0, out.strip()
+            except subprocess.TimeoutExpired:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    p.kill()
+                    p.communicate()
+                    return False, "probe abandoned (server exited or deadline)"
 
     @staticmethod
     def _signal(proc, sig):
@@ -430,12 +453,50 @@ def xrootd_client_env():
         yield dict(FAST_FAIL_ENV)
 
 
+def make_base_dir(prefix="tmet-xrootd-"):
+    """A fresh base_dir for XRootDServer in the system temp dir.
+
+    Why not pytest's tmp_path: as root the server runs as user ``xrootd``
+    and must traverse every parent of its data directory.  pytest's
+    ``/tmp/pytest-of-root`` is mode 0700, and every pytest session that
+    starts (e.g. a colleague's run in parallel) chmods it back to 0700,
+    cutting a running server off its data mid-session ("permission denied"
+    on open).  ``/tmp`` itself is world-traversable, so this is stable.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def _dispose_base_dir(base_dir, keep_log_in):
+    """Keep the server log next to the test's tmp files, drop the rest."""
+    log = Path(base_dir) / "xrootd.log"
+    if log.exists():
+        shutil.copy(log, Path(keep_log_in) / "xrootd.log")
+    shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def xrootd_base_dir(tmp_path):
+    """Per-test base_dir for an extra XRootDServer (see make_base_dir);
+    removed afterwards, its server log copied into tmp_path."""
+    base = make_base_dir()
+    try:
+        yield base
+    finally:
+        _dispose_base_dir(base, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def xrootd_server(tmp_path_factory, xrootd_client_env):
-    """A running XRootDServer for the whole session, stopped at the end."""
-    server = XRootDServer(tmp_path_factory.mktemp("xrootd"))
-    server.start()
+    """A running XRootDServer for the whole session, stopped at the end.
+
+    Its files live in a make_base_dir() directory that is removed at the
+    end; the server log is kept in pytest's tmp dir (``xrootd0/``).
+    """
+    base = make_base_dir()
+    server = XRootDServer(base)
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        _dispose_base_dir(base, tmp_path_factory.mktemp("xrootd"))
