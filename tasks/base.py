@@ -8,6 +8,7 @@ import os
 
 import law
 import luigi
+from luigi.task import flatten
 
 from analysis.errors import TmetError
 from config.analysis import get_config
@@ -22,7 +23,37 @@ def store_location():
     return store
 
 
+def flat_targets(struct):
+    """Every file target in a (nested) structure of targets and target collections."""
+    targets = []
+    for target in flatten(struct):
+        if isinstance(target, law.TargetCollection):
+            targets.extend(flat_targets(target.targets))
+        else:
+            targets.append(target)
+    return targets
+
+
+def mtime(target):
+    return target.stat().st_mtime
+
+
+# task id -> completeness, shared by the nested complete() calls of one top-level check so
+# that each task of a large graph is looked at once per check
+_completeness = None
+# set when the task that law runs asks for --print-status: task lines then say which
+# tasks are out of date (outputs exist, but an input is newer or upstream is incomplete)
+_showing_status = False
+
+
 class AnalysisTask(law.Task):
+    """Base of every tmet task: version, config, store and an input-aware completeness check.
+
+    law alone calls a task complete when its outputs exist. Here a task is complete only
+    if, in addition, every requirement is complete and no output is older than an input:
+    a remade or deleted upstream output makes everything downstream of it out of date,
+    and nothing else. The check costs one stat per target.
+    """
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")
     config = luigi.Parameter(
@@ -31,11 +62,55 @@ class AnalysisTask(law.Task):
     )
 
     def __init__(self, *args, **kwargs):
+        global _showing_status
         super().__init__(*args, **kwargs)
         self.config_inst = get_config(self.config)
+        _showing_status = _showing_status or bool(self.print_status)
+
+    def _repr_flags(self):
+        flags = super()._repr_flags()
+        # workflows are skipped: their repr is used while their proxy is being set up
+        if (_showing_status and not (isinstance(self, law.BaseWorkflow) and self.is_workflow())
+                and all(t.exists() for t in flat_targets(self.output())) and not self.complete()):
+            flags.append("out-of-date")
+        return flags
 
     def store_parts(self):
         return (self.task_family, self.config)
+
+    def complete(self):
+        global _completeness
+        top = _completeness is None
+        if top:
+            _completeness = {}
+        try:
+            if self.task_id not in _completeness:
+                _completeness[self.task_id] = super().complete() and self.up_to_date()
+            return _completeness[self.task_id]
+        finally:
+            if top:
+                _completeness = None
+
+    def up_to_date(self):
+        """Whether every requirement is complete and every output is newer than every input."""
+        if not all(dep.complete() for dep in flatten(self.requires())):
+            return False
+        return not self.stale_outputs()
+
+    def stale_outputs(self):
+        """Keys of the outputs (a dict) or [None] (one output) that are missing or older than an input."""
+        inputs = flat_targets(self.input())
+        missing = [t for t in inputs if not t.exists()]
+        newest = None if missing or not inputs else max(mtime(t) for t in inputs)
+        outputs = self.output()
+        items = outputs.items() if isinstance(outputs, dict) else [(None, outputs)]
+        stale = []
+        for key, struct in items:
+            targets = flat_targets(struct)
+            if missing or not all(t.exists() for t in targets) or (
+                    newest is not None and min(mtime(t) for t in targets) < newest):
+                stale.append(key)
+        return stale
 
     def target(self, *path, **kwargs):
         """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/..."""

@@ -51,9 +51,9 @@ class Histograms(ShiftTask):
         from analysis.skim import sum_of_weights
         from analysis.weights import normalization
 
-        # only the missing shifts: removing one shift's output remakes just that one
+        # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         outputs = self.output()
-        shifts = [shift for shift in self.shifts if not outputs[shift].exists()]
+        shifts = self.stale_outputs()
         paths = skim_paths(self.input()["skim"])
         is_mc = not self.dataset_inst.is_data
         norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths)) if is_mc else 1.0
