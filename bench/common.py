@@ -50,9 +50,10 @@ def rootreadspeed_binary():
 
 def rootreadspeed(path, tree, branches):
     """Run rootreadspeed single-threaded (no ``--threads``: no thread pool, one sequential
-    TBranch::GetEntry loop) on ``branches`` of ``tree``.
+    TBranch::GetEntry loop over entries and branches) on ``branches`` of ``tree``.
 
-    Returns (real time in s, uncompressed bytes, compressed bytes, raw figure lines).
+    Returns a dict: real_time and cpu_time (s), uncompressed and compressed (bytes), and
+    raw, its output lines with these figures and the throughputs.
     """
     cmd = [rootreadspeed_binary(), "--files", path, "--trees", tree, "--branches", *branches]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -64,6 +65,9 @@ def rootreadspeed(path, tree, branches):
             raise TmetError(f"rootreadspeed failed (exit code {proc.returncode}); its output:\n{text}")
         return float(match.group(1))
 
-    real_time = figure("Real time", "s")
-    raw = [line for line in proc.stdout.splitlines() if re.match(r"(Real|CPU) time|\w+ (data read|throughput)", line)]
-    return real_time, int(figure("Uncompressed data read", "bytes")), int(figure("Compressed data read", "bytes")), raw
+    return {
+        "real_time": figure("Real time", "s"), "cpu_time": figure("CPU time", "s"),
+        "uncompressed": int(figure("Uncompressed data read", "bytes")),
+        "compressed": int(figure("Compressed data read", "bytes")),
+        "raw": [line for line in proc.stdout.splitlines() if re.match(r"(Real|CPU) time|\w+ (data read|throughput)", line)],
+    }

@@ -33,10 +33,10 @@ MB = 1024 * 1024  # rootreadspeed's MB
 
 
 def timed_skim(path, output, config):
-    """(wall seconds, input events, selected events) of one single-threaded skim_files call."""
-    start = time.perf_counter()
+    """(wall s, CPU s, input events, selected events) of one single-threaded skim_files call."""
+    start, cpu = time.perf_counter(), time.process_time()
     n_in, n_out = skim_files([path], output, config, is_data=False, threads=1)
-    return time.perf_counter() - start, n_in, n_out
+    return time.perf_counter() - start, time.process_time() - cpu, n_in, n_out
 
 
 def main():
@@ -51,19 +51,20 @@ def main():
     print(f"sample: {path} ({'generated in %.1f s' % gen_time if gen_time else 'reused'})")
 
     branches = read_branches(config, is_data=False)
-    real_time, unzipped, zipped, raw = rootreadspeed(path, "Events", branches)
+    speed = rootreadspeed(path, "Events", branches)
+    real_time, unzipped, zipped = speed["real_time"], speed["uncompressed"], speed["compressed"]
     print(f"rootreadspeed, {len(branches)} branches, 1 thread:")
-    for line in raw:
+    for line in speed["raw"]:
         print("    " + line)
 
     # warm-up on a small file: ROOT's interpreter/JIT start-up (jitting the preselection,
     # Snapshot's column types) is paid here, not in the timed call
     warm_path, _ = sample(config, DATASET, WARMUP_EVENTS)
     warm_output = os.path.join(OUT_DIR, f"skim_warmup_n{WARMUP_EVENTS}.root")
-    warm_time, _, _ = timed_skim(warm_path, warm_output, config)
+    warm_time = timed_skim(warm_path, warm_output, config)[0]
 
     output = os.path.join(OUT_DIR, f"skim_{DATASET}_n{args.events}.root")
-    skim_time, n_in, n_out = timed_skim(path, output, config)
+    skim_time, skim_cpu, n_in, n_out = timed_skim(path, output, config)
     size = os.path.getsize(output)
     if not args.keep:
         for name in (warm_output, output):
@@ -72,15 +73,17 @@ def main():
     read_rate, skim_rate = args.events / real_time, n_in / skim_time
     rows = [
         ("events", f"{args.events}"),
-        ("rootreadspeed real time", f"{real_time:.2f} s"),
+        ("rootreadspeed real time", f"{real_time:.2f} s (CPU {speed['cpu_time']:.2f} s)"),
         ("rootreadspeed events/s", f"{read_rate:,.0f}"),
         ("rootreadspeed MB/s", f"{unzipped / MB / real_time:.1f} uncompressed, {zipped / MB / real_time:.1f} compressed"
                                f" ({unzipped / args.events:.0f} B/event uncompressed)"),
         ("skim warm-up (10k events)", f"{warm_time:.2f} s (not counted)"),
-        ("skim wall time", f"{skim_time:.2f} s"),
+        ("skim wall time", f"{skim_time:.2f} s (CPU {skim_cpu:.2f} s)"),
         ("skim events/s", f"{skim_rate:,.0f}"),
         ("skim selected", f"{n_out} ({100 * n_out / n_in:.1f}%)"),
         ("skim output size", f"{size / MB:.1f} MB{' (kept: ' + output + ')' if args.keep else ''}"),
+        ("ratio on CPU time", f"{speed['cpu_time'] / skim_cpu:.3f} (less sensitive to other load)"),
+        ("load average (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
     ]
     print("\nskim time = one skim_files() call: input checks, the Events loop (preselection, Count, "
           "Sum(genWeight), Snapshot), the Runs copy and the sum_genWeight write; after a warm-up skim")

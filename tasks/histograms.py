@@ -15,9 +15,10 @@ class Histograms(ShiftTask):
     allow_all_shifts = True
 
     executor = luigi.ChoiceParameter(
-        choices=["dask", "local"], default="dask", significant=False,
+        choices=["dask", "local"], significant=False,
+        default=os.environ.get("TMET_EXECUTOR") or law.config.get_expanded("tmet", "executor", "dask"),
         description="'dask': distributed RDataFrame on Dask; 'local': RDataFrame with implicit "
-        "multithreading; default: dask",
+        "multithreading; default: $TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
     )
     dask_scheduler = luigi.Parameter(
         default="", significant=False,

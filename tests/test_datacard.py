@@ -1,0 +1,166 @@
+"""End to end: `law run Datacard` on a tiny synthetic config; cards checked by a parser written
+from the Combine documentation; reruns that follow the dependencies."""
+
+import json
+import math
+import os
+import subprocess
+
+import pytest
+import uproot
+import yaml
+
+from tests.conftest import REPO
+
+DATASETS = ["tt_sl", "wjets", "znunu", "tdm_ps_m500", "tdm_ps_m1000", "data_met"]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Environment and first-run output of `law run Datacard` on a tiny config in a temporary store."""
+    base = tmp_path_factory.mktemp("chain")
+    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
+        content = yaml.safe_load(f)
+    content["datasets"] = {name: content["datasets"][name] for name in DATASETS}
+    for entry in content["datasets"].values():
+        entry["generator"]["files"] = 1
+    content["generator_defaults"]["events_per_file"] = 2500
+    (base / "tiny.yaml").write_text(yaml.safe_dump(content))
+    env = dict(os.environ)
+    env.update({
+        "TMET_BASE": REPO, "TMET_STORE": str(base / "store"), "LAW_HOME": str(base / "law_home"),
+        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
+        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", "TMET_EXECUTOR": "local",
+    })
+    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    code, out = law_run(env, "Datacard")
+    assert code == 0, out
+    return env, os.path.join(env["TMET_STORE"], "Datacard", "run2_2018_synth", "v1")
+
+
+def law_run(env, *args):
+    proc = subprocess.run(["law", "run", *args, "--version", "v1"], env=env, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def parse_card(path):
+    """A shape datacard as described in the Combine documentation, checked for internal consistency."""
+    lines = [line.split("#")[0].strip() for line in open(path)]
+    lines = [line for line in lines if line and not line.startswith("---")]
+    card = {"nuisances": {}, "shapes": [], "automcstats": None}
+    bins_rows = []
+    process_rows = []
+    for line in lines:
+        words = line.split()
+        key = words[0]
+        if key in ("imax", "jmax", "kmax"):
+            card[key] = words[1]
+        elif key == "shapes":
+            card["shapes"].append(words[1:])
+        elif key == "bin":
+            bins_rows.append(words[1:])
+        elif key == "observation":
+            card["observation"] = [float(x) for x in words[1:]]
+        elif key == "process":
+            process_rows.append(words[1:])
+        elif key == "rate":
+            card["rate"] = [float(x) for x in words[1:]]
+        elif words[1] == "autoMCStats":
+            card["automcstats"] = (words[0], float(words[2]))
+        else:
+            card["nuisances"][key] = (words[1], words[2:])
+    card["bins"], columns = bins_rows
+    names, indices = process_rows
+    assert len(columns) == len(names) == len(indices) == len(card["rate"])
+    card["columns"] = list(zip(columns, names, [int(i) for i in indices]))
+    assert int(card["imax"]) == len(card["bins"]) == len(card["observation"])
+    assert int(card["jmax"]) == len(set(names)) - 1
+    assert set(columns) == set(card["bins"])
+    for _, (kind, values) in card["nuisances"].items():
+        assert kind in ("lnN", "shape")
+        assert len(values) == len(card["columns"])
+    return card
+
+
+def histogram(shapes, name):
+    with uproot.open(shapes) as f:
+        return f[name] if name in f else None
+
+
+def test_cards_parse_and_match_shapes(chain):
+    _, store = chain
+    card_sets = sorted(os.listdir(store))
+    assert card_sets == ["tdm_ps_m1000", "tdm_ps_m500"]
+    for card_set in card_sets:
+        files = sorted(os.listdir(os.path.join(store, card_set)))
+        assert "datacard_combined.txt" in files and "datacard_sr_0l.txt" in files
+        for card_file in [f for f in files if f.endswith(".txt")]:
+            path = os.path.join(store, card_set, card_file)
+            header = open(path).read()
+            assert "made by tmet" in header and "config run2_2018_synth" in header and "version v1" in header
+            card = parse_card(path)
+            assert card["automcstats"] == ("*", 10.0)
+            assert all(rate == -1 for rate in card["rate"])
+            for _, process, index in card["columns"]:
+                assert (index <= 0) == (process == card_set), (process, index)
+            assert card["nuisances"]["lumi"][1][0] == "1.0250"
+            shape_line = card["shapes"][0]
+            assert shape_line[:2] == ["*", "*"] and shape_line[3:] == ["$CHANNEL/$PROCESS",
+                                                                         "$CHANNEL/$PROCESS_$SYSTEMATIC"]
+            shapes = os.path.join(store, card_set, shape_line[2])
+            with uproot.open(shapes) as f:
+                for bin_name, observed in zip(card["bins"], card["observation"]):
+                    data = f[f"{bin_name}/data_obs"]
+                    assert observed == pytest.approx(data.values().sum(), rel=1e-5)
+                    edges = data.axis().edges()
+                    for column_bin, process, _ in card["columns"]:
+                        if column_bin != bin_name:
+                            continue
+                        names = [f"{bin_name}/{process}"]
+                        for nuisance, (kind, values) in card["nuisances"].items():
+                            if kind == "shape":
+                                assert values[card["columns"].index((column_bin, process, _))] == "1"
+                                names += [f"{bin_name}/{process}_{nuisance}Up", f"{bin_name}/{process}_{nuisance}Down"]
+                        for name in names:
+                            hist = f[name]
+                            assert list(hist.axis().edges()) == list(edges), name
+                            values_ = hist.values()
+                            assert not any(math.isnan(v) for v in values_), name
+                            assert all(v >= 0 for v in values_), name
+                    # every shape source of the config is a shape nuisance
+                    shape_sources = {n for n, (k, _) in card["nuisances"].items() if k == "shape"}
+                    assert {"jes", "jer", "met_uncl", "pu", "btag", "lep", "toptag", "mur", "muf", "isr",
+                            "fsr"} == shape_sources
+
+
+def test_yields_table(chain):
+    env, store = chain
+    code, out = law_run(env, "Yields")
+    assert code == 0, out
+    yields_dir = os.path.join(env["TMET_STORE"], "Yields", "run2_2018_synth", "v1")
+    table = json.load(open(os.path.join(yields_dir, "yields.json")))
+    assert "| process |" in open(os.path.join(yields_dir, "yields.md")).read()
+    with uproot.open(os.path.join(store, "tdm_ps_m500", "shapes_sr_1l.root")) as f:
+        assert table["sr_1l"]["tt"]["nominal"] == pytest.approx(f["sr_1l/tt"].values().sum(), rel=1e-9)
+        assert table["sr_1l"]["data_obs"]["nominal"] == pytest.approx(f["sr_1l/data_obs"].values().sum())
+    assert set(table["sr_1l"]["tt"]["uncertainties"]) >= {"stat", "jes", "lumi", "xsec_tt"}
+
+
+def test_reruns_follow_dependencies(chain):
+    env, _ = chain
+    code, out = law_run(env, "Datacard")
+    assert code == 0 and "ran successfully" not in out and "complete ones were encountered" in out
+    removed = os.path.join(env["TMET_STORE"], "Histograms", "run2_2018_synth", "wjets", "v1", "hists__jes_up.root")
+    os.remove(removed)
+    code, out = law_run(env, "Datacard", "--print-status", "1,0")
+    assert code == 0 and "Datacard(version=v1, config=run2_2018_synth, out-of-date)" in out
+    code, out = law_run(env, "Datacard")
+    assert code == 0, out
+    assert "* 2 ran successfully:\n    - 1 Datacard(...)\n    - 1 Histograms(...)" in out
+    assert os.path.exists(removed)
+    # a remade skim branch makes what depends on it out of date, and only that
+    skim = os.path.join(env["TMET_STORE"], "Skim", "run2_2018_synth", "znunu", "v1", "skim_0.root")
+    os.utime(skim)
+    code, out = law_run(env, "Datacard")
+    assert code == 0, out
+    assert "* 3 ran successfully:\n    - 1 BTagEfficiency(...)\n    - 1 Datacard(...)\n    - 1 Histograms(...)" in out
