@@ -12,7 +12,8 @@ means there is framework or output cost worth looking at.
 
 The sample (synthetic tt_sl, NanoAODv9 layout) is written once under bench/out/ and
 reused while it holds N events. The file is in the page cache for both measurements
-(it has just been written or read), so neither includes disk reads.
+(it has just been written or read), so neither includes disk reads. rootreadspeed's
+real time includes ~0.5 s of ROOT start-up (its first TFile::Open), so use >= 1M events.
 
 Last line: ``skim_over_readspeed=<skim events/s / rootreadspeed events/s>``.
 """
@@ -57,8 +58,8 @@ def main():
     for line in speed["raw"]:
         print("    " + line)
 
-    # warm-up on a small file: ROOT's interpreter/JIT start-up (jitting the preselection,
-    # Snapshot's column types) is paid here, not in the timed call
+    # warm-up on a small file: the one-off start-up of RDataFrame in this process (loading
+    # libraries, parsing headers, jitting the preselection and Snapshot) is paid here
     warm_path, _ = sample(config, DATASET, WARMUP_EVENTS)
     warm_output = os.path.join(OUT_DIR, f"skim_warmup_n{WARMUP_EVENTS}.root")
     warm_time = timed_skim(warm_path, warm_output, config)[0]
@@ -77,7 +78,7 @@ def main():
         ("rootreadspeed events/s", f"{read_rate:,.0f}"),
         ("rootreadspeed MB/s", f"{unzipped / MB / real_time:.1f} uncompressed, {zipped / MB / real_time:.1f} compressed"
                                f" ({unzipped / args.events:.0f} B/event uncompressed)"),
-        ("skim warm-up (10k events)", f"{warm_time:.2f} s (not counted)"),
+        (f"skim warm-up ({WARMUP_EVENTS} events)", f"{warm_time:.2f} s (start-up, not counted)"),
         ("skim wall time", f"{skim_time:.2f} s (CPU {skim_cpu:.2f} s)"),
         ("skim events/s", f"{skim_rate:,.0f}"),
         ("skim selected", f"{n_out} ({100 * n_out / n_in:.1f}%)"),

@@ -4,6 +4,7 @@ Two levels only: ``AnalysisTask`` (version, config, store) and ``DatasetTask``
 (a dataset of that config); workflow types are mixed into the final classes.
 """
 
+import contextlib
 import os
 
 import law
@@ -11,16 +12,68 @@ import luigi
 from luigi.task import flatten
 
 from analysis.errors import TmetError
+from analysis.inputs import configure_xrootd_client
 from config.analysis import get_config
 from config.datasets import get_dataset, get_shift
 
 
 def store_location():
-    """The output store: $TMET_STORE, else ``[tmet] store`` of law.cfg."""
+    """The output store: $TMET_STORE, else ``[tmet] store`` of law.cfg (a directory or a root:// URL)."""
     store = os.environ.get("TMET_STORE") or law.config.get_expanded("tmet", "store")
     if not store:
         raise TmetError("no output store: set [tmet] store in law.cfg or the environment variable TMET_STORE")
     return store
+
+
+_remote_stores = {}
+
+
+def remote_store(url):
+    """The law file system of an XRootD store ``root://HOST:PORT//path``, checked once per process.
+
+    An unreachable server is an error here, before any task runs, so that nothing is
+    scheduled against a store that cannot take its outputs.
+    """
+    if url not in _remote_stores:
+        host = url.split("//")[1].split(":")[0].split("/")[0]
+        if host in ("localhost", "127.0.0.1"):
+            raise TmetError(
+                f"store {url}: ROOT opens root:// URLs of this machine's own address as local files; use "
+                f"another loopback address (e.g. root://127.0.0.2:PORT//...) or the host's name",
+            )
+        check_reachable(url)
+        law.contrib.load("wlcg")
+        _remote_stores[url] = law.wlcg.WLCGFileSystem(None, base=url)
+    return _remote_stores[url]
+
+
+def check_reachable(url):
+    """Raise unless the XRootD server of ``url`` answers (a missing directory is fine)."""
+    import errno
+
+    import gfal2
+
+    try:
+        gfal2.creat_context().stat(url)
+    except gfal2.GError as e:
+        if e.code != errno.ENOENT:
+            raise TmetError(f"the XRootD store {url} is unreachable ({e.message.strip()}); start the server or "
+                            f"point TMET_STORE / [tmet] store elsewhere") from e
+
+
+@contextlib.contextmanager
+def local_file(target):
+    """A local path of ``target`` for readers that need one (correctionlib): remote ones are fetched."""
+    if isinstance(target, law.LocalFileTarget):
+        yield target.abspath
+    else:
+        with target.localize("r") as tmp:
+            yield tmp.abspath
+
+
+def location(target):
+    """Where ROOT reads ``target``: a local path, or the root:// URL of a remote output."""
+    return target.abspath if isinstance(target, law.LocalFileTarget) else target.uri()
 
 
 def flat_targets(struct):
@@ -37,6 +90,9 @@ def flat_targets(struct):
 def mtime(target):
     return target.stat().st_mtime
 
+
+# before any root:// access of this process and of the Dask workers it starts
+configure_xrootd_client()
 
 # task id -> completeness, shared by the nested complete() calls of one top-level check so
 # that each task of a large graph is looked at once per check
@@ -113,8 +169,16 @@ class AnalysisTask(law.Task):
         return stale
 
     def target(self, *path, **kwargs):
-        """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/..."""
-        return law.LocalFileTarget(os.path.join(store_location(), *self.store_parts(), self.version, *path), **kwargs)
+        """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/...
+
+        A local directory by default; a ``root://`` store gives law.wlcg targets (gfal2).
+        """
+        store = store_location()
+        parts = (*self.store_parts(), self.version, *path)
+        if store.startswith("root://"):
+            fs = remote_store(store)
+            return law.wlcg.WLCGFileTarget(os.path.join("/", *parts), fs=fs, **kwargs)
+        return law.LocalFileTarget(os.path.join(store, *parts), **kwargs)
 
 
 class DatasetTask(AnalysisTask):

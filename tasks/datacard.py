@@ -8,7 +8,7 @@ import law
 
 import analysis
 from config.common import shift_sources
-from tasks.base import AnalysisTask
+from tasks.base import AnalysisTask, location
 from tasks.histograms import Histograms
 
 
@@ -46,7 +46,7 @@ class HistogramsConsumer(AnalysisTask):
         variable = config.x.fit_variable
         per_dataset, process_of = {}, {}
         for name, outputs in self.input().items():
-            per_dataset[name] = {shift: read_histograms(t.abspath, categories, variable) for shift, t in outputs.items()}
+            per_dataset[name] = {shift: read_histograms(location(t), categories, variable) for shift, t in outputs.items()}
             process_of[name] = top_level_process(config, config.get_dataset(name)).name
         merged = merge_datasets(per_dataset, process_of)
         backgrounds = [p.name for p in config.x.background_processes if p.name in merged]
@@ -136,7 +136,7 @@ class Datacard(HistogramsConsumer):
                     with open(tmp.abspath, "w") as f:
                         f.write(card_text(channels, chosen, os.path.basename(out["shapes"].path), backgrounds,
                                           signals, sources, lnn, header + floored))
-        self.publish_message(f"wrote {len(outputs)} cards to {self.target().abspath}")
+        self.publish_message(f"wrote {len(outputs)} cards to {location(self.target())}")
 
 
 class Yields(HistogramsConsumer):

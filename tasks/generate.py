@@ -5,7 +5,7 @@ import luigi
 
 from analysis.errors import TmetError
 from config.datasets import mc_datasets_of
-from tasks.base import DatasetTask
+from tasks.base import DatasetTask, location
 
 
 class GenerateSample(DatasetTask, law.LocalWorkflow):
@@ -47,4 +47,4 @@ class GenerateSample(DatasetTask, law.LocalWorkflow):
                 tmp.abspath, self.config_inst, self.dataset_inst, self.branch,
                 n_events=self.n_events or None, mc_backgrounds=backgrounds,
             )
-        self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f}) to {output.abspath}")
+        self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f}) to {location(output)}")

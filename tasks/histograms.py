@@ -1,11 +1,12 @@
 """Histograms: every category x variable of a dataset under one shift or all of them."""
 
+import contextlib
 import os
 
 import law
 import luigi
 
-from tasks.base import ShiftTask
+from tasks.base import ShiftTask, local_file
 from tasks.btag import BTagEfficiency
 from tasks.skim import Skim, skim_paths
 
@@ -59,10 +60,12 @@ class Histograms(ShiftTask):
         is_mc = not self.dataset_inst.is_data
         norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths)) if is_mc else 1.0
         client = get_client(self.scheduler_address()) if self.executor == "dask" else None
-        hists = make_histograms(
-            paths, self.config_inst, is_mc, norm, self.input()["btag"].abspath if is_mc else None, shifts,
-            client=client, partitions=self.partitions, threads=self.threads or os.cpu_count(),
-        )
+        with contextlib.ExitStack() as stack:
+            btag = stack.enter_context(local_file(self.input()["btag"])) if is_mc else None
+            hists = make_histograms(
+                paths, self.config_inst, is_mc, norm, btag, shifts,
+                client=client, partitions=self.partitions, threads=self.threads or os.cpu_count(),
+            )
         for shift in shifts:
             output = outputs[shift]
             output.parent.touch()

@@ -4,13 +4,13 @@ import law
 import luigi
 
 from config.datasets import dataset_files
-from tasks.base import DatasetTask
+from tasks.base import DatasetTask, location
 from tasks.generate import GenerateSample
 
 
 def skim_paths(skim_output):
     """Local paths of a Skim workflow's outputs (its ``input()`` in a dependent task), in branch order."""
-    return [target.abspath for _, target in sorted(skim_output["collection"].targets.items())]
+    return [location(target) for _, target in sorted(skim_output["collection"].targets.items())]
 
 
 class Skim(DatasetTask, law.LocalWorkflow):
@@ -53,7 +53,7 @@ class Skim(DatasetTask, law.LocalWorkflow):
         from analysis.skim import skim_files
 
         if self.dataset_inst.x.synthetic:
-            paths = [inp.abspath for inp in self.input()]
+            paths = [location(inp) for inp in self.input()]
         else:
             paths = list(self.branch_data)
         output = self.output()

@@ -1,8 +1,10 @@
 """Snapshot: the flat analysis columns of a dataset under one shift."""
 
+import contextlib
+
 import law
 
-from tasks.base import ShiftTask
+from tasks.base import ShiftTask, local_file, location
 from tasks.btag import BTagEfficiency
 from tasks.skim import Skim, skim_paths
 
@@ -28,9 +30,10 @@ class Snapshot(ShiftTask):
         paths = skim_paths(self.input()["skim"])
         is_mc = not self.dataset_inst.is_data
         norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths)) if is_mc else 1.0
-        btag = self.input()["btag"].abspath if is_mc else None
         output = self.output()
         output.parent.touch()
-        with output.localize("w") as tmp:
+        with contextlib.ExitStack() as stack:
+            btag = stack.enter_context(local_file(self.input()["btag"])) if is_mc else None
+            tmp = stack.enter_context(output.localize("w"))
             n = write_snapshot(paths, tmp.abspath, self.config_inst, is_mc, norm, btag, self.shift)
-        self.publish_message(f"wrote {n} events of {self.dataset} under {self.shift} to {output.abspath}")
+        self.publish_message(f"wrote {n} events of {self.dataset} under {self.shift} to {location(output)}")

@@ -12,6 +12,9 @@ if REPO not in sys.path:
 os.environ.setdefault("TMET_BASE", REPO)
 warnings.filterwarnings("ignore", category=UserWarning, module="ROOT")
 
+# the real XRootD server fixtures (xrootd_server, xrootd_base_dir) for every test module
+pytest_plugins = ["tests.xrootd_server"]
+
 # events per generated test file: small enough for a fast suite, large enough that every
 # category of ANALYSIS.md is populated
 SMALL_EVENTS = 4000

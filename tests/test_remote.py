@@ -1,0 +1,113 @@
+"""A real XRootD server on a loopback address: skims over root://, redirector fallback, and the
+whole chain with its outputs on the server."""
+
+import os
+import subprocess
+
+import pytest
+import uproot
+import yaml
+
+from analysis.errors import TmetError
+from analysis.inputs import candidate_urls, open_file
+from analysis.skim import skim_files
+from tests.conftest import REPO
+from tests.xrootd_server import XRootDServer
+
+DATASETS = ["tt_sl", "tdm_ps_m500", "data_met"]
+
+
+def put(server, local, lfn):
+    """Copy a local file onto the server under ``lfn`` with xrdcp (as a grid site would serve it)."""
+    subprocess.run(["xrdcp", "-f", "-s", local, server.file_url(lfn)], check=True)
+    return server.file_url(lfn)
+
+
+def test_skim_reads_root_url(xrootd_server, generate, config, tmp_path):
+    local = generate("tt_sl")
+    url = put(xrootd_server, local, "/store/mc/tt_sl/file0.root")
+    assert url.startswith("root://127.0.0.2:")
+    n_remote = skim_files([url], str(tmp_path / "remote.root"), config, False)
+    n_local = skim_files([local], str(tmp_path / "local.root"), config, False)
+    assert n_remote == n_local and n_remote[1] > 0
+
+
+def test_lfn_through_redirectors_with_fallback(xrootd_server, generate, xrootd_base_dir):
+    put(xrootd_server, generate("data_met"), "/store/data/met/file0.root")
+    dead = XRootDServer(xrootd_base_dir)
+    dead.start()
+    dead.stop()
+    redirectors = [dead.url + "/", xrootd_server.url + "/"]
+    assert candidate_urls("/store/data/met/file0.root", redirectors)[1] == xrootd_server.url + "//store/data/met/file0.root"
+    url, tfile = open_file("/store/data/met/file0.root", redirectors, retries=2, delay=0.1)
+    assert url.startswith(xrootd_server.url) and tfile.Get("Events").GetEntries() > 0
+    tfile.Close()
+    with pytest.raises(TmetError, match=r"cannot open /store/data/met/missing.root: tried root://.*"
+                                        r"redirectors tried in order: " + dead.url):
+        open_file("/store/data/met/missing.root", redirectors, retries=2, delay=0.1)
+
+
+@pytest.fixture(scope="module")
+def remote_env(tmp_path_factory, xrootd_server):
+    base = tmp_path_factory.mktemp("remote")
+    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
+        content = yaml.safe_load(f)
+    content["datasets"] = {name: content["datasets"][name] for name in DATASETS}
+    for entry in content["datasets"].values():
+        entry["generator"]["files"] = 1
+    content["generator_defaults"]["events_per_file"] = 1500
+    (base / "tiny.yaml").write_text(yaml.safe_dump(content))
+    env = dict(os.environ)
+    env.update({
+        "TMET_BASE": REPO, "TMET_STORE": xrootd_server.url + "//store/tmet", "LAW_HOME": str(base / "law_home"),
+        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
+        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", "TMET_EXECUTOR": "local",
+    })
+    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    return env, base
+
+
+def law_run(env, *args, version="v1"):
+    proc = subprocess.run(["law", "run", *args, "--version", version], env=env, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_chain_on_remote_store(remote_env, xrootd_server):
+    env, base = remote_env
+    code, out = law_run(env, "Datacard")
+    assert code == 0, out
+    listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/tmet"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    for path in ("/store/tmet/GenerateSample/run2_2018_synth/tt_sl/v1/sample_0.root",
+                 "/store/tmet/Skim/run2_2018_synth/data_met/v1/skim_0.root",
+                 "/store/tmet/Histograms/run2_2018_synth/tt_sl/v1/hists__jes_up.root",
+                 "/store/tmet/Datacard/run2_2018_synth/v1/tdm_ps_m500/datacard_combined.txt",
+                 "/store/tmet/Datacard/run2_2018_synth/v1/tdm_ps_m500/shapes_combined.root"):
+        assert path in listing, path
+    # nothing to do the second time
+    code, out = law_run(env, "Datacard")
+    assert code == 0 and "ran successfully" not in out and "complete ones were encountered" in out
+    # outputs are shown as root:// URLs and can be fetched back
+    code, out = law_run(env, "Datacard", "--print-output", "0")
+    assert xrootd_server.url + "//store/tmet/Datacard/run2_2018_synth/v1/tdm_ps_m500/datacard_sr_0l.txt" in out
+    fetched = base / "fetched"
+    code, out = law_run(env, "Histograms", "--dataset", "tt_sl", "--shift", "nominal",
+                        "--fetch-output", f"0,a,{fetched}")
+    assert code == 0, out
+    (name,) = os.listdir(fetched)
+    with uproot.open(fetched / name) as f:
+        assert f["sr_1l/met"].values().sum() > 0
+
+
+def test_stopped_server_fails_fast_without_output(remote_env, xrootd_base_dir):
+    env, _ = remote_env
+    server = XRootDServer(xrootd_base_dir)
+    server.start()
+    env = dict(env, TMET_STORE=server.url + "//store/tmet")
+    server.stop()
+    code, out = law_run(env, "Skim", "--dataset", "tt_sl", version="v2")
+    assert code != 0
+    assert f"the XRootD store {server.url}//store/tmet is unreachable" in out
+    assert "ran successfully" not in out
+    data = server.local_path("/store/tmet")
+    assert not os.path.exists(data) or not any(files for _, _, files in os.walk(data))
