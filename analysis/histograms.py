@@ -115,3 +115,17 @@ def write_histograms(path, hists):
         clone.SetDirectory(directory)
         clone.Write()
     tfile.Close()
+
+
+def as_arrays(hists):
+    """(edges, {name: contents}, {name: variances}) of same-binned TH1s, without flow bins."""
+    import numpy as np
+
+    edges, contents, variances = None, {}, {}
+    for name, hist in hists.items():
+        n = hist.GetNbinsX()
+        if edges is None:
+            edges = np.array([hist.GetBinLowEdge(i) for i in range(1, n + 2)])
+        contents[name] = np.array([hist.GetBinContent(i) for i in range(1, n + 1)])
+        variances[name] = np.array([hist.GetBinError(i) ** 2 for i in range(1, n + 1)])
+    return edges, contents, variances

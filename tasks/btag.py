@@ -7,6 +7,15 @@ from tasks.base import DatasetTask
 from tasks.skim import Skim, skim_paths
 
 
+def skims_and_efficiencies(task):
+    """Requirements of a task that runs the analysis graph: the dataset's skims and, for MC,
+    its b-tag efficiencies."""
+    reqs = {"skim": Skim.req(task)}
+    if not task.dataset_inst.is_data:
+        reqs["btag"] = BTagEfficiency.req(task)
+    return reqs
+
+
 class BTagEfficiency(DatasetTask):
 
     def __init__(self, *args, **kwargs):

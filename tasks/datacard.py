@@ -37,13 +37,13 @@ class HistogramsConsumer(AnalysisTask):
         return {dataset.name: Histograms.req(self, dataset=dataset.name, shift="all")
                 for dataset in self.config_inst.datasets}
 
-    def templates(self):
-        """({category: {template name: TH1D}}, processes present, reports) of the fit variable."""
-        from analysis.datacard import category_templates, merge_datasets, read_histograms
+    def merged_histograms(self, variable):
+        """(merged, backgrounds, signals, data): {process: {shift: {category: TH1D}}} of ``variable``
+        summed over each top-level process's datasets, and the process names present."""
+        from analysis.datacard import merge_datasets, read_histograms
 
         config = self.config_inst
         categories = config.categories.names()
-        variable = config.x.fit_variable
         per_dataset, process_of = {}, {}
         for name, outputs in self.input().items():
             per_dataset[name] = {shift: read_histograms(location(t), categories, variable) for shift, t in outputs.items()}
@@ -52,6 +52,15 @@ class HistogramsConsumer(AnalysisTask):
         backgrounds = [p.name for p in config.x.background_processes if p.name in merged]
         signals = [p.name for p in config.x.signal_processes if p.name in merged]
         data = [p.name for p in config.processes if p.is_data and p.name in merged]
+        return merged, backgrounds, signals, data
+
+    def templates(self):
+        """({category: {template name: TH1D}}, backgrounds, signals, floored-bin reports) of the fit variable."""
+        from analysis.datacard import category_templates
+
+        config = self.config_inst
+        categories = config.categories.names()
+        merged, backgrounds, signals, data = self.merged_histograms(config.x.fit_variable)
         templates, reports = {}, []
         for category in categories:
             templates[category], category_reports = category_templates(

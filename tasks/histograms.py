@@ -7,8 +7,8 @@ import law
 import luigi
 
 from tasks.base import ShiftTask, local_file
-from tasks.btag import BTagEfficiency
-from tasks.skim import Skim, skim_paths
+from tasks.btag import skims_and_efficiencies
+from tasks.skim import skim_paths
 
 
 class Histograms(ShiftTask):
@@ -34,10 +34,7 @@ class Histograms(ShiftTask):
     )
 
     def requires(self):
-        reqs = {"skim": Skim.req(self)}
-        if not self.dataset_inst.is_data:
-            reqs["btag"] = BTagEfficiency.req(self)
-        return reqs
+        return skims_and_efficiencies(self)
 
     def output(self):
         return {shift: self.target(f"hists__{shift}.root") for shift in self.shifts}

@@ -5,17 +5,14 @@ import contextlib
 import law
 
 from tasks.base import ShiftTask, local_file, location
-from tasks.btag import BTagEfficiency
-from tasks.skim import Skim, skim_paths
+from tasks.btag import skims_and_efficiencies
+from tasks.skim import skim_paths
 
 
 class Snapshot(ShiftTask):
 
     def requires(self):
-        reqs = {"skim": Skim.req(self)}
-        if not self.dataset_inst.is_data:
-            reqs["btag"] = BTagEfficiency.req(self)
-        return reqs
+        return skims_and_efficiencies(self)
 
     def output(self):
         return self.target(f"snapshot__{self.shift}.root")

@@ -89,3 +89,38 @@ def dask_client():
     yield client
     client.close()
     cluster.close()
+
+
+def tiny_law_env(base, datasets=None, events_per_file=2000, store=None, **extra):
+    """Environment for `law run` on a temporary store with a tiny copy of the synthetic datasets.
+
+    ``datasets``: the datasets to keep (one file each); None keeps all with their file counts.
+    """
+    import subprocess
+
+    import yaml
+
+    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
+        content = yaml.safe_load(f)
+    if datasets is not None:
+        content["datasets"] = {name: content["datasets"][name] for name in datasets}
+        for entry in content["datasets"].values():
+            entry["generator"]["files"] = 1
+    content["generator_defaults"]["events_per_file"] = events_per_file
+    (base / "tiny.yaml").write_text(yaml.safe_dump(content))
+    env = dict(os.environ)
+    env.update({
+        "TMET_BASE": REPO, "TMET_STORE": store or str(base / "store"), "LAW_HOME": str(base / "law_home"),
+        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
+        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", **extra,
+    })
+    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    return env
+
+
+def law_run(env, *args, version="v1"):
+    """(exit code, output) of `law run <args> --version <version>` in ``env``."""
+    import subprocess
+
+    proc = subprocess.run(["law", "run", *args, "--version", version], env=env, capture_output=True, text=True)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -4,13 +4,11 @@ from the Combine documentation; reruns that follow the dependencies."""
 import json
 import math
 import os
-import subprocess
 
 import pytest
 import uproot
-import yaml
 
-from tests.conftest import REPO
+from tests.conftest import law_run, tiny_law_env
 
 DATASETS = ["tt_sl", "wjets", "znunu", "tdm_ps_m500", "tdm_ps_m1000", "data_met"]
 
@@ -18,29 +16,10 @@ DATASETS = ["tt_sl", "wjets", "znunu", "tdm_ps_m500", "tdm_ps_m1000", "data_met"
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """Environment and first-run output of `law run Datacard` on a tiny config in a temporary store."""
-    base = tmp_path_factory.mktemp("chain")
-    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
-        content = yaml.safe_load(f)
-    content["datasets"] = {name: content["datasets"][name] for name in DATASETS}
-    for entry in content["datasets"].values():
-        entry["generator"]["files"] = 1
-    content["generator_defaults"]["events_per_file"] = 2500
-    (base / "tiny.yaml").write_text(yaml.safe_dump(content))
-    env = dict(os.environ)
-    env.update({
-        "TMET_BASE": REPO, "TMET_STORE": str(base / "store"), "LAW_HOME": str(base / "law_home"),
-        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
-        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", "TMET_EXECUTOR": "local",
-    })
-    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    env = tiny_law_env(tmp_path_factory.mktemp("chain"), DATASETS, events_per_file=2500, TMET_EXECUTOR="local")
     code, out = law_run(env, "Datacard")
     assert code == 0, out
     return env, os.path.join(env["TMET_STORE"], "Datacard", "run2_2018_synth", "v1")
-
-
-def law_run(env, *args):
-    proc = subprocess.run(["law", "run", *args, "--version", "v1"], env=env, capture_output=True, text=True)
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def parse_card(path):

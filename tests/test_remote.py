@@ -6,12 +6,11 @@ import subprocess
 
 import pytest
 import uproot
-import yaml
 
 from analysis.errors import TmetError
 from analysis.inputs import candidate_urls, open_file
 from analysis.skim import skim_files
-from tests.conftest import REPO
+from tests.conftest import law_run, tiny_law_env
 from tests.xrootd_server import XRootDServer
 
 DATASETS = ["tt_sl", "tdm_ps_m500", "data_met"]
@@ -50,26 +49,9 @@ def test_lfn_through_redirectors_with_fallback(xrootd_server, generate, xrootd_b
 @pytest.fixture(scope="module")
 def remote_env(tmp_path_factory, xrootd_server):
     base = tmp_path_factory.mktemp("remote")
-    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
-        content = yaml.safe_load(f)
-    content["datasets"] = {name: content["datasets"][name] for name in DATASETS}
-    for entry in content["datasets"].values():
-        entry["generator"]["files"] = 1
-    content["generator_defaults"]["events_per_file"] = 1500
-    (base / "tiny.yaml").write_text(yaml.safe_dump(content))
-    env = dict(os.environ)
-    env.update({
-        "TMET_BASE": REPO, "TMET_STORE": xrootd_server.url + "//store/tmet", "LAW_HOME": str(base / "law_home"),
-        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
-        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", "TMET_EXECUTOR": "local",
-    })
-    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    env = tiny_law_env(base, DATASETS, events_per_file=1500, store=xrootd_server.url + "//store/tmet",
+                       TMET_EXECUTOR="local")
     return env, base
-
-
-def law_run(env, *args, version="v1"):
-    proc = subprocess.run(["law", "run", *args, "--version", version], env=env, capture_output=True, text=True)
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_chain_on_remote_store(remote_env, xrootd_server):

@@ -1,44 +1,23 @@
 """The law tasks through `law run`, as a user runs them, on a tiny synthetic config in a temporary store."""
 
 import os
-import subprocess
 
 import pytest
 import uproot
-import yaml
 
-from tests.conftest import REPO
+from tests.conftest import law_run, tiny_law_env
 
 
 @pytest.fixture(scope="module")
 def law_env(tmp_path_factory):
-    """Environment of a `law run` on a temporary store with a tiny copy of the synthetic datasets."""
-    base = tmp_path_factory.mktemp("law")
-    with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
-        content = yaml.safe_load(f)
-    content["generator_defaults"]["events_per_file"] = 3000
-    tiny = base / "tiny_datasets.yaml"
-    tiny.write_text(yaml.safe_dump(content))
-    env = dict(os.environ)
-    env.update({
-        "TMET_BASE": REPO, "TMET_STORE": str(base / "store"), "LAW_HOME": str(base / "law_home"),
-        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(tiny),
-        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT",
-    })
-    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
-    return env
-
-
-def law_run(env, *args):
-    proc = subprocess.run(["law", "run", *args, "--version", "t1"], env=env, capture_output=True, text=True)
-    return proc.returncode, proc.stdout + proc.stderr
+    return tiny_law_env(tmp_path_factory.mktemp("law"), events_per_file=3000)
 
 
 def test_generate_sample_then_nothing_to_do(law_env):
     code, out = law_run(law_env, "GenerateSample", "--dataset", "tt_sl")
     assert code == 0, out
     assert "3 ran successfully" in out
-    store = os.path.join(law_env["TMET_STORE"], "GenerateSample", "run2_2018_synth", "tt_sl", "t1")
+    store = os.path.join(law_env["TMET_STORE"], "GenerateSample", "run2_2018_synth", "tt_sl", "v1")
     files = sorted(os.listdir(store))
     assert files == ["sample_0.root", "sample_1.root"]
     with uproot.open(os.path.join(store, files[0])) as f:
@@ -51,9 +30,9 @@ def test_skim_and_snapshot_chain(law_env):
     code, out = law_run(law_env, "Snapshot", "--dataset", "tt_sl", "--workers", "2")
     assert code == 0, out
     store = law_env["TMET_STORE"]
-    skims = os.listdir(os.path.join(store, "Skim", "run2_2018_synth", "tt_sl", "t1"))
+    skims = os.listdir(os.path.join(store, "Skim", "run2_2018_synth", "tt_sl", "v1"))
     assert sorted(skims) == ["skim_0.root", "skim_1.root"]
-    snapshot = os.path.join(store, "Snapshot", "run2_2018_synth", "tt_sl", "t1", "snapshot__nominal.root")
+    snapshot = os.path.join(store, "Snapshot", "run2_2018_synth", "tt_sl", "v1", "snapshot__nominal.root")
     with uproot.open(snapshot) as f:
         columns = set(f["Events"].keys())
     assert {"weight", "w_btag", "w_pu", "cat_sr_0l", "met", "top_score"} <= columns
