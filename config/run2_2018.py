@@ -35,7 +35,7 @@ def pog_files(root, era):
 def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron_name="UL-Electron-ID-SF",
                 pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl"):
     """Correction files (POG name -> path) and the names of the corrections used from them."""
-    return dict({
+    return {
         "pileup": {"file": files["LUM"], "name": pileup_name},
         "muon_id": {"file": files["MUO"], "name": "NUM_TightID_DEN_TrackerMuons"},
         "muon_iso": {"file": files["MUO"], "name": "NUM_TightRelIso_DEN_TightIDandIPCut"},
@@ -44,7 +44,7 @@ def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron
         "jes": {"file": files["JME"], "name": f"{jec_prefix}_MC_Total_{jet_type}"},
         "jer_resolution": {"file": files["JME"], "name": f"{jer_prefix}_MC_PtResolution_{jet_type}"},
         "jer_sf": {"file": files["JME"], "name": f"{jer_prefix}_MC_ScaleFactor_{jet_type}"},
-    })
+    }
 
 
 def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filters, triggers, nano_version):
@@ -53,7 +53,7 @@ def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filt
     config.x.nano_version = nano_version
     config.x.met_filters = {"mc": list(met_filters), "data": list(met_filters) + list(data_only_filters)}
     config.x.triggers = list(triggers)
-    config.x.objects = dict({
+    config.x.objects = {
         "muon_tight": {"pt": 30.0, "abseta": 2.4, "id": "Muon_tightId", "iso": 0.15},
         "muon_veto": {"pt": 10.0, "abseta": 2.4, "id": "Muon_looseId", "iso": 0.25},
         "electron_tight": {"pt": 30.0, "abseta": 2.5, "cut_based": 4},
@@ -62,15 +62,16 @@ def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filt
         "btag": {"branch": "Jet_btagDeepFlavB", "working_point": "M", "value": btag_wp},
         "top": {"tag_score": 0.8, "tag_uncertainty": 0.05},
         "met": {"recompute_jet_pt": 15.0},
-    })
+    }
     # bins of the b-tag efficiency maps measured on each MC dataset's skims
     config.x.btag_efficiency_binning = {
         "pt": [30.0, 50.0, 70.0, 100.0, 140.0, 200.0, 300.0, 600.0, 1000.0],
         "abseta": [0.0, 0.8, 1.6, 2.4],
     }
     # skim preselection: looser than every category under every shift
-    config.x.skim = dict({"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2})
-    config.x.skim_compression = dict({"algorithm": "LZ4", "level": 4})
+    config.x.skim = {"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2}
+    # LZ4 level 1: levels >= 4 switch to LZ4-HC, ~35 % slower skims for 4 % smaller files
+    config.x.skim_compression = {"algorithm": "LZ4", "level": 1}
     # every Events branch the analysis reads under every shift: the skim keeps exactly these
     # (plus the campaign's flags and triggers); data files never read the MC-only ones
     config.x.analysis_branches = {

@@ -96,7 +96,8 @@ inline RVecF jer_smear(const RVecF& pt, const RVecF& eta, float rho, uint64_t ru
     const auto& sf = corr("jer_sf");
     for (size_t i = 0; i < pt.size(); ++i) {
         const double sigma = res.evaluate({eta[i], pt[i], rho});
-        const double s = sf.evaluate({eta[i], sf_var});
+        // Run 2 scale factors depend on eta only, Run 3 ones on eta and pt
+        const double s = sf.inputs().size() == 3 ? sf.evaluate({eta[i], pt[i], sf_var}) : sf.evaluate({eta[i], sf_var});
         const double factor = 1.0 + seeded_gaus(run, lumi, event, i) * sigma * std::sqrt(std::max(s * s - 1.0, 0.0));
         out[i] = pt[i] * std::max(factor, 0.0);
     }
