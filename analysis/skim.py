@@ -30,10 +30,35 @@ def file_branch(config, name):
     return config.x.branch_map.get(name, name)
 
 
+def load_lumi_mask(path):
+    """Declare the golden JSON ``path`` ({"run": [[first, last], ...]}) as tmet::lumi_masks()[path]."""
+    import json
+
+    ROOT = root_setup.load("lumimask.h")
+    masks = ROOT.tmet.lumi_masks()
+    if not masks.count(path):
+        try:
+            with open(path) as f:
+                ranges = json.load(f)
+        except (OSError, ValueError) as e:
+            raise TmetError(f"cannot read the certified-luminosity JSON {path}: {e}") from e
+        mask = masks[path]
+        for run, blocks in ranges.items():
+            for first, last in blocks:
+                mask.add(int(run), int(first), int(last))
+    return ROOT
+
+
 def preselection(config, is_data):
-    """The skim selection as one RDataFrame filter expression over canonical names."""
+    """The skim selection as one RDataFrame filter expression over canonical names.
+
+    Data is also restricted to the config's certified luminosity sections (``lumi_mask``).
+    """
     skim = config.x.skim
     cuts = list(event_filters(config, is_data))
+    if is_data and config.x.lumi_mask:
+        load_lumi_mask(config.x.lumi_mask)
+        cuts.append(f'tmet::lumi_masks()["{config.x.lumi_mask}"].contains(run, luminosityBlock)')
     cuts.append(f"MET_pt > {skim['met_min']}")
     cuts.append(f"Sum(Jet_pt > {skim['jet_pt_min']}) >= {skim['n_jet_min']}")
     return " && ".join(cuts)

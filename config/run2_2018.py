@@ -101,6 +101,8 @@ def add_analysis_values(config, luminosity, btag_wp, met_filters, data_only_filt
     config.x.lhe_scale_indices = {"mur_up": 7, "mur_down": 1, "muf_up": 5, "muf_down": 3}
     # PSWeight indices: [0] ISR=2, [1] FSR=2, [2] ISR=0.5, [3] FSR=0.5
     config.x.ps_indices = {"isr_up": 0, "fsr_up": 1, "isr_down": 2, "fsr_down": 3}
+    # certified-luminosity JSON applied to data in the skim (None: no mask, e.g. synthetic data)
+    config.x.lumi_mask = None
     # regions whose data_obs is the background sum in the datacard
     config.x.blinded_categories = []
     # "per_point": one card set per signal point; "all": every signal in one card
@@ -158,6 +160,11 @@ def create_config(analysis):
         data_only_filters=["Flag_eeBadScFilter"],
         triggers=["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"],
         nano_version=9,
+    )
+    config.x.lumi_mask = os.environ.get(
+        "TMET_LUMI_MASK_2018",
+        "/eos/user/c/cmsdqm/www/CAF/certification/Collisions18/13TeV/Legacy_2018/"
+        "Cert_314472-325175_13TeV_Legacy2018_Collisions18_JSON.txt",
     )
     # the POG root can be moved (e.g. a local copy of jsonpog-integration) with TMET_POG_ROOT
     config.x.corrections = corrections(

@@ -41,6 +41,10 @@ def create_config(analysis):
         triggers=["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"],
         nano_version=12,
     )
+    config.x.lumi_mask = os.environ.get(
+        "TMET_LUMI_MASK_2022",
+        "/eos/user/c/cmsdqm/www/CAF/certification/Collisions22/Cert_Collisions2022_355100_362760_Golden.json",
+    )
     config.x.corrections = run2_2018.corrections(
         run2_2018.pog_files(os.environ.get("TMET_POG_ROOT", run2_2018.POG), "2022_Summer22"),
         jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1", jet_type="AK4PFPuppi",

@@ -115,3 +115,26 @@ def test_truncated_file_names_it(generate, config, tmp_path):
     with pytest.raises(TmetError, match=rf"{truncated}"):
         skim_files([truncated], out, config, False)
     assert not os.path.exists(out)
+
+
+def test_lumi_mask_keeps_only_certified_sections(generate, config, tmp_path):
+    import json
+
+    data = generate("data_met")
+    with uproot.open(data) as f:
+        ids = f["Events"].arrays(["run", "luminosityBlock"], library="np")
+    runs = np.unique(ids["run"])
+    # certify the first run's lumi sections 1..10 only
+    mask_path = tmp_path / "golden.json"
+    mask_path.write_text(json.dumps({str(runs[0]): [[1, 10]]}))
+    previous = config.x.lumi_mask
+    config.x.lumi_mask = str(mask_path)
+    try:
+        n_in, n_out = skim_files([data], str(tmp_path / "masked.root"), config, True)
+    finally:
+        config.x.lumi_mask = previous
+    with uproot.open(str(tmp_path / "masked.root")) as f:
+        kept = f["Events"].arrays(["run", "luminosityBlock"], library="np")
+    assert n_out > 0 and np.all(kept["run"] == runs[0]) and kept["luminosityBlock"].max() <= 10
+    _, unmasked = skim_files([data], str(tmp_path / "unmasked.root"), config, True)
+    assert n_out < unmasked

@@ -1,0 +1,34 @@
+// Certified-luminosity ("golden JSON") mask for data: which (run, luminosityBlock) pairs
+// are good. Filled once from Python before the event loop, then read-only.
+#ifndef TMET_LUMIMASK_H
+#define TMET_LUMIMASK_H
+
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace tmet {
+
+class LumiMask {
+public:
+    void add(unsigned int run, unsigned int first, unsigned int last) { ranges_[run].emplace_back(first, last); }
+    bool contains(unsigned int run, unsigned int lumi) const {
+        auto it = ranges_.find(run);
+        if (it == ranges_.end()) return false;
+        for (const auto& r : it->second)
+            if (lumi >= r.first && lumi <= r.second) return true;
+        return false;
+    }
+
+private:
+    std::map<unsigned int, std::vector<std::pair<unsigned int, unsigned int>>> ranges_;
+};
+
+inline std::map<std::string, LumiMask>& lumi_masks() {
+    static std::map<std::string, LumiMask> masks;
+    return masks;
+}
+
+}  // namespace tmet
+
+#endif
