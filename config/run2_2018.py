@@ -161,6 +161,8 @@ def create_config(analysis):
         triggers=["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"],
         nano_version=9,
     )
+    # real data stays blind in the signal regions until the analysis is approved
+    config.x.blinded_categories = ["sr_0l", "sr_1l"]
     config.x.lumi_mask = os.environ.get(
         "TMET_LUMI_MASK_2018",
         "/eos/user/c/cmsdqm/www/CAF/certification/Collisions18/13TeV/Legacy_2018/"

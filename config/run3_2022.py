@@ -41,6 +41,7 @@ def create_config(analysis):
         triggers=["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"],
         nano_version=12,
     )
+    config.x.blinded_categories = ["sr_0l", "sr_1l"]
     config.x.lumi_mask = os.environ.get(
         "TMET_LUMI_MASK_2022",
         "/eos/user/c/cmsdqm/www/CAF/certification/Collisions22/Cert_Collisions2022_355100_362760_Golden.json",
