@@ -53,17 +53,18 @@ def floor_bins(hist):
     return changed
 
 
-def read_histograms(path, categories, variable):
-    """{category: TH1D} of ``variable`` from a Histograms output, detached from the file."""
+def read_histograms(path, categories, variables):
+    """{variable: {category: TH1D}} from a Histograms output (one open per file), detached from it."""
     ROOT = import_root()
     tfile = ROOT.TFile.Open(path)
     hists = {}
-    for category in categories:
-        hist = tfile.Get(f"{category}/{variable}")
-        if not hist:
-            raise TmetError(f"{path} has no histogram {category}/{variable}")
-        hist.SetDirectory(ROOT.nullptr)
-        hists[category] = hist
+    for variable in variables:
+        for category in categories:
+            hist = tfile.Get(f"{category}/{variable}")
+            if not hist:
+                raise TmetError(f"{path} has no histogram {category}/{variable}")
+            hist.SetDirectory(ROOT.nullptr)
+            hists.setdefault(variable, {})[category] = hist
     tfile.Close()
     return hists
 

@@ -37,21 +37,28 @@ class HistogramsConsumer(AnalysisTask):
         return {dataset.name: Histograms.req(self, dataset=dataset.name, shift="all")
                 for dataset in self.config_inst.datasets}
 
-    def merged_histograms(self, variable):
-        """(merged, backgrounds, signals, data): {process: {shift: {category: TH1D}}} of ``variable``
-        summed over each top-level process's datasets, and the process names present."""
+    def merged_histograms(self, variables):
+        """({variable: {process: {shift: {category: TH1D}}}}, backgrounds, signals, data): the
+        histograms of ``variables`` summed over each top-level process's datasets, and the
+        process names present."""
         from analysis.datacard import merge_datasets, read_histograms
 
         config = self.config_inst
         categories = config.categories.names()
         per_dataset, process_of = {}, {}
         for name, outputs in self.input().items():
-            per_dataset[name] = {shift: read_histograms(location(t), categories, variable) for shift, t in outputs.items()}
+            per_dataset[name] = {shift: read_histograms(location(t), categories, variables)
+                                 for shift, t in outputs.items()}
             process_of[name] = top_level_process(config, config.get_dataset(name)).name
-        merged = merge_datasets(per_dataset, process_of)
-        backgrounds = [p.name for p in config.x.background_processes if p.name in merged]
-        signals = [p.name for p in config.x.signal_processes if p.name in merged]
-        data = [p.name for p in config.processes if p.is_data and p.name in merged]
+        merged = {
+            variable: merge_datasets({d: {s: h[variable] for s, h in shifts.items()} for d, shifts in per_dataset.items()},
+                                     process_of)
+            for variable in variables
+        }
+        present = merged[variables[0]]
+        backgrounds = [p.name for p in config.x.background_processes if p.name in present]
+        signals = [p.name for p in config.x.signal_processes if p.name in present]
+        data = [p.name for p in config.processes if p.is_data and p.name in present]
         return merged, backgrounds, signals, data
 
     def templates(self):
@@ -60,7 +67,8 @@ class HistogramsConsumer(AnalysisTask):
 
         config = self.config_inst
         categories = config.categories.names()
-        merged, backgrounds, signals, data = self.merged_histograms(config.x.fit_variable)
+        merged, backgrounds, signals, data = self.merged_histograms([config.x.fit_variable])
+        merged = merged[config.x.fit_variable]
         templates, reports = {}, []
         for category in categories:
             templates[category], category_reports = category_templates(

@@ -143,3 +143,23 @@ def test_reruns_follow_dependencies(chain):
     code, out = law_run(env, "Datacard")
     assert code == 0, out
     assert "* 3 ran successfully:\n    - 1 BTagEfficiency(...)\n    - 1 Datacard(...)\n    - 1 Histograms(...)" in out
+
+
+def test_plots_stack_totals_equal_yields(chain):
+    env, _ = chain
+    for task in (("Yields",), ("Plots", "--variables", "met,n_jet")):
+        code, out = law_run(env, *task)
+        assert code == 0, out
+    plots = os.path.join(env["TMET_STORE"], "Plots", "run2_2018_synth", "met__n_jet", "v1")
+    yields = json.load(open(os.path.join(env["TMET_STORE"], "Yields", "run2_2018_synth", "v1", "yields.json")))
+    totals = json.load(open(os.path.join(plots, "stack_totals.json")))
+    backgrounds = ["tt", "wjets", "znunu"]
+    for category, row in yields.items():
+        expected = sum(row[p]["nominal"] for p in backgrounds)
+        assert sum(totals[category]["met"]) == pytest.approx(expected, rel=1e-9)
+        assert len(totals[category]["n_jet"]) == 8
+        for name in ("met", "n_jet", "shift_jes", "shift_fsr"):
+            for ext in ("png", "pdf"):
+                path = os.path.join(plots, category, f"{name}.{ext}")
+                assert os.path.getsize(path) > 5000, path
+    assert not os.path.exists(os.path.join(plots, "sr_0l", "ht.png"))
