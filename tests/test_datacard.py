@@ -163,3 +163,18 @@ def test_plots_stack_totals_equal_yields(chain):
                 path = os.path.join(plots, category, f"{name}.{ext}")
                 assert os.path.getsize(path) > 5000, path
     assert not os.path.exists(os.path.join(plots, "sr_0l", "ht.png"))
+
+
+def test_limits_task(chain):
+    env, _ = chain
+    code, out = law_run(env, "Limits")
+    assert code == 0, out
+    limits_dir = os.path.join(env["TMET_STORE"], "Limits", "run2_2018_synth", "v1")
+    limits = json.load(open(os.path.join(limits_dir, "limits.json")))
+    assert sorted(limits) == ["tdm_ps_m1000", "tdm_ps_m500"]
+    for values in limits.values():
+        assert 0 < values["minus2"] < values["minus1"] < values["expected"] < values["plus1"] < values["plus2"]
+        assert values["observed"] > 0
+    # a lighter mediator has the larger cross section and the stronger limit
+    assert limits["tdm_ps_m500"]["expected"] < limits["tdm_ps_m1000"]["expected"]
+    assert os.path.getsize(os.path.join(limits_dir, "limits.png")) > 5000
