@@ -117,23 +117,39 @@ def build_workspace(card, signal=None):
 def asymptotic_limits(workspace, observed=True, cl=0.95, mu_max=None, n_points=20):
     """{expected, minus2, minus1, plus1, plus2, observed} upper limits on mu at ``cl``.
 
+    The expected band is a-priori: from the nominal background-only Asimov data (as Combine
+    with ``-t -1``), so that it does not depend on how well the data are described; the
+    observed limit (``observed=True``) comes from its own scan on the data.
     CLs at mu = k mu_max / n_points (k = 1..n_points), spline-interpolated (as precise as linear
     interpolation of 5x as many points); mu_max by default 3x the median expected limit of
-    profiled background-only Asimov data (+2 sigma is ~2x), widened while a limit lands near it.
-    The Asimov data use nuisances fitted to the data at mu = 0, as Combine; ``observed=False``
-    leaves the data alone (nominal Asimov) and gives observed None."""
+    profiled background-only Asimov data (+2 sigma is ~2x), widened while a limit lands near it
+    and refined while one lands below the first scan point."""
     ROOT, model = _root(), workspace.obj("ModelConfig")
     workspace.loadSnapshot("NominalParamValues")
     model.GetParametersOfInterest().first().setVal(0)
     asimov = ROOT.RooStats.AsymptoticCalculator.GenerateAsimovData(model.GetPdf(), model.GetObservables())
-    data = workspace.data("obsData") if observed else asimov
     auto, mu_max = mu_max is None, mu_max or 3 * _median_estimate(ROOT, model, asimov, cl)
+    limits = _limits_in_range(ROOT, workspace, model, asimov, False, cl, mu_max, n_points, auto, BANDS)
+    if observed:
+        limits["observed"] = _limits_in_range(ROOT, workspace, model, workspace.data("obsData"), True, cl, mu_max,
+                                              n_points, auto, ["observed"])["observed"]
+    return limits
+
+
+def _limits_in_range(ROOT, workspace, model, data, observed, cl, mu_max, n_points, auto, keys):
+    """_scan() repeated until the limits ``keys`` lie inside the scanned range."""
     for _ in range(MAX_SCANS):
         limits = _scan(ROOT, workspace, model, data, observed, cl, mu_max, n_points)
-        top = max(v for v in limits.values() if v is not None)
-        if top < 0.9 * mu_max or not auto:
+        values = [limits[key] for key in keys]
+        top, bottom = max(values), min(values)
+        if not auto:
             return limits
-        mu_max = 1.5 * top if top < mu_max else 3 * mu_max  # not found inside: look much further
+        if top >= 0.9 * mu_max:
+            mu_max = 1.5 * top if top < mu_max else 3 * mu_max  # not found inside: look much further
+        elif bottom < mu_max / n_points:
+            mu_max, n_points = 1.2 * top, 2 * n_points  # below the first scan point: finer scan
+        else:
+            return limits
     raise TmetError(f"no {cl:.0%} CL limit on mu found up to mu = {mu_max:.4g}; give mu_max")
 
 
