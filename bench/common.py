@@ -22,17 +22,21 @@ def sample(config, dataset_name, n_events, file_index=0):
     and the generation time in seconds (0 when reused)."""
     os.makedirs(OUT_DIR, exist_ok=True)
     path = os.path.join(OUT_DIR, f"{dataset_name}_{file_index}_n{n_events}.root")
-    if os.path.exists(path):
-        try:
-            if check_inputs([path], "Events", [])[1] == n_events:
-                return path, 0.0
-        except TmetError:
-            pass  # truncated or foreign file: make it again
+    if os.path.exists(path) and _entries(path) == n_events:
+        return path, 0.0
     tmp = f"{path}.tmp.root"  # renamed into place, so an interrupted run leaves nothing reusable
     start = time.perf_counter()
     generate_file(tmp, config, config.get_dataset(dataset_name), file_index, n_events=n_events)
     os.replace(tmp, path)
     return path, time.perf_counter() - start
+
+
+def _entries(path):
+    """Events in ``path``, or None for a truncated or foreign file (which is then made again)."""
+    try:
+        return check_inputs([path], "Events", [])[1]
+    except TmetError:
+        return None
 
 
 def rootreadspeed_binary():
