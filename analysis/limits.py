@@ -23,6 +23,7 @@ from analysis.root_setup import import_root
 
 STAT_THRESHOLD = 0.001  # relative MC error below which a bin gets no staterror gamma
 MAX_SCANS = 5  # scans of the mu range before giving up on finding the limits inside it
+GAMMA_MAX = 20.0  # upper bound of the MC-statistics gammas
 BANDS = {"minus2": -2, "minus1": -1, "expected": 0, "plus1": 1, "plus2": 2}  # expected limits: sigmas
 
 
@@ -111,6 +112,11 @@ def build_workspace(card, signal=None):
     config.createWorkspaceFile = config.createPerRegionWorkspaces = False
     workspace = factory.HistoToWorkspaceFactoryFast.MakeCombinedModel(measurement, config)
     ROOT.SetOwnership(workspace, True)
+    # HistFactory bounds the MC-statistics gammas at 1 + 5 sigma, which fits of bins with few
+    # MC events (sigma near 1) can reach; RooFit then stops instead of clipping
+    for var in workspace.allVars():
+        if var.GetName().startswith("gamma_stat"):
+            var.setMax(max(var.getMax(), GAMMA_MAX))
     return workspace
 
 
@@ -147,7 +153,8 @@ def _limits_in_range(ROOT, workspace, model, data, observed, cl, mu_max, n_point
         if top >= 0.9 * mu_max:
             mu_max = 1.5 * top if top < mu_max else 3 * mu_max  # not found inside: look much further
         elif bottom < mu_max / n_points:
-            mu_max, n_points = 1.2 * top, 2 * n_points  # below the first scan point: finer scan
+            # below the first scan point: scan just above the highest limit, finer if that is no narrower
+            mu_max, n_points = 1.2 * top, n_points if 1.2 * top < 0.8 * mu_max else 2 * n_points
         else:
             return limits
     raise TmetError(f"no {cl:.0%} CL limit on mu found up to mu = {mu_max:.4g}; give mu_max")
