@@ -1,0 +1,146 @@
+"""Benchmark: the Histograms graph against the I/O limit of the skim branches it reads.
+
+Histograms reads skims, so everything is measured on skims: a synthetic tt_sl sample of
+--events events in 4 files (so that Dask can split it) is generated, skimmed and its
+b-tag efficiencies measured once under bench/out/ (reused on reruns). Then, all on the
+same skims (in the page cache):
+
+1. rootreadspeed, 1 thread, on exactly the skim branches the graph reads: the I/O and
+   decompression limit of any single-threaded pass;
+2. make_histograms(shifts=["nominal"], threads=1), local executor;
+3. make_histograms(nominal + every shape shift, threads=1): the cost of the Varys;
+4. the same all-shifts graph on a Dask LocalCluster of 1 and of 2 single-threaded
+   worker processes: how distributed RDataFrame scales.
+
+Each timed call is one make_histograms() (graph building, event loop, VariationsFor
+results, flow folding) preceded by an untimed warm-up on a small skim with the same norm
+and b-tag JSON, i.e. the same graph code, so that jitting (cached per process) is not
+timed; on Dask the warm-up runs with one partition per worker so that every worker jits.
+
+    python bench/histograms.py [--events N] [--partitions P]
+
+Last lines: nominal/readspeed speed, all-shifts/nominal time, Dask 2-worker/1-worker speed.
+"""
+
+import argparse
+import os
+import re
+import sys
+import time
+
+from analysis import root_setup
+from analysis.btag import count_jets, efficiencies, write_efficiency_json
+from analysis.histograms import build_graph, make_histograms
+from analysis.skim import read_branches, skim_files, sum_of_weights
+from analysis.weights import normalization
+from bench.common import OUT_DIR, rootreadspeed_binary, sample
+from config.analysis import get_config
+from config.common import shape_shifts
+
+DATASET, N_FILES, WARMUP_EVENTS = "tt_sl", 4, 50_000
+
+
+def skim(config, path):
+    """Skim of ``path`` next to it (made once; written to a temporary file, then renamed)."""
+    output = path.replace(".root", "_skim.root")
+    if not os.path.exists(output):
+        skim_files([path], output + ".tmp.root", config, is_data=False, threads=1)
+        os.replace(output + ".tmp.root", output)
+    return output
+
+
+def graph_branches(config, shifts):
+    """Skim branches named in the Histograms graph's expressions (+ the counts nX of read X_*)."""
+    class Recorder:  # stands in for the RDataFrame: every node call records its strings
+        text = []
+
+        def __getattr__(self, name):
+            return lambda *args: self.text.extend(str(a) for a in args) or self
+    build_graph(Recorder(), config, True, 1.0, "eff.json", shifts)
+    words = set(re.findall(r"\w+", " ".join(Recorder.text)))
+    used = [b for b in read_branches(config, is_data=False) if b in words]
+    return [b for b in read_branches(config, is_data=False)
+            if b in used or any(re.match(b[1:] + "(_|$)", u) for u in used if b.startswith("n"))]
+
+
+def readspeed(paths, branches):
+    """rootreadspeed real time (s) over ``paths``, one thread (its output lines are printed)."""
+    import subprocess
+    cmd = [rootreadspeed_binary(), "--files", *paths, "--trees", "Events", "--branches", *branches]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    print("\n".join("    " + l for l in out.splitlines() if re.match(r"(Real|CPU) time|\w+ (data read|throughput)", l)))
+    return float(re.search(r"^Real time:\s+([0-9.eE+-]+) s$", out, re.MULTILINE).group(1))
+
+
+def timed(fn, *args, **kwargs):
+    start, cpu = time.perf_counter(), time.process_time()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def dask_time(workers, paths, warm, args, partitions):
+    """Wall time of make_histograms(*args) on ``workers`` Dask workers, after a warm-up on ``warm``."""
+    from dask.distributed import Client, LocalCluster
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        make_histograms([warm], *args, client=client, partitions=workers)
+        return timed(make_histograms, paths, *args, client=client, partitions=partitions)[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=2_000_000, help=f"generated events, in {N_FILES} files")
+    parser.add_argument("--partitions", type=int, default=8, help="Dask partitions of the timed runs (default 8)")
+    args = parser.parse_args()
+
+    root_setup.import_root()
+    config = get_config("run2_2018_synth")
+    start = time.perf_counter()
+    inputs = [sample(config, DATASET, args.events // N_FILES, i)[0] for i in range(N_FILES)]
+    paths = [skim(config, p) for p in inputs]
+    warm = skim(config, sample(config, DATASET, WARMUP_EVENTS, 99)[0])
+    btag_json = os.path.join(OUT_DIR, f"btag_{DATASET}_n{args.events}.json")
+    if not os.path.exists(btag_json):
+        write_efficiency_json(btag_json, config, efficiencies(count_jets(paths, config)), "bench")
+    norm = normalization(config, config.get_dataset(DATASET), sum_of_weights(paths))
+    n_events = sum(int(root_setup.import_root().RDataFrame("Events", p).Count().GetValue()) for p in paths)
+    print(f"sample: {len(paths)} skims of {args.events} generated {DATASET} events, {n_events} skimmed "
+          f"(prepared/checked in {time.perf_counter() - start:.1f} s): {', '.join(paths)}")
+
+    shifts = ["nominal"] + shape_shifts(config)
+    branches = graph_branches(config, ["nominal"])
+    print(f"rootreadspeed, 1 thread, the {len(branches)} of {len(read_branches(config, False))} skim branches "
+          f"the nominal graph reads (all shifts: {len(graph_branches(config, shifts))}):")
+    read_time = readspeed(paths, branches)
+    hist_args = (config, True, norm, btag_json)
+
+    figures = {}
+    for name, shift_list in (("nominal", ["nominal"]), ("all shifts", shifts)):
+        make_histograms([warm], *hist_args, shift_list, threads=1)  # warm-up: jit this graph
+        figures[name] = timed(make_histograms, paths, *hist_args, shift_list, threads=1)
+    for workers in (1, 2):
+        figures[f"dask {workers} worker(s)"] = (dask_time(workers, paths, warm, (*hist_args, shifts), args.partitions),
+                                                None)
+
+    read_rate = n_events / read_time
+    rate = {name: n_events / wall for name, (wall, _) in figures.items()}
+    targets = {"nominal": f"target >= {0.6 * read_rate:,.0f} (0.6 x readspeed)",
+               "all shifts": f"target <= {2.5 * figures['nominal'][0]:.2f} s (2.5 x nominal)",
+               "dask 2 worker(s)": f"target <= {figures['dask 1 worker(s)'][0] / 1.6:.2f} s (1.6x faster than 1)"}
+    print(f"\ntimed = one make_histograms() call on the {n_events} skimmed events, after a warm-up on a "
+          f"{WARMUP_EVENTS}-event sample's skim; {len(shifts)} shifts = nominal + {len(shifts) - 1} shape shifts; "
+          f"Dask: all shifts, {args.partitions} partitions; EXTRA_CLING_ARGS={os.environ.get('EXTRA_CLING_ARGS', '(unset)')}")
+    print(f"  {'measurement':<22}{'wall s':>8}{'CPU s':>8}{'events/s':>11}  target")
+    print(f"  {'rootreadspeed':<22}{read_time:>8.2f}{'':>8}{read_rate:>11,.0f}")
+    for name, (wall, cpu) in figures.items():
+        cpu_text = f"{cpu:.2f}" if cpu is not None else "-"
+        print(f"  {'histograms ' + name:<22}{wall:>8.2f}{cpu_text:>8}{rate[name]:>11,.0f}  {targets.get(name, '')}")
+    print(f"  load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"nominal_over_readspeed={rate['nominal'] / read_rate:.3f}")
+    print(f"allshifts_over_nominal_time={figures['all shifts'][0] / figures['nominal'][0]:.3f}")
+    print(f"dask2_over_dask1_speed={rate['dask 2 worker(s)'] / rate['dask 1 worker(s)']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
