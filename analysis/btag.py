@@ -15,7 +15,7 @@ import numpy as np
 from analysis import corrections
 from analysis.corrections import BTAG_EFFICIENCY_NAME
 from analysis.errors import TmetError
-from analysis.selection import define_objects, define_selection
+from analysis.selection import define_selection
 
 FLAVOURS = (0, 4, 5)
 EPSILON = 1e-4
@@ -27,7 +27,7 @@ def count_jets(paths, config):
     binning = config.x.btag_efficiency_binning
     pt_edges = np.array(binning["pt"], dtype=float)
     eta_edges = np.array(binning["abseta"], dtype=float)
-    df = define_selection(define_objects(ROOT.RDataFrame("Events", paths), config, is_mc=True), config, is_mc=True)
+    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_mc=True)
     booked = {}
     for flavour in FLAVOURS:
         sel = f"jet_sel && Jet_hadronFlavour == {flavour}"

@@ -12,7 +12,7 @@ import io
 
 from analysis import corrections
 from analysis.errors import TmetError
-from analysis.selection import OBJECT_SOURCES, category_flag, define_objects, define_selection, split_shift
+from analysis.selection import OBJECT_SOURCES, category_flag, define_selection, split_shift
 from analysis.weights import WEIGHT_SOURCES, define_weights
 
 
@@ -37,10 +37,8 @@ def book_histograms(df, config):
 def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
     """Book the histograms of ``shifts`` on ``df`` (the Events of a dataset's skims)."""
     object_sources, weight_sources = sources_for(shifts)
-    df = define_objects(df, config, is_mc, vary_sources=object_sources)
-    df = define_selection(df, config, is_mc)
-    # weights only for events that can enter a category under some shift
-    df = df.Filter(" || ".join(category_flag(c.name) for c in config.categories), "any category")
+    # prefiltered: weights and histograms only for events that enter a category
+    df = define_selection(df, config, is_mc, vary_sources=object_sources, prefilter=True)
     df = define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency, vary_sources=weight_sources)
     return book_histograms(df, config)
 

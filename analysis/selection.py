@@ -7,6 +7,8 @@ Object shifts act on the ``objects`` column (jets and MET), either as RDataFrame
 moves events between categories.
 """
 
+import re
+
 from analysis.skim import event_filters
 
 OBJECT_SOURCES = ("jes", "jer", "met_uncl")
@@ -17,8 +19,7 @@ def _object_variations(config, source):
     met_jet_pt = config.x.objects["met"]["recompute_jet_pt"]
     return {
         "jes": f"tmet::jes_variations(objects, Jet_eta, Jet_phi, {met_jet_pt})",
-        "jer": "tmet::jer_variations(objects, Jet_pt, Jet_mass, Jet_eta, fixedGridRhoFastjetAll, run, "
-               "luminosityBlock, event)",
+        "jer": "tmet::jer_variations(objects, Jet_pt, Jet_mass, Jet_eta, jet_jer_noise)",
         "met_uncl": "tmet::met_uncl_variations(objects, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)",
     }[source]
 
@@ -32,12 +33,20 @@ def split_shift(shift):
 
 
 def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
-    """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source."""
-    df = df.Define(
-        "objects",
-        "tmet::nominal_objects(Jet_pt, Jet_mass, Jet_eta, fixedGridRhoFastjetAll, MET_pt, MET_phi, run, "
-        f"luminosityBlock, event, {str(is_mc).lower()})",
-    )
+    """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source.
+
+    MC jets carry ``jet_jer_noise`` (seeded normal number x resolution, per jet), made
+    once per event and shared by the nominal smearing and the JER variations.
+    """
+    if is_mc:
+        df = df.Define(
+            "jet_jer_noise",
+            "tmet::jer_noise(Jet_pt, Jet_eta, fixedGridRhoFastjetAll, run, luminosityBlock, event)",
+        )
+        objects = "tmet::nominal_objects(Jet_pt, Jet_mass, Jet_eta, jet_jer_noise, MET_pt, MET_phi)"
+    else:
+        objects = "tmet::Objects{Jet_pt, Jet_mass, MET_pt, MET_phi}"
+    df = df.Define("objects", objects)
     source, index = split_shift(shift)
     if source in OBJECT_SOURCES:
         df = df.Redefine("objects", f"{_object_variations(config, source)}[{index}]")
@@ -48,19 +57,53 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     return df
 
 
-def define_selection(df, config, is_mc):
-    """Leptons, jets, b jets, the best top candidate, derived variables and category flags.
+# columns known after each step of the selection (besides the input branches)
+LEPTON_COLUMNS = (
+    "event_filters", "n_lep_veto", "n_lep_tight",
+    "top_score", "top_pt", "top_eta", "top_phi", "top_mass", "top_type", "top_tagged",
+)
+MET_COLUMNS = LEPTON_COLUMNS + ("met", "met_phi", "mt")
+
+
+def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefilter=False):
+    """Objects (see ``define_objects``), leptons, jets, b jets, the best top candidate,
+    derived variables and category flags.
 
     Category flags include the MET filters and trigger, so that a graph on unskimmed
-    NanoAOD selects exactly what the same graph on skims selects.
+    NanoAOD selects exactly what the same graph on skims selects. With ``prefilter``,
+    events are dropped after each step as soon as no category can accept them: leptons
+    and top candidates come first, as they do not depend on the (varied, costly) jets and
+    MET, then MET, then jets.
     """
+    df = _define_leptons(df, config, is_mc)
+    if prefilter:
+        df = _prefilter(df, config, LEPTON_COLUMNS, "leptons and top candidate")
+    df = define_objects(df, config, is_mc, shift=shift, vary_sources=vary_sources)
+    df = (
+        df.Define("met", "objects.met")
+        .Define("met_phi", "objects.met_phi")
+        .Define("mt", "tmet::transverse_mass(tight_lep_pt, tight_lep_phi, met, met_phi)")
+    )
+    if prefilter:
+        df = _prefilter(df, config, MET_COLUMNS, "met")
+    df = _define_jets(df, config)
+    for category in config.categories:
+        df = df.Define(category_flag(category.name), f"event_filters && ({category.selection})")
+    if prefilter:
+        df = df.Filter(" || ".join(category_flag(c.name) for c in config.categories), "any category")
+    return df
+
+
+def _define_leptons(df, config, is_mc):
+    """Event filters, veto and tight leptons, the best top candidate: nothing a shift varies."""
     o = config.x.objects
     mt, mv = o["muon_tight"], o["muon_veto"]
     et, ev = o["electron_tight"], o["electron_veto"]
-    jet, btag, top = o["jet"], o["btag"], o["top"]
-    df = (
-        df.Define("mu_veto", f"Muon_pt > {mv['pt']} && abs(Muon_eta) < {mv['abseta']} && {mv['id']} "
-                             f"&& Muon_pfRelIso04_all < {mv['iso']}")
+    top = o["top"]
+    return (
+        df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
+        .Define("mu_veto", f"Muon_pt > {mv['pt']} && abs(Muon_eta) < {mv['abseta']} && {mv['id']} "
+                           f"&& Muon_pfRelIso04_all < {mv['iso']}")
         .Define("mu_tight", f"Muon_pt > {mt['pt']} && abs(Muon_eta) < {mt['abseta']} && {mt['id']} "
                             f"&& Muon_pfRelIso04_all < {mt['iso']}")
         .Define("el_veto", f"Electron_pt > {ev['pt']} && abs(Electron_eta) < {ev['abseta']} "
@@ -68,22 +111,12 @@ def define_selection(df, config, is_mc):
         .Define("el_tight", f"Electron_pt > {et['pt']} && abs(Electron_eta) < {et['abseta']} "
                             f"&& Electron_cutBased >= {et['cut_based']}")
         # tight leptons are also veto leptons (the tight cuts are tighter than the veto ones)
-        .Define("n_lep_veto", "int(Nonzero(mu_veto).size() + Nonzero(el_veto).size())")
-        .Define("n_lep_tight", "int(Nonzero(mu_tight).size() + Nonzero(el_tight).size())")
-        .Define("jet_pt", "objects.jet_pt")
-        .Define("met", "objects.met")
-        .Define("met_phi", "objects.met_phi")
-        .Define("jet_sel", f"tmet::select_jets(jet_pt, Jet_eta, Jet_phi, Jet_jetId, "
-                           f"Concatenate(Muon_eta[mu_veto], Electron_eta[el_veto]), "
-                           f"Concatenate(Muon_phi[mu_veto], Electron_phi[el_veto]), "
-                           f"{jet['pt']}, {jet['abseta']}, {jet['id_bit']}, {jet['lepton_dr']})")
-        .Define("jet_tagged", f"{btag['branch']} > {btag['value']}")
-        .Define("n_jet", "int(Nonzero(jet_sel).size())")
-        .Define("n_bjet", "int(Nonzero(jet_sel && jet_tagged).size())")
-        .Define("ht", "float(Sum(jet_pt[jet_sel]))")
-        .Define("mt", "tmet::transverse_mass(Concatenate(Muon_pt[mu_tight], Electron_pt[el_tight]), "
-                      "Concatenate(Muon_phi[mu_tight], Electron_phi[el_tight]), met, met_phi)")
-        .Define("min_dphi", f"tmet::min_delta_phi(Jet_phi[jet_sel], met_phi, {jet['min_dphi_jets']})")
+        .Define("n_lep_veto", "Sum(mu_veto, 0) + Sum(el_veto, 0)")
+        .Define("n_lep_tight", "Sum(mu_tight, 0) + Sum(el_tight, 0)")
+        .Define("veto_lep_eta", "Concatenate(Muon_eta[mu_veto], Electron_eta[el_veto])")
+        .Define("veto_lep_phi", "Concatenate(Muon_phi[mu_veto], Electron_phi[el_veto])")
+        .Define("tight_lep_pt", "Concatenate(Muon_pt[mu_tight], Electron_pt[el_tight])")
+        .Define("tight_lep_phi", "Concatenate(Muon_phi[mu_tight], Electron_phi[el_tight])")
         .Define("top_index", "tmet::best_top(TopCand_score)")
         .Define("top_score", "top_index >= 0 ? TopCand_score[top_index] : -1.f")
         .Define("top_pt", "top_index >= 0 ? TopCand_pt[top_index] : 0.f")
@@ -93,10 +126,36 @@ def define_selection(df, config, is_mc):
         .Define("top_type", "top_index >= 0 ? int(TopCand_type[top_index]) : -1")
         .Define("top_tagged", f"top_score > {top['tag_score']}")
     )
-    df = df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
+
+
+def _define_jets(df, config):
+    """Selected jets of the (possibly varied) objects and the variables made from them."""
+    jet, btag = config.x.objects["jet"], config.x.objects["btag"]
+    return (
+        df.Define("jet_pt", "objects.jet_pt")
+        .Define("jet_sel", f"tmet::select_jets(jet_pt, Jet_eta, Jet_phi, Jet_jetId, veto_lep_eta, veto_lep_phi, "
+                           f"{jet['pt']}, {jet['abseta']}, {jet['id_bit']}, {jet['lepton_dr']})")
+        .Define("jet_tagged", f"{btag['branch']} > {btag['value']}")
+        .Define("n_jet", "Sum(jet_sel, 0)")
+        .Define("n_bjet", "Sum(jet_sel && jet_tagged, 0)")
+        .Define("ht", "float(Sum(jet_pt[jet_sel]))")
+        .Define("min_dphi", f"tmet::min_delta_phi(Jet_phi[jet_sel], met_phi, {jet['min_dphi_jets']})")
+    )
+
+
+def _prefilter(df, config, columns, name):
+    """Keep events that pass, for some category, all of its cuts over ``columns``.
+
+    Exact: an event in a category passes each of the category's cuts. Cuts come from the
+    config (``category.x.cuts``); one over any other column waits for the final filter.
+    """
+    clauses = []
     for category in config.categories:
-        df = df.Define(category_flag(category.name), f"event_filters && ({category.selection})")
-    return df
+        known = [cut for cut in category.x.cuts if set(re.findall(r"[A-Za-z_]\w*", cut)) <= set(columns)]
+        if not known:
+            return df  # this category accepts every event so far
+        clauses.append(" && ".join(f"({cut})" for cut in known))
+    return df.Filter("event_filters && (" + " || ".join(f"({c})" for c in clauses) + ")", name)
 
 
 def category_flag(name):

@@ -5,7 +5,7 @@ factor and the total weight, the variables and the best top candidate.
 """
 
 from analysis import corrections
-from analysis.selection import define_objects, define_selection, event_columns
+from analysis.selection import define_selection, event_columns
 from analysis.skim import snapshot_options
 from analysis.weights import FACTORS, define_weights
 
@@ -17,8 +17,7 @@ def snapshot_columns(config):
 def analysis_dataframe(ROOT, paths, config, is_mc, norm, btag_efficiency, shift="nominal"):
     """The Events of ``paths`` with objects, selection and weights under one fixed shift."""
     df = ROOT.RDataFrame("Events", paths)
-    df = define_objects(df, config, is_mc, shift=shift)
-    df = define_selection(df, config, is_mc)
+    df = define_selection(df, config, is_mc, shift=shift)
     return define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency, shift=shift)
 
 

@@ -26,25 +26,40 @@ def normalization(config, dataset, sumw):
     return config.x.luminosity.nominal * xsec / sumw
 
 
-def _variation_columns(config):
-    """Column -> C++ expression of every [nominal, up, down] factor and theory variation."""
+def _factor_expressions(config, btag_efficiency):
+    """source -> (nominal, up, down) C++ expressions of the factor a weight source varies.
+
+    The nominal value is a column of its own, as the weight needs it under every object
+    shift; up and down are evaluated only where their ``Vary`` asks for them.
+    """
     o = config.x.objects
     el = config.x.corrections["electron_id"]
     lhe, ps = config.x.lhe_scale_indices, config.x.ps_indices
+
+    def lepton(mu_var, el_var):
+        return (f'tmet::lepton_weight(Muon_pt[mu_tight], Muon_eta[mu_tight], Electron_pt[el_tight], '
+                f'Electron_eta[el_tight], "{el["year"]}", "{el["working_point"]}", "{mu_var}", "{el_var}")')
+
+    def btag(var):
+        if not btag_efficiency:  # measuring the efficiencies themselves: no b-tag weight
+            return "1.0"
+        b = o["btag"]
+        return (f'tmet::btag_weight(jet_pt[jet_sel], Jet_eta[jet_sel], Jet_hadronFlavour[jet_sel], '
+                f'ROOT::RVecB(jet_tagged[jet_sel]), "{b["working_point"]}", '
+                f'"{btag_efficiency_key(btag_efficiency)}", "{var}")')
+
+    unc = o["top"]["tag_uncertainty"]
     return {
-        "pu": "tmet::pileup_weights(Pileup_nTrueInt)",
-        "lep": f'tmet::lepton_weights(Muon_pt[mu_tight], Muon_eta[mu_tight], Electron_pt[el_tight], '
-               f'Electron_eta[el_tight], "{el["year"]}", "{el["working_point"]}")',
-        "toptag": f"tmet::variations(1.0, top_tagged ? 1.0 + {o['top']['tag_uncertainty']} : 1.0, "
-                  f"top_tagged ? 1.0 - {o['top']['tag_uncertainty']} : 1.0)",
-        "mur": f"tmet::variations(1.0, tmet::scale_weight(LHEScaleWeight, {lhe['mur_up']}), "
-               f"tmet::scale_weight(LHEScaleWeight, {lhe['mur_down']}))",
-        "muf": f"tmet::variations(1.0, tmet::scale_weight(LHEScaleWeight, {lhe['muf_up']}), "
-               f"tmet::scale_weight(LHEScaleWeight, {lhe['muf_down']}))",
-        "isr": f"tmet::variations(1.0, tmet::ps_weight(PSWeight, {ps['isr_up']}), "
-               f"tmet::ps_weight(PSWeight, {ps['isr_down']}))",
-        "fsr": f"tmet::variations(1.0, tmet::ps_weight(PSWeight, {ps['fsr_up']}), "
-               f"tmet::ps_weight(PSWeight, {ps['fsr_down']}))",
+        "pu": tuple(f'tmet::pileup_weight(Pileup_nTrueInt, "{v}")' for v in ("nominal", "up", "down")),
+        "lep": (lepton("nominal", "sf"), lepton("systup", "sfup"), lepton("systdown", "sfdown")),
+        "btag": (btag("central"), btag("up"), btag("down")),
+        "toptag": ("1.0", f"top_tagged ? 1.0 + {unc} : 1.0", f"top_tagged ? 1.0 - {unc} : 1.0"),
+        "mur": ("1.0", f"tmet::scale_weight(LHEScaleWeight, {lhe['mur_up']})",
+                f"tmet::scale_weight(LHEScaleWeight, {lhe['mur_down']})"),
+        "muf": ("1.0", f"tmet::scale_weight(LHEScaleWeight, {lhe['muf_up']})",
+                f"tmet::scale_weight(LHEScaleWeight, {lhe['muf_down']})"),
+        "isr": ("1.0", f"tmet::ps_weight(PSWeight, {ps['isr_up']})", f"tmet::ps_weight(PSWeight, {ps['isr_down']})"),
+        "fsr": ("1.0", f"tmet::ps_weight(PSWeight, {ps['fsr_up']})", f"tmet::ps_weight(PSWeight, {ps['fsr_down']})"),
     }
 
 
@@ -53,37 +68,32 @@ def define_weights(df, config, is_mc, norm=1.0, btag_efficiency=None, shift="nom
 
     Needs the columns of ``selection.define_selection``. ``btag_efficiency`` is the
     efficiency JSON of the dataset (None: w_btag = 1, for measuring the efficiencies).
+    A fixed ``shift`` (Snapshot) puts its up or down value into the factor it varies.
     """
     if not is_mc:
         for factor in FACTORS:
             df = df.Define(factor, "1.0")
         return df.Define("weight", "1.0")
 
-    btag = config.x.objects["btag"]
-    variations = _variation_columns(config)
-    if btag_efficiency:
-        variations["btag"] = (
-            f'tmet::btag_weights(jet_pt[jet_sel], Jet_eta[jet_sel], Jet_hadronFlavour[jet_sel], '
-            f'ROOT::RVecB(jet_tagged[jet_sel]), "{btag["working_point"]}", "{btag_efficiency_key(btag_efficiency)}")'
-        )
-    else:
-        variations["btag"] = "tmet::variations(1.0, 1.0, 1.0)"
-    for source, expression in variations.items():
-        df = df.Define(f"wv_{source}", expression)
-    # a fixed shift (Snapshot) puts its up/down value into the factor it replaces
+    expressions = _factor_expressions(config, btag_efficiency)
     fixed, index = split_shift(shift)
-    fixed = fixed if fixed in WEIGHT_SOURCES else None
+    choice = {source: 0 for source in WEIGHT_SOURCES}
+    if fixed in WEIGHT_SOURCES:
+        choice[fixed] = index + 1
     df = df.Define("w_norm", f"{norm!r}").Define("w_gen", "double(genWeight)")
-    df = df.Define("w_theory", f"wv_{fixed}[{index + 1}]" if fixed and WEIGHT_SOURCES[fixed] == "w_theory" else "1.0")
+    # w_theory is 1 unless a fixed theory shift sets it
+    theory = [s for s, f in WEIGHT_SOURCES.items() if f == "w_theory" and choice[s]]
+    df = df.Define("w_theory", expressions[theory[0]][choice[theory[0]]] if theory else "1.0")
     for source, factor in WEIGHT_SOURCES.items():
         if factor != "w_theory":
-            df = df.Define(factor, f"wv_{source}[{index + 1 if source == fixed else 0}]")
+            df = df.Define(factor, expressions[source][choice[source]])
 
-    def product(source=None, index=0):
-        return " * ".join(f"wv_{source}[{index}]" if WEIGHT_SOURCES.get(source) == f else f for f in FACTORS)
+    def product(replaced=None, value=None):
+        return " * ".join(f"({value})" if WEIGHT_SOURCES.get(replaced) == f else f for f in FACTORS)
 
     df = df.Define("weight", product())
     for source in vary_sources:
-        df = df.Vary("weight", f"ROOT::RVecD{{{product(source, 1)}, {product(source, 2)}}}",
+        _, up, down = expressions[source]
+        df = df.Vary("weight", f"tmet::up_down({product(source, up)}, {product(source, down)})",
                      [f"{source}_up", f"{source}_down"], source)
     return df

@@ -23,11 +23,13 @@ SHAPE_SOURCES = [
     ("fsr", "weight"),
 ]
 
+# name: cuts, all required (the selection is their "&&"; Histograms applies each cut as
+# soon as the columns it needs exist, so cheap cuts drop events before costly columns)
 CATEGORIES = {
-    "sr_0l": "met > 250 && n_lep_veto == 0 && n_jet >= 3 && n_bjet >= 1 && min_dphi > 0.4 && top_tagged",
-    "sr_1l": "met > 250 && n_lep_tight == 1 && n_lep_veto == 1 && n_jet >= 2 && n_bjet >= 1 && mt > 160",
-    "cr_tt_1l": "met > 250 && n_lep_tight == 1 && n_lep_veto == 1 && n_jet >= 2 && n_bjet >= 1 && mt < 160",
-    "cr_w_1l": "met > 250 && n_lep_tight == 1 && n_lep_veto == 1 && n_jet >= 2 && n_bjet == 0 && mt < 160",
+    "sr_0l": ["met > 250", "n_lep_veto == 0", "n_jet >= 3", "n_bjet >= 1", "min_dphi > 0.4", "top_tagged"],
+    "sr_1l": ["met > 250", "n_lep_tight == 1", "n_lep_veto == 1", "n_jet >= 2", "n_bjet >= 1", "mt > 160"],
+    "cr_tt_1l": ["met > 250", "n_lep_tight == 1", "n_lep_veto == 1", "n_jet >= 2", "n_bjet >= 1", "mt < 160"],
+    "cr_w_1l": ["met > 250", "n_lep_tight == 1", "n_lep_veto == 1", "n_jet >= 2", "n_bjet == 0", "mt < 160"],
 }
 
 # name: (expression, (n_bins, low, high), x title, unit)
@@ -63,8 +65,8 @@ def add_shifts(config):
 
 
 def add_categories(config):
-    for category_id, (name, selection) in enumerate(CATEGORIES.items(), start=1):
-        config.add_category(name=name, id=category_id, selection=selection)
+    for category_id, (name, cuts) in enumerate(CATEGORIES.items(), start=1):
+        config.add_category(name=name, id=category_id, selection=" && ".join(cuts), aux={"cuts": cuts})
 
 
 def add_variables(config):

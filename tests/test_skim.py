@@ -10,7 +10,7 @@ import uproot
 
 from analysis import corrections
 from analysis.errors import TmetError
-from analysis.selection import OBJECT_SOURCES, category_flag, define_objects, define_selection
+from analysis.selection import OBJECT_SOURCES, category_flag, define_selection
 from analysis.skim import skim_files, sum_of_weights
 from analysis.weights import define_weights
 
@@ -18,8 +18,8 @@ from analysis.weights import define_weights
 def category_yields(paths, config, is_mc):
     """{variation: {category: (events, sum of weights)}} with all object shifts in one pass."""
     ROOT = corrections.setup(corrections.correction_specs(config))
-    df = define_objects(ROOT.RDataFrame("Events", paths), config, is_mc, vary_sources=OBJECT_SOURCES if is_mc else ())
-    df = define_weights(define_selection(df, config, is_mc), config, is_mc)
+    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_mc, vary_sources=OBJECT_SOURCES if is_mc else ())
+    df = define_weights(df, config, is_mc)
     booked = {}
     for category in config.categories.names():
         selected = df.Filter(category_flag(category))

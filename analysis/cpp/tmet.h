@@ -88,31 +88,36 @@ inline double seeded_gaus(uint64_t run, uint64_t lumi, uint64_t event, uint64_t 
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2);
 }
 
-// stochastic JER smearing with the scale factor variation sf_var ("nom", "up", "down")
-inline RVecF jer_smear(const RVecF& pt, const RVecF& eta, float rho, uint64_t run, uint64_t lumi, uint64_t event,
-                       const std::string& sf_var) {
+// per jet: a seeded standard normal number times the relative pt resolution, the part of
+// the stochastic JER smearing that all scale-factor variations share
+inline RVecF jer_noise(const RVecF& pt, const RVecF& eta, float rho, uint64_t run, uint64_t lumi, uint64_t event) {
     RVecF out(pt.size());
     const auto& res = corr("jer_resolution");
-    const auto& sf = corr("jer_sf");
-    for (size_t i = 0; i < pt.size(); ++i) {
-        const double sigma = res.evaluate({eta[i], pt[i], rho});
-        // Run 2 scale factors depend on eta only, Run 3 ones on eta and pt
-        const double s = sf.inputs().size() == 3 ? sf.evaluate({eta[i], pt[i], sf_var}) : sf.evaluate({eta[i], sf_var});
-        const double factor = 1.0 + seeded_gaus(run, lumi, event, i) * sigma * std::sqrt(std::max(s * s - 1.0, 0.0));
-        out[i] = pt[i] * std::max(factor, 0.0);
-    }
+    for (size_t i = 0; i < pt.size(); ++i)
+        out[i] = seeded_gaus(run, lumi, event, i) * res.evaluate({eta[i], pt[i], rho});
     return out;
 }
 
-// nominal objects: MC jets are JER-smeared with the nominal scale factor (not propagated
-// to MET, as type-1 MET without smearing is used), data jets are as read
-inline Objects nominal_objects(const RVecF& pt, const RVecF& mass, const RVecF& eta, float rho, float met, float met_phi,
-                               uint64_t run, uint64_t lumi, uint64_t event, bool is_mc) {
-    Objects o{pt, mass, met, met_phi};
-    if (is_mc) {
-        o.jet_pt = jer_smear(pt, eta, rho, run, lumi, event, "nom");
-        for (size_t i = 0; i < pt.size(); ++i) o.jet_mass[i] = pt[i] > 0 ? mass[i] * o.jet_pt[i] / pt[i] : mass[i];
+// jets smeared with the JER scale factor variation sf_var ("nom", "up", "down"): pt and
+// mass scaled by 1 + noise * sqrt(SF^2 - 1), never below zero
+inline void jer_smear(RVecF& jet_pt, RVecF& jet_mass, const RVecF& pt, const RVecF& mass, const RVecF& eta,
+                      const RVecF& noise, const std::string& sf_var) {
+    const auto& sf = corr("jer_sf");
+    const bool pt_dependent = sf.inputs().size() == 3;  // Run 2 SFs depend on eta only, Run 3 ones on pt too
+    for (size_t i = 0; i < pt.size(); ++i) {
+        const double s = pt_dependent ? sf.evaluate({eta[i], pt[i], sf_var}) : sf.evaluate({eta[i], sf_var});
+        const double factor = std::max(1.0 + noise[i] * std::sqrt(std::max(s * s - 1.0, 0.0)), 0.0);
+        jet_pt[i] = pt[i] * factor;
+        jet_mass[i] = mass[i] * factor;
     }
+}
+
+// nominal MC objects: jets JER-smeared with the nominal scale factor (not propagated to
+// MET, as type-1 MET without smearing is used)
+inline Objects nominal_objects(const RVecF& pt, const RVecF& mass, const RVecF& eta, const RVecF& noise, float met,
+                               float met_phi) {
+    Objects o{pt, mass, met, met_phi};
+    jer_smear(o.jet_pt, o.jet_mass, pt, mass, eta, noise, "nom");
     return o;
 }
 
@@ -134,13 +139,10 @@ inline RVec<Objects> jes_variations(const Objects& nom, const RVecF& eta, const 
 
 // [up, down] of the jet energy resolution: the same random numbers smeared with SF +- unc
 inline RVec<Objects> jer_variations(const Objects& nom, const RVecF& pt, const RVecF& mass, const RVecF& eta,
-                                    float rho, uint64_t run, uint64_t lumi, uint64_t event) {
+                                    const RVecF& noise) {
     RVec<Objects> out{nom, nom};
-    const char* vars[2] = {"up", "down"};
-    for (int v = 0; v < 2; ++v) {
-        out[v].jet_pt = jer_smear(pt, eta, rho, run, lumi, event, vars[v]);
-        for (size_t i = 0; i < pt.size(); ++i) out[v].jet_mass[i] = pt[i] > 0 ? mass[i] * out[v].jet_pt[i] / pt[i] : mass[i];
-    }
+    jer_smear(out[0].jet_pt, out[0].jet_mass, pt, mass, eta, noise, "up");
+    jer_smear(out[1].jet_pt, out[1].jet_mass, pt, mass, eta, noise, "down");
     return out;
 }
 
@@ -195,49 +197,45 @@ inline float min_delta_phi(const RVecF& jet_phi, float met_phi, int n) {
 inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cast<int>(ROOT::VecOps::ArgMax(score)); }
 
 // ---------------------------------------------------------------------------------------
-// weights: each returns [nominal, up, down]
+// weights: each kernel evaluates one variation, so that the nominal weight (needed under
+// every object shift) costs one evaluation and up/down only what their Vary needs
 
-inline RVecD variations(double nominal, double up, double down) { return {nominal, up, down}; }
+inline RVecD up_down(double up, double down) { return {up, down}; }
 
-inline RVecD pileup_weights(float n_true) {
-    const auto& c = corr("pileup");
-    return {c.evaluate({n_true, "nominal"}), c.evaluate({n_true, "up"}), c.evaluate({n_true, "down"})};
-}
+inline double pileup_weight(float n_true, const std::string& var) { return corr("pileup").evaluate({n_true, var}); }
 
-inline RVecD lepton_weights(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF& el_pt, const RVecF& el_eta,
-                            const std::string& el_year, const std::string& el_wp) {
-    RVecD w{1.0, 1.0, 1.0};
+// tight-lepton scale factors; mu_var: nominal/systup/systdown, el_var: sf/sfup/sfdown
+inline double lepton_weight(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF& el_pt, const RVecF& el_eta,
+                            const std::string& el_year, const std::string& el_wp, const std::string& mu_var,
+                            const std::string& el_var) {
+    double w = 1.0;
     const auto& id = corr("muon_id");
     const auto& iso = corr("muon_iso");
-    const char* mu_vars[3] = {"nominal", "systup", "systdown"};
     for (size_t i = 0; i < mu_pt.size(); ++i)
-        for (int v = 0; v < 3; ++v)
-            w[v] *= id.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_vars[v]}) *
-                    iso.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_vars[v]});
+        w *= id.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_var}) * iso.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_var});
     const auto& el = corr("electron_id");
-    const char* el_vars[3] = {"sf", "sfup", "sfdown"};
-    for (size_t i = 0; i < el_pt.size(); ++i)
-        for (int v = 0; v < 3; ++v) w[v] *= el.evaluate({el_year, el_vars[v], el_wp, el_eta[i], el_pt[i]});
+    for (size_t i = 0; i < el_pt.size(); ++i) w *= el.evaluate({el_year, el_var, el_wp, el_eta[i], el_pt[i]});
     return w;
 }
 
-// fixed-working-point method: prod_tagged SF * prod_untagged (1 - SF eps) / (1 - eps)
+// fixed-working-point method: prod_tagged SF * prod_untagged (1 - SF eps) / (1 - eps);
+// var: central/up/down
 template <typename T>
-RVecD btag_weights(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVecB& tagged,
-                   const std::string& wp, const std::string& efficiency_key) {
-    RVecD w{1.0, 1.0, 1.0};
+double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVecB& tagged, const std::string& wp,
+                   const std::string& efficiency_key, const std::string& var) {
+    double w = 1.0;
     const auto& heavy = corr("btag_heavy");
     const auto& light = corr("btag_light");
     const auto& eff = corr(efficiency_key);
-    const char* vars[3] = {"central", "up", "down"};
     for (size_t i = 0; i < pt.size(); ++i) {
         const int flav = static_cast<int>(flavour[i]);
         const double abseta = std::abs(eta[i]);
-        const auto& c = flav == 0 ? light : heavy;
-        const double e = eff.evaluate({flav, pt[i], abseta});
-        for (int v = 0; v < 3; ++v) {
-            const double sf = c.evaluate({vars[v], wp, flav, abseta, pt[i]});
-            w[v] *= tagged[i] ? sf : (e < 1.0 ? (1.0 - sf * e) / (1.0 - e) : 1.0);
+        const double sf = (flav == 0 ? light : heavy).evaluate({var, wp, flav, abseta, pt[i]});
+        if (tagged[i]) {
+            w *= sf;
+        } else {
+            const double e = eff.evaluate({flav, pt[i], abseta});
+            w *= e < 1.0 ? (1.0 - sf * e) / (1.0 - e) : 1.0;
         }
     }
     return w;
