@@ -1,37 +1,64 @@
 """Histograms of every category x variable under every requested shift, in one pass.
 
-The graph is built by plain functions (objects -> selection -> weights -> Histo1D) and
+The graph is built by plain functions (objects -> selection -> weights -> histograms) and
 runs unchanged on a local RDataFrame (implicit multithreading) or a distributed one on
-Dask. Object shifts are ``Vary``s of the objects before the selection, weight shifts
-``Vary``s of the weight after it, and ``VariationsFor`` books every shift on the same
-event loop, so a dataset is read once for all its shifts.
+Dask. Object shifts are ``Vary``s of the objects before the selection, booked with
+``VariationsFor``; weight shifts keep the nominal selection, so they are the entries of
+one ``weight_shifts`` column, filled along a shift axis of one TH2D per histogram (a
+``Vary`` per weight source would cost one varied fill per histogram and shift). Either
+way a dataset is read once for all its shifts.
 """
 
 import contextlib
 import io
+from dataclasses import dataclass
 
 from analysis import corrections
 from analysis.errors import TmetError
 from analysis.selection import OBJECT_SOURCES, category_flag, define_selection, split_shift
-from analysis.weights import WEIGHT_SOURCES, define_weights
+from analysis.weights import WEIGHT_SOURCES, define_weight_shifts, define_weights
 
 
 def sources_for(shifts):
-    """(object sources, weight sources) that ``Vary`` must book to make ``shifts``."""
+    """(object sources, weight sources) the graph must book to make ``shifts``."""
     sources = {split_shift(shift)[0] for shift in shifts} - {None}
     return [s for s in OBJECT_SOURCES if s in sources], [s for s in WEIGHT_SOURCES if s in sources]
 
 
-def book_histograms(df, config):
-    """{(category, variable): Histo1D result} of the weighted events of every category."""
-    booked = {}
+@dataclass
+class Booking:
+    """Booked results of one graph: ``nominal`` {(category, variable): Histo1D} (varied by
+    the ``object_sources``), ``weight_shifts`` {(category, variable): Histo2D} whose y bin
+    i + 1 is shift ``weight_shift_names[i]`` (empty without weight shifts)."""
+
+    nominal: dict
+    weight_shifts: dict
+    object_sources: list
+    weight_shift_names: list
+
+
+def book_histograms(df, config, weight_shift_names=()):
+    """Histo1D of the weighted events of every category x variable and, with weight shifts,
+    the Histo2D of the same events against the ``weight_shifts`` column."""
+    n_shifts = len(weight_shift_names)
+    if n_shifts:
+        df = df.Define("weight_shift_index", f"ROOT::VecOps::Range({n_shifts})")
+        for variable in config.variables:  # one value per weight shift, to fill the shift axis
+            df = df.Define(f"{variable.name}__per_weight_shift", f"ROOT::RVecD({n_shifts}, {variable.expression})")
+    nominal, shifted = {}, {}
     for category in config.categories:
         selected = df.Filter(category_flag(category.name), category.name)
         for variable in config.variables:
             n, low, high = variable.binning
-            model = ("h_" + category.name + "_" + variable.name, variable.get_full_x_title(), n, low, high)
-            booked[(category.name, variable.name)] = selected.Histo1D(model, variable.expression, "weight")
-    return booked
+            name, title = f"h_{category.name}_{variable.name}", variable.get_full_x_title()
+            key = (category.name, variable.name)
+            nominal[key] = selected.Histo1D((name, title, n, low, high), variable.expression, "weight")
+            if n_shifts:
+                model = (name + "__weight_shifts", title, n, low, high, n_shifts, -0.5, n_shifts - 0.5)
+                shifted[key] = selected.Histo2D(
+                    model, f"{variable.name}__per_weight_shift", "weight_shift_index", "weight_shifts",
+                )
+    return nominal, shifted
 
 
 def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
@@ -39,8 +66,44 @@ def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
     object_sources, weight_sources = sources_for(shifts)
     # prefiltered: weights and histograms only for events that enter a category
     df = define_selection(df, config, is_mc, vary_sources=object_sources, prefilter=True)
-    df = define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency, vary_sources=weight_sources)
-    return book_histograms(df, config)
+    df = define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency)
+    names = []
+    if weight_sources:
+        df, names = define_weight_shifts(df, config, btag_efficiency, weight_sources)
+    nominal, shifted = book_histograms(df, config, names)
+    return Booking(nominal, shifted, object_sources, names)
+
+
+def weight_shift_histogram(hist2d, index, entries):
+    """TH1D of y bin ``index`` + 1 of a weight-shift TH2D (x flow bins kept), with the
+    entry count of the nominal histogram: the same events entered it."""
+    hist = hist2d.ProjectionX(f"{hist2d.GetName()}_{index}", index + 1, index + 1, "e")
+    hist.SetDirectory(0)
+    hist.SetEntries(entries)
+    return hist
+
+
+def collect(booking, shifts, variations_for):
+    """{shift: {(category, variable): TH1D}} of ``shifts`` (running the event loop)."""
+    if booking.object_sources:
+        varied = {key: variations_for(ptr) for key, ptr in booking.nominal.items()}
+        nominal = {key: result["nominal"] for key, result in varied.items()}
+    else:
+        varied, nominal = {}, {key: ptr.GetValue() for key, ptr in booking.nominal.items()}
+    results = {}
+    for shift in shifts:
+        source, _ = split_shift(shift)
+        if shift == "nominal":
+            results[shift] = nominal
+        elif source in OBJECT_SOURCES:
+            results[shift] = {key: result[f"{source}:{shift}"] for key, result in varied.items()}
+        else:
+            index = booking.weight_shift_names.index(shift)
+            results[shift] = {
+                key: weight_shift_histogram(ptr.GetValue(), index, nominal[key].GetEntries())
+                for key, ptr in booking.weight_shifts.items()
+            }
+    return results
 
 
 def fold_flow(hist):
@@ -77,27 +140,16 @@ def make_histograms(paths, config, is_mc, norm, btag_efficiency, shifts, client=
         df = ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](list(paths)))
         variations_for = ROOT.RDF.Experimental.VariationsFor
     try:
-        booked = build_graph(df, config, is_mc, norm, btag_efficiency, shifts)
+        booking = build_graph(df, config, is_mc, norm, btag_efficiency, shifts)
         # the first result accessed runs the one event loop; Dask's progress bar is silenced
         with contextlib.redirect_stdout(io.StringIO()):
-            if shifts == ["nominal"]:
-                results = {"nominal": {key: ptr.GetValue() for key, ptr in booked.items()}}
-            else:
-                varied = {key: variations_for(ptr) for key, ptr in booked.items()}
-                results = {
-                    shift: {key: result[variation_key(shift)] for key, result in varied.items()} for shift in shifts
-                }
+            results = collect(booking, shifts, variations_for)
     except Exception as e:
         raise TmetError(f"histogramming {len(paths)} skim(s) failed: {e}") from e
     finally:
         if client is None and threads > 1:
             ROOT.DisableImplicitMT()
     return {shift: {key: fold_flow(hist) for key, hist in hists.items()} for shift, hists in results.items()}
-
-
-def variation_key(shift):
-    """Key of ``shift`` in a VariationsFor result: ``<source>:<shift name>``, or ``nominal``."""
-    return "nominal" if shift == "nominal" else f"{split_shift(shift)[0]}:{shift}"
 
 
 def write_histograms(path, hists):

@@ -2,8 +2,8 @@
 
 weight = lumi * xsec / sumw * genWeight * w_pu * w_btag * w_lep * w_toptag, every factor
 a column (Snapshot writes them all). A weight shift replaces one factor by its up or
-down value, either fixed (Snapshot) or as a ``Vary`` of ``weight`` whose tags are the
-order shift names (Histograms: one pass for all shifts).
+down value, either fixed (Snapshot) or as one more entry of the ``weight_shifts`` column
+(Histograms: one pass for all shifts).
 """
 
 from analysis.corrections import btag_efficiency_key
@@ -30,7 +30,7 @@ def _factor_expressions(config, btag_efficiency):
     """source -> (nominal, up, down) C++ expressions of the factor a weight source varies.
 
     The nominal value is a column of its own, as the weight needs it under every object
-    shift; up and down are evaluated only where their ``Vary`` asks for them.
+    shift; up and down are evaluated only for the nominal objects (``weight_shifts``).
     """
     o = config.x.objects
     el = config.x.corrections["electron_id"]
@@ -63,8 +63,8 @@ def _factor_expressions(config, btag_efficiency):
     }
 
 
-def define_weights(df, config, is_mc, norm=1.0, btag_efficiency=None, shift="nominal", vary_sources=()):
-    """Weight factors, the total ``weight`` (1 for data) and the requested weight shifts.
+def define_weights(df, config, is_mc, norm=1.0, btag_efficiency=None, shift="nominal"):
+    """Weight factors and the total ``weight`` (1 for data).
 
     Needs the columns of ``selection.define_selection``. ``btag_efficiency`` is the
     efficiency JSON of the dataset (None: w_btag = 1, for measuring the efficiencies).
@@ -87,13 +87,25 @@ def define_weights(df, config, is_mc, norm=1.0, btag_efficiency=None, shift="nom
     for source, factor in WEIGHT_SOURCES.items():
         if factor != "w_theory":
             df = df.Define(factor, expressions[source][choice[source]])
+    return df.Define("weight", _product())
 
-    def product(replaced=None, value=None):
-        return " * ".join(f"({value})" if WEIGHT_SOURCES.get(replaced) == f else f for f in FACTORS)
 
-    df = df.Define("weight", product())
-    for source in vary_sources:
-        _, up, down = expressions[source]
-        df = df.Vary("weight", f"tmet::up_down({product(source, up)}, {product(source, down)})",
-                     [f"{source}_up", f"{source}_down"], source)
-    return df
+def define_weight_shifts(df, config, btag_efficiency, sources):
+    """Column ``weight_shifts``: the weight with one source's factor at its up or down value,
+    for every source in ``sources``; returns the dataframe and the shift names in order.
+
+    Needs ``define_weights``. Weight shifts keep the nominal selection, so all of them are
+    one column of the nominal events (filled along a shift axis by ``histograms``).
+    """
+    expressions = _factor_expressions(config, btag_efficiency)
+    names, terms = [], []
+    for source in sources:
+        for direction, index in (("up", 1), ("down", 2)):
+            names.append(f"{source}_{direction}")
+            terms.append(_product(source, expressions[source][index]))
+    return df.Define("weight_shifts", "ROOT::RVecD{" + ", ".join(terms) + "}"), names
+
+
+def _product(replaced=None, value=None):
+    """The weight formula, with the factor of source ``replaced`` set to ``value``."""
+    return " * ".join(f"({value})" if WEIGHT_SOURCES.get(replaced) == f else f for f in FACTORS)

@@ -50,8 +50,12 @@ def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shift
             edges = np.linspace(1.5, 9.5, 9)
             values = np.clip(cols["n_jet"][mask], edges[0], edges[-1] - 1e-9)
             expected, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask])
-            np.testing.assert_allclose(contents(all_shifts_local[shift][(category, "n_jet")])[1:-1], expected,
-                                       rtol=1e-9, atol=1e-12)
+            hist = all_shifts_local[shift][(category, "n_jet")]
+            np.testing.assert_allclose(contents(hist)[1:-1], expected, rtol=1e-9, atol=1e-12)
+            # Sumw2: the variance of each bin is the sum of squared weights
+            expected_w2, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask] ** 2)
+            variances = np.array([hist.GetBinError(i) ** 2 for i in range(1, hist.GetNbinsX() + 1)])
+            np.testing.assert_allclose(variances, expected_w2, rtol=1e-9, atol=1e-15)
 
 
 def test_flow_folded_and_sumw2(all_shifts_local):
