@@ -198,9 +198,7 @@ inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cas
 
 // ---------------------------------------------------------------------------------------
 // weights: each kernel evaluates one variation, so that the nominal weight (needed under
-// every object shift) costs one evaluation and up/down only what their Vary needs
-
-inline RVecD up_down(double up, double down) { return {up, down}; }
+// every object shift) costs one evaluation and up/down are evaluated only when asked for
 
 inline double pileup_weight(float n_true, const std::string& var) { return corr("pileup").evaluate({n_true, var}); }
 
