@@ -28,12 +28,11 @@ def sources_for(shifts):
 @dataclass
 class Booking:
     """Booked results of one graph: ``nominal`` {(category, variable): Histo1D} (varied by
-    the ``object_sources``), ``weight_shifts`` {(category, variable): Histo2D} whose y bin
+    the object shifts), ``weight_shifts`` {(category, variable): Histo2D} whose y bin
     i + 1 is shift ``weight_shift_names[i]`` (empty without weight shifts)."""
 
     nominal: dict
     weight_shifts: dict
-    object_sources: list
     weight_shift_names: list
 
 
@@ -71,7 +70,7 @@ def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
     if weight_sources:
         df, names = define_weight_shifts(df, config, btag_efficiency, weight_sources)
     nominal, shifted = book_histograms(df, config, names)
-    return Booking(nominal, shifted, object_sources, names)
+    return Booking(nominal, shifted, names)
 
 
 def weight_shift_histogram(hist2d, index, entries):
@@ -84,8 +83,9 @@ def weight_shift_histogram(hist2d, index, entries):
 
 
 def collect(booking, shifts, variations_for):
-    """{shift: {(category, variable): TH1D}} of ``shifts`` (running the event loop)."""
-    if booking.object_sources:
+    """{shift: {(category, variable): TH1D}} of ``shifts``, as booked by ``build_graph``
+    (running the event loop)."""
+    if sources_for(shifts)[0]:
         varied = {key: variations_for(ptr) for key, ptr in booking.nominal.items()}
         nominal = {key: result["nominal"] for key, result in varied.items()}
     else:
