@@ -2,7 +2,7 @@
 
 The graph is built by plain functions (objects -> selection -> weights -> histograms) and
 runs unchanged on a local RDataFrame (implicit multithreading) or a distributed one on
-Dask. Object shifts are ``Vary``s of the objects before the selection, booked with
+Dask. Object shifts are ``Vary``s of jets and MET before the selection, booked with
 ``VariationsFor``; weight shifts keep the nominal selection, so they are the entries of
 one ``weight_shifts`` column, filled along a shift axis of one TH2D per histogram (a
 ``Vary`` per weight source would cost one varied fill per histogram and shift). Either
@@ -40,10 +40,8 @@ def book_histograms(df, config, weight_shift_names=()):
     """Histo1D of the weighted events of every category x variable and, with weight shifts,
     the Histo2D of the same events against the ``weight_shifts`` column."""
     n_shifts = len(weight_shift_names)
-    if n_shifts:
+    if n_shifts:  # the shift axis; the variable's one value is broadcast along it
         df = df.Define("weight_shift_index", f"ROOT::VecOps::Range({n_shifts})")
-        for variable in config.variables:  # one value per weight shift, to fill the shift axis
-            df = df.Define(f"{variable.name}__per_weight_shift", f"ROOT::RVecD({n_shifts}, {variable.expression})")
     nominal, shifted = {}, {}
     for category in config.categories:
         selected = df.Filter(category_flag(category.name), category.name)
@@ -54,9 +52,7 @@ def book_histograms(df, config, weight_shift_names=()):
             nominal[key] = selected.Histo1D((name, title, n, low, high), variable.expression, "weight")
             if n_shifts:
                 model = (name + "__weight_shifts", title, n, low, high, n_shifts, -0.5, n_shifts - 0.5)
-                shifted[key] = selected.Histo2D(
-                    model, f"{variable.name}__per_weight_shift", "weight_shift_index", "weight_shifts",
-                )
+                shifted[key] = selected.Histo2D(model, variable.expression, "weight_shift_index", "weight_shifts")
     return nominal, shifted
 
 

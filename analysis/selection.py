@@ -1,10 +1,12 @@
 """Objects, derived variables and category flags of ANALYSIS.md as RDataFrame graph steps.
 
 Dataframe in, dataframe out: the same functions build the graph locally and on Dask.
-Object shifts act on the ``objects`` column (jets and MET), either as RDataFrame
-``Vary`` (all shifts in one pass, tags are the order shift names) or fixed to one shift
-(for Snapshot); everything downstream is derived from ``objects``, so a varied object
-moves events between categories.
+Object shifts act on the columns ``jet_pt``, ``jet_mass``, ``met`` and ``met_phi``, either
+as RDataFrame ``Vary`` (all shifts in one pass, tags are the order shift names) or fixed
+to one shift (for Snapshot); everything downstream is derived from them, so a varied
+object moves events between categories. A source varies only the columns it changes
+(``met_uncl`` leaves the jets, ``jer`` the MET), so RDataFrame recomputes only what
+depends on those.
 """
 
 import re
@@ -15,12 +17,25 @@ OBJECT_SOURCES = ("jes", "jer", "met_uncl")
 
 
 def _object_variations(config, source):
-    """C++ expression of [up, down] objects of an object shift source."""
+    """[(columns, C++ expression of their [up, down] values)] of an object shift source.
+
+    One column: the expression gives [up, down]; several: [column][up, down]. Inputs are
+    nominal columns (what ``Vary`` evaluates them on).
+    """
     met_jet_pt = config.x.objects["met"]["recompute_jet_pt"]
     return {
-        "jes": f"tmet::jes_variations(objects, Jet_eta, Jet_phi, {met_jet_pt})",
-        "jer": "tmet::jer_variations(objects, Jet_pt, Jet_mass, Jet_eta, jet_jer_noise)",
-        "met_uncl": "tmet::met_uncl_variations(objects, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)",
+        "jes": [
+            (("jet_pt",), "tmet::scale_variations(jet_pt, jet_jes_unc)"),
+            (("jet_mass",), "tmet::scale_variations(jet_mass, jet_jes_unc)"),
+            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, jet_pt, Jet_phi, jet_jes_unc, {met_jet_pt})"),
+        ],
+        "jer": [
+            (("jet_pt",), "ROOT::RVec<ROOT::RVecF>{Jet_pt * jet_jer_factors[0], Jet_pt * jet_jer_factors[1]}"),
+            (("jet_mass",), "ROOT::RVec<ROOT::RVecF>{Jet_mass * jet_jer_factors[0], Jet_mass * jet_jer_factors[1]}"),
+        ],
+        "met_uncl": [
+            (("met", "met_phi"), "tmet::met_uncl_variations(met, met_phi, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)"),
+        ],
     }[source]
 
 
@@ -35,25 +50,39 @@ def split_shift(shift):
 def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source.
 
-    MC jets carry ``jet_jer_noise`` (seeded normal number x resolution, per jet), made
-    once per event and shared by the nominal smearing and the JER variations.
+    MC jets are JER-smeared with ``jet_jer_noise`` (seeded normal number x resolution, per
+    jet), made once per event and shared by the nominal smearing and the JER variations.
+    MET is type-1 MET without smearing, so the nominal MET needs no jet: cuts on it run
+    before the (costly) smearing. Columns are lazy: a variation's inputs (``jet_jes_unc``,
+    ``jet_jer_factors``) are computed only for events that some universe needs them for.
     """
     if is_mc:
-        df = df.Define(
-            "jet_jer_noise",
-            "tmet::jer_noise(Jet_pt, Jet_eta, fixedGridRhoFastjetAll, run, luminosityBlock, event)",
+        df = (
+            df.Define("jet_jer_noise",
+                      "tmet::jer_noise(Jet_pt, Jet_eta, fixedGridRhoFastjetAll, run, luminosityBlock, event)")
+            .Define("jet_jer_factor", 'tmet::jer_factor(Jet_pt, Jet_eta, jet_jer_noise, "nom")')
+            .Define("jet_jer_factors", "tmet::jer_factor_variations(Jet_pt, Jet_eta, jet_jer_noise)")
+            .Define("jet_pt", "Jet_pt * jet_jer_factor")
+            .Define("jet_mass", "Jet_mass * jet_jer_factor")
         )
-        objects = "tmet::nominal_objects(Jet_pt, Jet_mass, Jet_eta, jet_jer_noise, MET_pt, MET_phi)"
     else:
-        objects = "tmet::Objects{Jet_pt, Jet_mass, MET_pt, MET_phi}"
-    df = df.Define("objects", objects)
+        df = df.Define("jet_pt", "Jet_pt").Define("jet_mass", "Jet_mass")
+    df = df.Define("jet_jes_unc", "tmet::jes_uncertainty(Jet_eta, jet_pt)")
+    df = df.Define("met", "MET_pt").Define("met_phi", "MET_phi")
     source, index = split_shift(shift)
     if source in OBJECT_SOURCES:
-        df = df.Redefine("objects", f"{_object_variations(config, source)}[{index}]")
+        variations = _object_variations(config, source)
+        # every expression sees the nominal columns: evaluate all, then replace
+        for k, (_, expression) in enumerate(variations):
+            df = df.Define(f"{source}_variation_{k}", expression)
+        for k, (columns, _) in enumerate(variations):
+            for c, column in enumerate(columns):
+                picked = f"[{c}][{index}]" if len(columns) > 1 else f"[{index}]"
+                df = df.Redefine(column, f"{source}_variation_{k}{picked}")
     for source in vary_sources:
-        df = df.Vary(
-            "objects", _object_variations(config, source), [f"{source}_up", f"{source}_down"], source,
-        )
+        for columns, expression in _object_variations(config, source):
+            target = columns[0] if len(columns) == 1 else list(columns)
+            df = df.Vary(target, expression, [f"{source}_up", f"{source}_down"], source)
     return df
 
 
@@ -72,18 +101,14 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
     Category flags include the MET filters and trigger, so that a graph on unskimmed
     NanoAOD selects exactly what the same graph on skims selects. With ``prefilter``,
     events are dropped after each step as soon as no category can accept them: leptons
-    and top candidates come first, as they do not depend on the (varied, costly) jets and
-    MET, then MET, then jets.
+    and top candidates come first, as they do not depend on the varied objects, then MET
+    (which needs no jet smearing), then jets.
     """
     df = _define_leptons(df, config, is_mc)
     if prefilter:
         df = _prefilter(df, config, LEPTON_COLUMNS, "leptons and top candidate")
     df = define_objects(df, config, is_mc, shift=shift, vary_sources=vary_sources)
-    df = (
-        df.Define("met", "objects.met")
-        .Define("met_phi", "objects.met_phi")
-        .Define("mt", "tmet::transverse_mass(tight_lep_pt, tight_lep_phi, met, met_phi)")
-    )
+    df = df.Define("mt", "tmet::transverse_mass(tight_lep_pt, tight_lep_phi, met, met_phi)")
     if prefilter:
         df = _prefilter(df, config, MET_COLUMNS, "met")
     df = _define_jets(df, config)
@@ -132,14 +157,13 @@ def _define_jets(df, config):
     """Selected jets of the (possibly varied) objects and the variables made from them."""
     jet, btag = config.x.objects["jet"], config.x.objects["btag"]
     return (
-        df.Define("jet_pt", "objects.jet_pt")
-        .Define("jet_sel", f"tmet::select_jets(jet_pt, Jet_eta, Jet_phi, Jet_jetId, veto_lep_eta, veto_lep_phi, "
+        df.Define("jet_sel", f"tmet::select_jets(jet_pt, Jet_eta, Jet_phi, Jet_jetId, veto_lep_eta, veto_lep_phi, "
                            f"{jet['pt']}, {jet['abseta']}, {jet['id_bit']}, {jet['lepton_dr']})")
         .Define("jet_tagged", f"{btag['branch']} > {btag['value']}")
         .Define("n_jet", "Sum(jet_sel, 0)")
         .Define("n_bjet", "Sum(jet_sel && jet_tagged, 0)")
-        .Define("ht", "float(Sum(jet_pt[jet_sel]))")
-        .Define("min_dphi", f"tmet::min_delta_phi(Jet_phi[jet_sel], met_phi, {jet['min_dphi_jets']})")
+        .Define("ht", "tmet::masked_sum(jet_pt, jet_sel)")
+        .Define("min_dphi", f"tmet::min_delta_phi(Jet_phi, jet_sel, met_phi, {jet['min_dphi_jets']})")
     )
 
 

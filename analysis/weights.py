@@ -44,8 +44,7 @@ def _factor_expressions(config, btag_efficiency):
         if not btag_efficiency:  # measuring the efficiencies themselves: no b-tag weight
             return "1.0"
         b = o["btag"]
-        return (f'tmet::btag_weight(jet_pt[jet_sel], Jet_eta[jet_sel], Jet_hadronFlavour[jet_sel], '
-                f'ROOT::RVecB(jet_tagged[jet_sel]), "{b["working_point"]}", '
+        return (f'tmet::btag_weight(jet_pt, Jet_eta, Jet_hadronFlavour, jet_tagged, jet_sel, "{b["working_point"]}", '
                 f'"{btag_efficiency_key(btag_efficiency)}", "{var}")')
 
     unc = o["top"]["tag_uncertainty"]

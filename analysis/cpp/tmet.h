@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "ROOT/RVec.hxx"
 #include "TMath.h"
@@ -43,33 +44,14 @@ inline const correction::Correction& corr(const std::string& key) {
 }
 
 // ---------------------------------------------------------------------------------------
-// objects that systematic shifts vary: jets and MET (one struct so that one Vary per source
-// changes all of them consistently)
-
-struct Objects {
-    RVecF jet_pt;
-    RVecF jet_mass;
-    float met;
-    float met_phi;
-};
+// objects that systematic shifts vary: jet pt and mass, MET and its phi. Each variation
+// kernel returns [up, down] of one column, or [column][up, down] of several (the layouts
+// of RDataFrame's single- and multi-column Vary), from nominal inputs only.
 
 inline float TVector2Phi(float x) {
     while (x >= M_PI) x -= 2 * M_PI;
     while (x < -M_PI) x += 2 * M_PI;
     return x;
-}
-
-// MET after replacing the pt of jets (above min_pt before the change) by new_pt
-inline void propagate_to_met(Objects& o, const RVecF& old_pt, const RVecF& phi, float min_pt) {
-    double px = o.met * std::cos(o.met_phi), py = o.met * std::sin(o.met_phi);
-    for (size_t i = 0; i < old_pt.size(); ++i) {
-        if (old_pt[i] <= min_pt) continue;
-        const double d = o.jet_pt[i] - old_pt[i];
-        px -= d * std::cos(phi[i]);
-        py -= d * std::sin(phi[i]);
-    }
-    o.met = std::hypot(px, py);
-    o.met_phi = std::atan2(py, px);
 }
 
 // a standard normal number from (run, lumi, event, jet index) alone, so that JER smearing
@@ -98,62 +80,65 @@ inline RVecF jer_noise(const RVecF& pt, const RVecF& eta, float rho, uint64_t ru
     return out;
 }
 
-// jets smeared with the JER scale factor variation sf_var ("nom", "up", "down"): pt and
-// mass scaled by 1 + noise * sqrt(SF^2 - 1), never below zero
-inline void jer_smear(RVecF& jet_pt, RVecF& jet_mass, const RVecF& pt, const RVecF& mass, const RVecF& eta,
-                      const RVecF& noise, const std::string& sf_var) {
+// per jet: the stochastic JER factor for the scale factor variation sf_var ("nom", "up",
+// "down"), 1 + noise * sqrt(SF^2 - 1), never below zero; it scales both pt and mass
+inline RVecF jer_factor(const RVecF& pt, const RVecF& eta, const RVecF& noise, const std::string& sf_var) {
     const auto& sf = corr("jer_sf");
     const bool pt_dependent = sf.inputs().size() == 3;  // Run 2 SFs depend on eta only, Run 3 ones on pt too
+    RVecF out(pt.size());
     for (size_t i = 0; i < pt.size(); ++i) {
         const double s = pt_dependent ? sf.evaluate({eta[i], pt[i], sf_var}) : sf.evaluate({eta[i], sf_var});
-        const double factor = std::max(1.0 + noise[i] * std::sqrt(std::max(s * s - 1.0, 0.0)), 0.0);
-        jet_pt[i] = pt[i] * factor;
-        jet_mass[i] = mass[i] * factor;
+        out[i] = std::max(1.0 + noise[i] * std::sqrt(std::max(s * s - 1.0, 0.0)), 0.0);
     }
+    return out;
 }
 
-// nominal MC objects: jets JER-smeared with the nominal scale factor (not propagated to
-// MET, as type-1 MET without smearing is used)
-inline Objects nominal_objects(const RVecF& pt, const RVecF& mass, const RVecF& eta, const RVecF& noise, float met,
-                               float met_phi) {
-    Objects o{pt, mass, met, met_phi};
-    jer_smear(o.jet_pt, o.jet_mass, pt, mass, eta, noise, "nom");
-    return o;
+// [up, down] JER factors: the same random numbers smeared with SF +- unc
+inline RVec<RVecF> jer_factor_variations(const RVecF& pt, const RVecF& eta, const RVecF& noise) {
+    return {jer_factor(pt, eta, noise, "up"), jer_factor(pt, eta, noise, "down")};
 }
 
-// [up, down] of the jet energy scale: pt and mass scaled by 1 +- unc, MET recomputed
-inline RVec<Objects> jes_variations(const Objects& nom, const RVecF& eta, const RVecF& phi, float met_jet_pt) {
-    RVec<Objects> out{nom, nom};
+// per jet: the relative jet energy scale uncertainty at the (smeared) pt
+inline RVecF jes_uncertainty(const RVecF& eta, const RVecF& pt) {
     const auto& unc = corr("jes");
-    for (size_t i = 0; i < nom.jet_pt.size(); ++i) {
-        const double u = unc.evaluate({eta[i], nom.jet_pt[i]});
-        out[0].jet_pt[i] *= 1 + u;
-        out[0].jet_mass[i] *= 1 + u;
-        out[1].jet_pt[i] *= 1 - u;
-        out[1].jet_mass[i] *= 1 - u;
+    RVecF out(pt.size());
+    for (size_t i = 0; i < pt.size(); ++i) out[i] = unc.evaluate({eta[i], pt[i]});
+    return out;
+}
+
+// [x (1 + unc), x (1 - unc)]: jet pt or mass under the JES variations
+inline RVec<RVecF> scale_variations(const RVecF& x, const RVecF& unc) { return {x * (1.f + unc), x * (1.f - unc)}; }
+
+// MET after replacing the pt of jets (above min_pt before the change) by new_pt
+inline std::pair<float, float> propagate_to_met(float met, float met_phi, const RVecF& old_pt, const RVecF& new_pt,
+                                                const RVecF& phi, float min_pt) {
+    double px = met * std::cos(met_phi), py = met * std::sin(met_phi);
+    for (size_t i = 0; i < old_pt.size(); ++i) {
+        if (old_pt[i] <= min_pt) continue;
+        const double d = new_pt[i] - old_pt[i];
+        px -= d * std::cos(phi[i]);
+        py -= d * std::sin(phi[i]);
     }
-    propagate_to_met(out[0], nom.jet_pt, phi, met_jet_pt);
-    propagate_to_met(out[1], nom.jet_pt, phi, met_jet_pt);
-    return out;
+    return {static_cast<float>(std::hypot(px, py)), static_cast<float>(std::atan2(py, px))};
 }
 
-// [up, down] of the jet energy resolution: the same random numbers smeared with SF +- unc
-inline RVec<Objects> jer_variations(const Objects& nom, const RVecF& pt, const RVecF& mass, const RVecF& eta,
-                                    const RVecF& noise) {
-    RVec<Objects> out{nom, nom};
-    jer_smear(out[0].jet_pt, out[0].jet_mass, pt, mass, eta, noise, "up");
-    jer_smear(out[1].jet_pt, out[1].jet_mass, pt, mass, eta, noise, "down");
-    return out;
+// [met, met_phi][up, down] under the JES variations: the jet pt change propagated to MET
+inline RVec<RVecF> jes_met_variations(float met, float met_phi, const RVecF& jet_pt, const RVecF& jet_phi,
+                                      const RVecF& unc, float min_pt) {
+    const auto jets = scale_variations(jet_pt, unc);
+    const auto up = propagate_to_met(met, met_phi, jet_pt, jets[0], jet_phi, min_pt);
+    const auto down = propagate_to_met(met, met_phi, jet_pt, jets[1], jet_phi, min_pt);
+    return {{up.first, down.first}, {up.second, down.second}};
 }
 
-// [up, down] of the unclustered energy: MET x/y shifted by the NanoAOD deltas
-inline RVec<Objects> met_uncl_variations(const Objects& nom, float dx, float dy) {
-    RVec<Objects> out{nom, nom};
-    const double px = nom.met * std::cos(nom.met_phi), py = nom.met * std::sin(nom.met_phi);
+// [met, met_phi][up, down] of the unclustered energy: MET x/y shifted by the NanoAOD deltas
+inline RVec<RVecF> met_uncl_variations(float met, float met_phi, float dx, float dy) {
+    const double px = met * std::cos(met_phi), py = met * std::sin(met_phi);
+    RVec<RVecF> out{RVecF(2), RVecF(2)};
     for (int v = 0; v < 2; ++v) {
         const double s = v == 0 ? 1.0 : -1.0;
-        out[v].met = std::hypot(px + s * dx, py + s * dy);
-        out[v].met_phi = std::atan2(py + s * dy, px + s * dx);
+        out[0][v] = std::hypot(px + s * dx, py + s * dy);
+        out[1][v] = std::atan2(py + s * dy, px + s * dx);
     }
     return out;
 }
@@ -185,11 +170,23 @@ inline float transverse_mass(const RVecF& lep_pt, const RVecF& lep_phi, float me
     return std::sqrt(std::max(0.0, 2.0 * lep_pt[i] * met * (1.0 - std::cos(lep_phi[i] - met_phi))));
 }
 
+// sum of x over the selected entries (in float, in order), without a masked copy
+inline float masked_sum(const RVecF& x, const RVecB& sel) {
+    float sum = 0.f;
+    for (size_t i = 0; i < x.size(); ++i)
+        if (sel[i]) sum += x[i];
+    return sum;
+}
+
 // min |dphi(jet, MET)| over the first n selected jets (NanoAOD order); 999 without jets
-inline float min_delta_phi(const RVecF& jet_phi, float met_phi, int n) {
+inline float min_delta_phi(const RVecF& jet_phi, const RVecB& sel, float met_phi, int n) {
     float best = 999.f;
-    for (size_t i = 0; i < jet_phi.size() && static_cast<int>(i) < n; ++i)
+    int used = 0;
+    for (size_t i = 0; i < jet_phi.size() && used < n; ++i) {
+        if (!sel[i]) continue;
         best = std::min(best, std::abs(TVector2Phi(jet_phi[i] - met_phi)));
+        ++used;
+    }
     return best;
 }
 
@@ -216,16 +213,17 @@ inline double lepton_weight(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF
     return w;
 }
 
-// fixed-working-point method: prod_tagged SF * prod_untagged (1 - SF eps) / (1 - eps);
-// var: central/up/down
-template <typename T>
-double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVecB& tagged, const std::string& wp,
-                   const std::string& efficiency_key, const std::string& var) {
+// fixed-working-point method over the selected jets: prod_tagged SF * prod_untagged
+// (1 - SF eps) / (1 - eps); var: central/up/down
+template <typename T, typename B>
+double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged, const RVecB& sel,
+                   const std::string& wp, const std::string& efficiency_key, const std::string& var) {
     double w = 1.0;
     const auto& heavy = corr("btag_heavy");
     const auto& light = corr("btag_light");
     const auto& eff = corr(efficiency_key);
     for (size_t i = 0; i < pt.size(); ++i) {
+        if (!sel[i]) continue;
         const int flav = static_cast<int>(flavour[i]);
         const double abseta = std::abs(eta[i]);
         const double sf = (flav == 0 ? light : heavy).evaluate({var, wp, flav, abseta, pt[i]});
