@@ -25,9 +25,9 @@ def _object_variations(config, source):
     met_jet_pt = config.x.objects["met"]["recompute_jet_pt"]
     return {
         "jes": [
-            (("jet_pt",), "tmet::scale_variations(jet_pt, jet_jes_unc)"),
+            (("jet_pt",), "jet_jes_pt"),
             (("jet_mass",), "tmet::scale_variations(jet_mass, jet_jes_unc)"),
-            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, jet_pt, Jet_phi, jet_jes_unc, {met_jet_pt})"),
+            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, jet_pt, jet_jes_pt, Jet_phi, {met_jet_pt})"),
         ],
         "jer": [
             (("jet_pt",), "ROOT::RVec<ROOT::RVecF>{Jet_pt * jet_jer_factors[0], Jet_pt * jet_jer_factors[1]}"),
@@ -53,7 +53,7 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     MC jets are JER-smeared with ``jet_jer_noise`` (seeded normal number x resolution, per
     jet), made once per event and shared by the nominal smearing and the JER variations.
     MET is type-1 MET without smearing, so the nominal MET needs no jet: cuts on it run
-    before the (costly) smearing. Columns are lazy: a variation's inputs (``jet_jes_unc``,
+    before the (costly) smearing. Columns are lazy: a variation's inputs (``jet_jes_pt``,
     ``jet_jer_factors``) are computed only for events that some universe needs them for.
     """
     if is_mc:
@@ -68,6 +68,7 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     else:
         df = df.Define("jet_pt", "Jet_pt").Define("jet_mass", "Jet_mass")
     df = df.Define("jet_jes_unc", "tmet::jes_uncertainty(Jet_eta, jet_pt)")
+    df = df.Define("jet_jes_pt", "tmet::scale_variations(jet_pt, jet_jes_unc)")  # for the jets and MET
     df = df.Define("met", "MET_pt").Define("met_phi", "MET_phi")
     source, index = split_shift(shift)
     if source in OBJECT_SOURCES:
