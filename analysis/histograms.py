@@ -4,9 +4,10 @@ The graph is built by plain functions (objects -> selection -> weights -> histog
 runs unchanged on a local RDataFrame (implicit multithreading) or a distributed one on
 Dask. Object shifts are ``Vary``s of jets and MET before the selection, booked with
 ``VariationsFor``; weight shifts keep the nominal selection, so they are the entries of
-one ``weight_shifts`` column, filled along a shift axis of one TH2D per histogram (a
-``Vary`` per weight source would cost one varied fill per histogram and shift). Either
-way a dataset is read once for all its shifts.
+one ``weight_shifts`` column, filled along a (category, shift) axis (a ``Vary`` per weight
+source would cost one varied fill per histogram and shift). Either way a dataset is read
+once for all its shifts. Every histogram is a bin range of one TH2D per variable, split
+into a TH1D per category (and shift) after the event loop.
 """
 
 import contextlib
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from analysis import corrections
 from analysis.errors import TmetError
-from analysis.selection import OBJECT_SOURCES, category_flag, define_selection, split_shift
+from analysis.selection import OBJECT_SOURCES, define_selection, split_shift
 from analysis.weights import WEIGHT_SOURCES, define_weight_shifts, define_weights
 
 
@@ -27,33 +28,42 @@ def sources_for(shifts):
 
 @dataclass
 class Booking:
-    """Booked results of one graph: ``nominal`` {(category, variable): Histo1D} (varied by
-    the object shifts), ``weight_shifts`` {(category, variable): Histo2D} whose y bin
-    i + 1 is shift ``weight_shift_names[i]`` (empty without weight shifts)."""
+    """Booked results of one graph, each filled along a category axis (y bin k + 1 is
+    category k, in config order): ``nominal`` {variable: Histo2D} and ``entries``, the
+    Histo1D of events per category (both varied by the object shifts); with weight shifts,
+    ``weight_shifts`` {variable: Histo2D} whose y bin k * n + i + 1 is category k under
+    shift ``weight_shift_names[i]`` (n shifts)."""
 
+    categories: list
     nominal: dict
+    entries: object
     weight_shifts: dict
     weight_shift_names: list
 
 
 def book_histograms(df, config, weight_shift_names=()):
-    """Histo1D of the weighted events of every category x variable and, with weight shifts,
-    the Histo2D of the same events against the ``weight_shifts`` column."""
-    n_shifts = len(weight_shift_names)
-    if n_shifts:  # the shift axis; the variable's one value is broadcast along it
-        df = df.Define("weight_shift_index", f"ROOT::VecOps::Range({n_shifts})")
+    """Book every category x variable histogram on ``df`` (events in some category): one
+    Histo2D per variable against ``category_index`` and, with weight shifts, one against
+    the (category, shift) bins. Per event, RDataFrame runs every booked action and every
+    node in every universe, so a handful of actions filled with RVecs is much cheaper
+    than a Histo1D per category, variable and shift."""
+    categories = [category.name for category in config.categories]
+    n_cat, n_shifts = len(categories), len(weight_shift_names)
+    category_axis = (n_cat, -0.5, n_cat - 0.5)
+    entries = df.Histo1D(("category_entries", "events per category", *category_axis), "category_index")
+    if n_shifts:
+        df = (df.Define("weight_shift_bin", f"tmet::category_shift_bins(category_index, {n_shifts})")
+              .Define("weight_shift_weight", "tmet::repeat_weights(weight_shifts, category_index.size())"))
     nominal, shifted = {}, {}
-    for category in config.categories:
-        selected = df.Filter(category_flag(category.name), category.name)
-        for variable in config.variables:
-            n, low, high = variable.binning
-            name, title = f"h_{category.name}_{variable.name}", variable.get_full_x_title()
-            key = (category.name, variable.name)
-            nominal[key] = selected.Histo1D((name, title, n, low, high), variable.expression, "weight")
-            if n_shifts:
-                model = (name + "__weight_shifts", title, n, low, high, n_shifts, -0.5, n_shifts - 0.5)
-                shifted[key] = selected.Histo2D(model, variable.expression, "weight_shift_index", "weight_shifts")
-    return nominal, shifted
+    for variable in config.variables:
+        n, low, high = variable.binning
+        name, title = f"h_{variable.name}", variable.get_full_x_title()
+        nominal[variable.name] = df.Histo2D((name, title, n, low, high, *category_axis),
+                                            variable.expression, "category_index", "weight")
+        if n_shifts:
+            model = (name + "__weight_shifts", title, n, low, high, n_cat * n_shifts, -0.5, n_cat * n_shifts - 0.5)
+            shifted[variable.name] = df.Histo2D(model, variable.expression, "weight_shift_bin", "weight_shift_weight")
+    return Booking(categories, nominal, entries, shifted, list(weight_shift_names))
 
 
 def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
@@ -65,40 +75,52 @@ def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
     names = []
     if weight_sources:
         df, names = define_weight_shifts(df, config, btag_efficiency, weight_sources)
-    nominal, shifted = book_histograms(df, config, names)
-    return Booking(nominal, shifted, names)
+    return book_histograms(df, config, names)
 
 
-def weight_shift_histogram(hist2d, index, entries):
-    """TH1D of y bin ``index`` + 1 of a weight-shift TH2D (x flow bins kept), with the
-    entry count of the nominal histogram: the same events entered it."""
-    hist = hist2d.ProjectionX(f"{hist2d.GetName()}_{index}", index + 1, index + 1, "e")
+def category_histogram(hist2d, ybin, name, entries):
+    """TH1D of y bin ``ybin`` of ``hist2d`` (x flow bins kept) with the entry count
+    ``entries``, the number of events that entered that bin's category."""
+    hist = hist2d.ProjectionX(name, ybin, ybin, "e")
     hist.SetDirectory(0)
     hist.SetEntries(entries)
     return hist
+
+
+def _split(booking, hists2d, entries, shift_index=None):
+    """{(category, variable): TH1D} of one universe's Histo2Ds (``shift_index``: the weight
+    shift of weight-shift Histo2Ds)."""
+    n_shifts = len(booking.weight_shift_names)
+    out = {}
+    for k, category in enumerate(booking.categories):
+        ybin = k + 1 if shift_index is None else k * n_shifts + shift_index + 1
+        for variable, hist2d in hists2d.items():
+            name = f"h_{category}_{variable}" + ("" if shift_index is None else f"__{booking.weight_shift_names[shift_index]}")
+            out[(category, variable)] = category_histogram(hist2d, ybin, name, entries.GetBinContent(k + 1))
+    return out
 
 
 def collect(booking, shifts, variations_for):
     """{shift: {(category, variable): TH1D}} of ``shifts``, as booked by ``build_graph``
     (running the event loop)."""
     if sources_for(shifts)[0]:
-        varied = {key: variations_for(ptr) for key, ptr in booking.nominal.items()}
-        nominal = {key: result["nominal"] for key, result in varied.items()}
+        varied = {variable: variations_for(ptr) for variable, ptr in booking.nominal.items()}
+        varied_entries = variations_for(booking.entries)
+        universe = lambda key: ({variable: result[key] for variable, result in varied.items()}, varied_entries[key])
     else:
-        varied, nominal = {}, {key: ptr.GetValue() for key, ptr in booking.nominal.items()}
+        universe = lambda key: ({variable: ptr.GetValue() for variable, ptr in booking.nominal.items()},
+                                booking.entries.GetValue())
+    nominal_entries = universe("nominal")[1]
     results = {}
     for shift in shifts:
         source, _ = split_shift(shift)
         if shift == "nominal":
-            results[shift] = nominal
+            results[shift] = _split(booking, *universe("nominal"))
         elif source in OBJECT_SOURCES:
-            results[shift] = {key: result[f"{source}:{shift}"] for key, result in varied.items()}
+            results[shift] = _split(booking, *universe(f"{source}:{shift}"))
         else:
-            index = booking.weight_shift_names.index(shift)
-            results[shift] = {
-                key: weight_shift_histogram(ptr.GetValue(), index, nominal[key].GetEntries())
-                for key, ptr in booking.weight_shifts.items()
-            }
+            hists2d = {variable: ptr.GetValue() for variable, ptr in booking.weight_shifts.items()}
+            results[shift] = _split(booking, hists2d, nominal_entries, booking.weight_shift_names.index(shift))
     return results
 
 

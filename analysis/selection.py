@@ -113,10 +113,13 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
     if prefilter:
         df = _prefilter(df, config, MET_COLUMNS, "met")
     df = _define_jets(df, config)
-    for category in config.categories:
-        df = df.Define(category_flag(category.name), f"event_filters && ({category.selection})")
+    # one column for all categories: every node costs per event, and more so in every universe
+    selections = ", ".join(f"({category.selection})" for category in config.categories)
+    df = df.Define("category_index", f"event_filters ? tmet::passed_indices({{{selections}}}) : ROOT::RVecI{{}}")
+    for index, category in enumerate(config.categories):
+        df = df.Define(category_flag(category.name), f"ROOT::VecOps::Any(category_index == {index})")
     if prefilter:
-        df = df.Filter(" || ".join(category_flag(c.name) for c in config.categories), "any category")
+        df = df.Filter("!category_index.empty()", "any category")
     return df
 
 
@@ -184,7 +187,8 @@ def _prefilter(df, config, columns, name):
 
 
 def category_flag(name):
-    """Column holding whether an event is in category ``name``."""
+    """Column holding whether an event is in category ``name`` (``category_index`` holds the
+    indices, in config order, of all categories an event is in)."""
     return f"cat_{name}"
 
 

@@ -4,8 +4,10 @@
 #ifndef TMET_KERNELS_H
 #define TMET_KERNELS_H
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -190,6 +192,17 @@ inline float min_delta_phi(const RVecF& jet_phi, const RVecB& sel, float met_phi
     return best;
 }
 
+// indices of the true entries of passed (the categories an event is in, in config order)
+inline RVecI passed_indices(std::initializer_list<bool> passed) {
+    RVecI out;
+    int index = 0;
+    for (const bool p : passed) {
+        if (p) out.push_back(index);
+        ++index;
+    }
+    return out;
+}
+
 // index of the best (highest-score) top candidate, -1 without one
 inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cast<int>(ROOT::VecOps::ArgMax(score)); }
 
@@ -235,6 +248,22 @@ double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, co
         }
     }
     return w;
+}
+
+// the (category, weight shift) bins, category * n_shifts + shift, of an event in the
+// categories ``categories``: the y column of one fill of every weight shift in every category
+inline RVecI category_shift_bins(const RVecI& categories, int n_shifts) {
+    RVecI out(categories.size() * n_shifts);
+    for (size_t c = 0; c < categories.size(); ++c)
+        for (int s = 0; s < n_shifts; ++s) out[c * n_shifts + s] = categories[c] * n_shifts + s;
+    return out;
+}
+
+// the weights of category_shift_bins: the shifted weights once per category of the event
+inline RVecD repeat_weights(const RVecD& weights, size_t n_categories) {
+    RVecD out(weights.size() * n_categories);
+    for (size_t c = 0; c < n_categories; ++c) std::copy(weights.begin(), weights.end(), out.begin() + c * weights.size());
+    return out;
 }
 
 // muR / muF variation from LHEScaleWeight; 8-entry arrays lack the nominal (index 4)
