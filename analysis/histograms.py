@@ -106,11 +106,14 @@ def collect(booking, shifts, variations_for):
     if sources_for(shifts)[0]:
         varied = {variable: variations_for(ptr) for variable, ptr in booking.nominal.items()}
         varied_entries = variations_for(booking.entries)
-        universe = lambda key: ({variable: result[key] for variable, result in varied.items()}, varied_entries[key])
+
+        def universe(key):
+            return {variable: result[key] for variable, result in varied.items()}, varied_entries[key]
     else:
-        universe = lambda key: ({variable: ptr.GetValue() for variable, ptr in booking.nominal.items()},
-                                booking.entries.GetValue())
+        def universe(key):
+            return {variable: ptr.GetValue() for variable, ptr in booking.nominal.items()}, booking.entries.GetValue()
     nominal_entries = universe("nominal")[1]
+    weight_shifted = {variable: ptr.GetValue() for variable, ptr in booking.weight_shifts.items()}
     results = {}
     for shift in shifts:
         source, _ = split_shift(shift)
@@ -119,8 +122,7 @@ def collect(booking, shifts, variations_for):
         elif source in OBJECT_SOURCES:
             results[shift] = _split(booking, *universe(f"{source}:{shift}"))
         else:
-            hists2d = {variable: ptr.GetValue() for variable, ptr in booking.weight_shifts.items()}
-            results[shift] = _split(booking, hists2d, nominal_entries, booking.weight_shift_names.index(shift))
+            results[shift] = _split(booking, weight_shifted, nominal_entries, booking.weight_shift_names.index(shift))
     return results
 
 
