@@ -45,8 +45,8 @@ def book_histograms(df, config, weight_shift_names=()):
     """Book every category x variable histogram on ``df`` (events in some category): one
     Histo2D per variable against ``category_index`` and, with weight shifts, one against
     the (category, shift) bins. Per event, RDataFrame runs every booked action and every
-    node in every universe, so a handful of actions filled with RVecs is much cheaper
-    than a Histo1D per category, variable and shift."""
+    node in every universe, so a handful of actions filled with RVecs costs less than a
+    Histo1D per category, variable and shift."""
     categories = [category.name for category in config.categories]
     n_cat, n_shifts = len(categories), len(weight_shift_names)
     category_axis = (n_cat, -0.5, n_cat - 0.5)
