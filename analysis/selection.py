@@ -30,8 +30,8 @@ def _object_variations(config, source):
             (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, jet_pt, jet_jes_pt, Jet_phi, {met_jet_pt})"),
         ],
         "jer": [
-            (("jet_pt",), "ROOT::RVec<ROOT::RVecF>{Jet_pt * jet_jer_factors[0], Jet_pt * jet_jer_factors[1]}"),
-            (("jet_mass",), "ROOT::RVec<ROOT::RVecF>{Jet_mass * jet_jer_factors[0], Jet_mass * jet_jer_factors[1]}"),
+            (("jet_pt",), "tmet::factor_variations(Jet_pt, jet_jer_factors)"),
+            (("jet_mass",), "tmet::factor_variations(Jet_mass, jet_jer_factors)"),
         ],
         "met_uncl": [
             (("met", "met_phi"), "tmet::met_uncl_variations(met, met_phi, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)"),

@@ -100,6 +100,9 @@ inline RVec<RVecF> jer_factor_variations(const RVecF& pt, const RVecF& eta, cons
     return {jer_factor(pt, eta, noise, "up"), jer_factor(pt, eta, noise, "down")};
 }
 
+// [x f[0], x f[1]]: jet pt or mass under [up, down] per-jet factors (the JER variations)
+inline RVec<RVecF> factor_variations(const RVecF& x, const RVec<RVecF>& f) { return {x * f[0], x * f[1]}; }
+
 // per jet: the relative jet energy scale uncertainty at the (smeared) pt
 inline RVecF jes_uncertainty(const RVecF& eta, const RVecF& pt) {
     const auto& unc = corr("jes");
