@@ -25,9 +25,9 @@ def _object_variations(config, source):
     met_jet_pt = config.x.objects["met"]["recompute_jet_pt"]
     return {
         "jes": [
-            (("jet_pt",), "jet_jes_pt"),
+            (("jet_pt",), "tmet::scale_variations(jet_pt, jet_jes_unc)"),
             (("jet_mass",), "tmet::scale_variations(jet_mass, jet_jes_unc)"),
-            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, jet_pt, jet_jes_pt, Jet_phi, {met_jet_pt})"),
+            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, Jet_pt, jet_met_jes_unc, Jet_phi, {met_jet_pt})"),
         ],
         "jer": [
             (("jet_pt",), "tmet::factor_variations(Jet_pt, jet_jer_factors)"),
@@ -52,9 +52,11 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
 
     MC jets are JER-smeared with ``jet_jer_noise`` (seeded normal number x resolution, per
     jet), made once per event and shared by the nominal smearing and the JER variations.
-    MET is type-1 MET without smearing, so the nominal MET needs no jet: cuts on it run
-    before the (costly) smearing. Columns are lazy: a variation's inputs (``jet_jes_pt``,
-    ``jet_jer_factors``) are computed only for events that some universe needs them for.
+    MET is type-1 MET, made from unsmeared jets: the nominal MET needs no jet, and its JES
+    variations propagate the change of the unsmeared jets (``jet_met_jes_unc``), so MET
+    cuts run before the (costly) smearing in every universe. The smeared jets vary with
+    the uncertainty at their own pt (``jet_jes_unc``), as in CMS's NanoAOD-tools. Columns
+    are lazy: a variation's inputs are computed only for events some universe needs them for.
     """
     if is_mc:
         df = (
@@ -68,7 +70,7 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     else:
         df = df.Define("jet_pt", "Jet_pt").Define("jet_mass", "Jet_mass")
     df = df.Define("jet_jes_unc", "tmet::jes_uncertainty(Jet_eta, jet_pt)")
-    df = df.Define("jet_jes_pt", "tmet::scale_variations(jet_pt, jet_jes_unc)")  # for the jets and MET
+    df = df.Define("jet_met_jes_unc", "tmet::jes_uncertainty(Jet_eta, Jet_pt)")
     df = df.Define("met", "MET_pt").Define("met_phi", "MET_phi")
     source, index = split_shift(shift)
     if source in OBJECT_SOURCES:

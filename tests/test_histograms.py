@@ -120,6 +120,33 @@ def test_object_shifts_migrate_events(all_shifts_local):
     assert total["jes_down"] < total["nominal"] < total["jes_up"]
 
 
+def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path):
+    """Type-1 MET is made from unsmeared jets: under jes_up it moves by the change of the
+    unsmeared jets above 15 GeV, with the uncertainty at their unsmeared pt (numpy and
+    correctionlib here, the graph's Snapshot there)."""
+    import correctionlib
+
+    skim, norm = tt
+    path = str(tmp_path / "snap_jes_up.root")
+    write_snapshot([skim], path, config, True, norm, btag_efficiency, "jes_up")
+    with uproot.open(path) as f:
+        snap = f["Events"].arrays(["event", "met", "met_phi"], library="np")
+    with uproot.open(skim) as f:
+        raw = f["Events"].arrays(["event", "MET_pt", "MET_phi", "Jet_pt", "Jet_eta", "Jet_phi"], library="ak")
+    jes = config.x.corrections["jes"]
+    unc = correctionlib.CorrectionSet.from_file(jes["file"])[jes["name"]]
+    index = {e: i for i, e in enumerate(raw["event"].to_numpy())}
+    assert len(snap["event"]) > 0
+    for event, met, met_phi in zip(snap["event"], snap["met"], snap["met_phi"]):
+        i = index[event]
+        pt, eta, phi = (np.asarray(raw[b][i], dtype=float) for b in ("Jet_pt", "Jet_eta", "Jet_phi"))
+        change = np.where(pt > config.x.objects["met"]["recompute_jet_pt"], pt * unc.evaluate(eta, pt), 0.0)
+        px = raw["MET_pt"][i] * np.cos(raw["MET_phi"][i]) - np.sum(change * np.cos(phi))
+        py = raw["MET_pt"][i] * np.sin(raw["MET_phi"][i]) - np.sum(change * np.sin(phi))
+        assert met == pytest.approx(np.hypot(px, py), rel=1e-5)
+        assert met_phi == pytest.approx(np.arctan2(py, px), abs=1e-5)
+
+
 def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
     skim = skimmed["data_met"][1]
     hists = make_histograms([skim], config, False, 1.0, None, ["nominal"], threads=1)["nominal"]

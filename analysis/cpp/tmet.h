@@ -127,12 +127,14 @@ inline std::pair<float, float> propagate_to_met(float met, float met_phi, const 
     return {static_cast<float>(std::hypot(px, py)), static_cast<float>(std::atan2(py, px))};
 }
 
-// [met, met_phi][up, down] under the JES variations: the jet pt change ([up, down] jet pts
-// jes_pt) propagated to MET
-inline RVec<RVecF> jes_met_variations(float met, float met_phi, const RVecF& jet_pt, const RVec<RVecF>& jes_pt,
-                                      const RVecF& jet_phi, float min_pt) {
-    const auto up = propagate_to_met(met, met_phi, jet_pt, jes_pt[0], jet_phi, min_pt);
-    const auto down = propagate_to_met(met, met_phi, jet_pt, jes_pt[1], jet_phi, min_pt);
+// [met, met_phi][up, down] under the JES variations. Type-1 MET is made from unsmeared
+// jets, so it takes the change of their pt when scaled by (1 +- unc), unc at the unsmeared
+// pt (CMS's type-1 MET uncertainties); the smeared jets vary separately
+inline RVec<RVecF> jes_met_variations(float met, float met_phi, const RVecF& pt, const RVecF& unc, const RVecF& phi,
+                                      float min_pt) {
+    const auto scaled = scale_variations(pt, unc);
+    const auto up = propagate_to_met(met, met_phi, pt, scaled[0], phi, min_pt);
+    const auto down = propagate_to_met(met, met_phi, pt, scaled[1], phi, min_pt);
     return {{up.first, down.first}, {up.second, down.second}};
 }
 
