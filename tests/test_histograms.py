@@ -127,18 +127,19 @@ def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path
     import correctionlib
 
     skim, norm = tt
+    ids = ("run", "luminosityBlock", "event")
     path = str(tmp_path / "snap_jes_up.root")
     write_snapshot([skim], path, config, True, norm, btag_efficiency, "jes_up")
     with uproot.open(path) as f:
-        snap = f["Events"].arrays(["event", "met", "met_phi"], library="np")
+        snap = f["Events"].arrays([*ids, "met", "met_phi"], library="np")
     with uproot.open(skim) as f:
-        raw = f["Events"].arrays(["event", "MET_pt", "MET_phi", "Jet_pt", "Jet_eta", "Jet_phi"], library="ak")
+        raw = f["Events"].arrays([*ids, "MET_pt", "MET_phi", "Jet_pt", "Jet_eta", "Jet_phi"], library="ak")
     jes = config.x.corrections["jes"]
     unc = correctionlib.CorrectionSet.from_file(jes["file"])[jes["name"]]
-    index = {e: i for i, e in enumerate(raw["event"].to_numpy())}
+    index = {key: i for i, key in enumerate(zip(*(raw[b].to_numpy() for b in ids)))}
     assert len(snap["event"]) > 0
-    for event, met, met_phi in zip(snap["event"], snap["met"], snap["met_phi"]):
-        i = index[event]
+    for *key, met, met_phi in zip(*(snap[b] for b in ids), snap["met"], snap["met_phi"]):
+        i = index[tuple(key)]
         pt, eta, phi = (np.asarray(raw[b][i], dtype=float) for b in ("Jet_pt", "Jet_eta", "Jet_phi"))
         change = np.where(pt > config.x.objects["met"]["recompute_jet_pt"], pt * unc.evaluate(eta, pt), 0.0)
         px = raw["MET_pt"][i] * np.cos(raw["MET_phi"][i]) - np.sum(change * np.cos(phi))
