@@ -103,7 +103,7 @@ inline RVec<RVecF> jer_factor_variations(const RVecF& pt, const RVecF& eta, cons
 // [x f[0], x f[1]]: jet pt or mass under [up, down] per-jet factors (the JER variations)
 inline RVec<RVecF> factor_variations(const RVecF& x, const RVec<RVecF>& f) { return {x * f[0], x * f[1]}; }
 
-// per jet: the relative jet energy scale uncertainty at the (smeared) pt
+// per jet: the relative jet energy scale uncertainty at pt (smeared for the jets, unsmeared for type-1 MET)
 inline RVecF jes_uncertainty(const RVecF& eta, const RVecF& pt) {
     const auto& unc = corr("jes");
     RVecF out(pt.size());
