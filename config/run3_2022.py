@@ -1,7 +1,8 @@
-"""Config ``run3_2022``: real Run 3 2022 NanoAODv12 (same branch names as v9, other types).
+"""Config ``run3_2022``: real Run 3 2022 NanoAODv12 (v9 branch names but one, other types).
 
 NanoAODv12 stores ``Jet_jetId``, ``Jet_hadronFlavour`` and ``Electron_cutBased`` as
-unsigned chars; the analysis kernels are templated on the branch types, so only the
+unsigned chars; the analysis kernels are templated on the branch types. Its rho is
+``Rho_fixedGridRhoFastjetAll``, which the skim writes under the v9 name, so only the
 values below differ from 2018.
 """
 
@@ -41,6 +42,8 @@ def create_config(analysis):
         triggers=["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"],
         nano_version=12,
     )
+    # NanoAODv12 moved the event energy density (the JER resolution's rho) into its Rho table
+    config.x.branch_map = {"fixedGridRhoFastjetAll": "Rho_fixedGridRhoFastjetAll"}
     config.x.blinded_categories = ["sr_0l", "sr_1l"]
     config.x.lumi_mask = os.environ.get(
         "TMET_LUMI_MASK_2022",

@@ -106,6 +106,37 @@ def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
     assert not os.path.exists(out)
 
 
+def test_campaign_branch_names_are_skimmed_under_canonical_names(generate, config, tmp_path):
+    """A campaign whose files name a branch otherwise (NanoAODv12's Rho_fixedGridRhoFastjetAll)
+    is read through config.x.branch_map, and its skim holds the canonical name and values."""
+    from analysis.root_setup import import_root
+    from analysis.skim import snapshot_options
+
+    ROOT = import_root()
+    source = generate("tt_sl")
+    renamed = str(tmp_path / "nanov12_rho.root")
+    events = ROOT.RDataFrame("Events", source).Define("Rho_fixedGridRhoFastjetAll", "fixedGridRhoFastjetAll")
+    events.Snapshot("Events", renamed, [c for c in events.GetColumnNames() if str(c) != "fixedGridRhoFastjetAll"])
+    runs = ROOT.RDataFrame("Runs", source)
+    runs.Snapshot("Runs", renamed, runs.GetColumnNames(), snapshot_options(ROOT, config.x.skim_compression, "UPDATE"))
+    reference, out = str(tmp_path / "reference.root"), str(tmp_path / "out.root")
+    skim_files([source], reference, config, False)
+    with pytest.raises(TmetError, match=rf"{renamed}: branch 'fixedGridRhoFastjetAll' missing"):
+        skim_files([renamed], out, config, False)
+
+    canonical_names = config.x.branch_map
+    config.x.branch_map = {"fixedGridRhoFastjetAll": "Rho_fixedGridRhoFastjetAll"}
+    try:
+        skim_files([renamed], out, config, False)
+    finally:
+        config.x.branch_map = canonical_names
+    with uproot.open(reference) as ref, uproot.open(out) as got:
+        assert "Rho_fixedGridRhoFastjetAll" not in got["Events"].keys()
+        rho = got["Events"]["fixedGridRhoFastjetAll"].array(library="np")
+        assert len(rho) > 0
+        np.testing.assert_array_equal(rho, ref["Events"]["fixedGridRhoFastjetAll"].array(library="np"))
+
+
 def test_truncated_file_names_it(generate, config, tmp_path):
     truncated = str(tmp_path / "truncated.root")
     shutil.copy(generate("tt_sl"), truncated)
