@@ -81,7 +81,6 @@ def test_campaign_values_differ_where_they_should():
     assert "Flag_eeBadScFilter" in run2.x.met_filters["data"]
     assert "Flag_eeBadScFilter" not in run2.x.met_filters["mc"]
     assert run3.x.nano_version == 12 and run2.x.nano_version == 9
-    assert run2.x.branch_map == {} and run3.x.branch_map["fixedGridRhoFastjetAll"] == "Rho_fixedGridRhoFastjetAll"
     assert run2.x.redirectors[0].startswith("root://")
 
 
