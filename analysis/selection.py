@@ -57,6 +57,7 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     cuts run before the (costly) smearing in every universe. The smeared jets vary with
     the uncertainty at their own pt (``jet_jes_unc``), as in CMS's NanoAOD-tools. Columns
     are lazy: a variation's inputs are computed only for events some universe needs them for.
+    Needs the nominal ``met`` and ``met_phi`` (``define_selection`` defines them first).
     """
     if is_mc:
         df = (
@@ -71,7 +72,6 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
         df = df.Define("jet_pt", "Jet_pt").Define("jet_mass", "Jet_mass")
     df = df.Define("jet_jes_unc", "tmet::jes_uncertainty(Jet_eta, jet_pt)")
     df = df.Define("jet_met_jes_unc", "tmet::jes_uncertainty(Jet_eta, Jet_pt)")
-    df = df.Define("met", "MET_pt").Define("met_phi", "MET_phi")
     source, index = split_shift(shift)
     if source in OBJECT_SOURCES:
         variations = _object_variations(config, source)
@@ -89,12 +89,19 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     return df
 
 
-# columns known after each step of the selection (besides the input branches)
+# columns each step of the selection adds (besides the input branches) that cuts may use
 LEPTON_COLUMNS = (
-    "event_filters", "n_lep_veto", "n_lep_tight",
+    "n_lep_veto", "n_lep_tight",
     "top_score", "top_pt", "top_eta", "top_phi", "top_mass", "top_type", "top_tagged",
 )
-MET_COLUMNS = LEPTON_COLUMNS + ("met", "met_phi", "mt")
+MET_COLUMNS = ("met", "met_phi", "mt")
+
+
+def _varied_columns(config, shift="nominal", vary_sources=()):
+    """Columns that the object shift ``shift`` or the ``Vary`` of ``vary_sources`` change."""
+    sources = set(vary_sources) | {split_shift(shift)[0]}
+    return {column for source in OBJECT_SOURCES if source in sources
+            for columns, _ in _object_variations(config, source) for column in columns}
 
 
 def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefilter=False):
@@ -103,17 +110,26 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
 
     Category flags include the MET filters and trigger, so that a graph on unskimmed
     NanoAOD selects exactly what the same graph on skims selects. With ``prefilter``,
-    events are dropped after each step as soon as no category can accept them: leptons
-    and top candidates come first, as they do not depend on the varied objects, then MET
-    (which needs no jet smearing), then jets.
+    events are dropped after each step as soon as no category can accept them: MET first
+    where no shift varies it (it is one branch), then leptons and top candidates, which no
+    shift varies, then the varied MET, which needs no jet smearing, then jets.
     """
-    df = _define_leptons(df, config, is_mc)
+    df = (df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
+          .Define("met", "MET_pt").Define("met_phi", "MET_phi"))
+    known = ["event_filters"]
+    if not {"met", "met_phi"} & _varied_columns(config, shift, vary_sources):
+        known += ["met", "met_phi"]
+        if prefilter:
+            df = _prefilter(df, config, known, "met")
+    df = _define_leptons(df, config)
+    known += LEPTON_COLUMNS
     if prefilter:
-        df = _prefilter(df, config, LEPTON_COLUMNS, "leptons and top candidate")
+        df = _prefilter(df, config, known, "leptons and top candidate")
     df = define_objects(df, config, is_mc, shift=shift, vary_sources=vary_sources)
     df = df.Define("mt", "tmet::transverse_mass(tight_lep_pt, tight_lep_phi, met, met_phi)")
+    known += MET_COLUMNS
     if prefilter:
-        df = _prefilter(df, config, MET_COLUMNS, "met")
+        df = _prefilter(df, config, known, "met and mt")
     df = _define_jets(df, config)
     # one column for all categories: every node costs per event, and more so in every universe
     selections = ", ".join(f"({category.selection})" for category in config.categories)
@@ -125,15 +141,14 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
     return df
 
 
-def _define_leptons(df, config, is_mc):
-    """Event filters, veto and tight leptons, the best top candidate: nothing a shift varies."""
+def _define_leptons(df, config):
+    """Veto and tight leptons, the best top candidate: nothing a shift varies."""
     o = config.x.objects
     mt, mv = o["muon_tight"], o["muon_veto"]
     et, ev = o["electron_tight"], o["electron_veto"]
     top = o["top"]
     return (
-        df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
-        .Define("mu_veto", f"Muon_pt > {mv['pt']} && abs(Muon_eta) < {mv['abseta']} && {mv['id']} "
+        df.Define("mu_veto", f"Muon_pt > {mv['pt']} && abs(Muon_eta) < {mv['abseta']} && {mv['id']} "
                            f"&& Muon_pfRelIso04_all < {mv['iso']}")
         .Define("mu_tight", f"Muon_pt > {mt['pt']} && abs(Muon_eta) < {mt['abseta']} && {mt['id']} "
                             f"&& Muon_pfRelIso04_all < {mt['iso']}")
@@ -185,7 +200,8 @@ def _prefilter(df, config, columns, name):
         if not known:
             return df  # this category accepts every event so far
         clauses.append(" && ".join(f"({cut})" for cut in known))
-    return df.Filter("event_filters && (" + " || ".join(f"({c})" for c in clauses) + ")", name)
+    # the cuts before the flags: a skim's events pass the flags, and MET is the cheaper read
+    return df.Filter("(" + " || ".join(f"({c})" for c in clauses) + ") && event_filters", name)
 
 
 def category_flag(name):
