@@ -107,7 +107,7 @@ def fastest(runs, repeats):
             times[name].append(run())
     for name, walls in times.items():
         print(f"  {name}: " + ", ".join(f"{wall:.2f}" for wall, _ in walls) + " s")
-    return {name: min(walls) for name, walls in times.items()}
+    return {name: min(walls, key=lambda run: run[0]) for name, walls in times.items()}
 
 
 def warm_up(paths, *args):
