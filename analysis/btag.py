@@ -27,7 +27,7 @@ def count_jets(paths, config):
     binning = config.x.btag_efficiency_binning
     pt_edges = np.array(binning["pt"], dtype=float)
     eta_edges = np.array(binning["abseta"], dtype=float)
-    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_mc=True)
+    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_data=False)
     booked = {}
     for flavour in FLAVOURS:
         sel = f"jet_sel && Jet_hadronFlavour == {flavour}"

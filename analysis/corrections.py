@@ -5,38 +5,25 @@ graph: it declares the kernels of ``cpp/tmet.h`` and loads every correction by k
 that the kernels evaluate them in C++ without Python callbacks.
 """
 
+import functools
 import os
 
 from analysis import root_setup
 from analysis.errors import TmetError
 
-_loaded = set()
+BTAG_EFFICIENCY_NAME = "btag_efficiency"
 
 
 def correction_specs(config, btag_efficiency=None):
-    """key -> (file, correction name) of every correction of ``config`` the MC weights use.
+    """key -> (file, correction name) of every correction of ``config`` the graph uses.
 
     ``btag_efficiency`` is the JSON written by the BTagEfficiency task (None: no b-tag
     weight is evaluated, e.g. for data or when measuring the efficiencies themselves).
     """
-    c = config.x.corrections
-    specs = {
-        "pileup": (c["pileup"]["file"], c["pileup"]["name"]),
-        "muon_id": (c["muon_id"]["file"], c["muon_id"]["name"]),
-        "muon_iso": (c["muon_iso"]["file"], c["muon_iso"]["name"]),
-        "electron_id": (c["electron_id"]["file"], c["electron_id"]["name"]),
-        "btag_heavy": (c["btag"]["file"], c["btag"]["heavy"]),
-        "btag_light": (c["btag"]["file"], c["btag"]["light"]),
-        "jes": (c["jes"]["file"], c["jes"]["name"]),
-        "jer_resolution": (c["jer_resolution"]["file"], c["jer_resolution"]["name"]),
-        "jer_sf": (c["jer_sf"]["file"], c["jer_sf"]["name"]),
-    }
+    specs = {key: (spec["file"], spec["name"]) for key, spec in config.x.corrections.items()}
     if btag_efficiency:
         specs[btag_efficiency_key(btag_efficiency)] = (btag_efficiency, BTAG_EFFICIENCY_NAME)
     return specs
-
-
-BTAG_EFFICIENCY_NAME = "btag_efficiency"
 
 
 def btag_efficiency_key(path):
@@ -45,26 +32,31 @@ def btag_efficiency_key(path):
 
 
 def setup(specs):
-    """ROOT with the kernels declared and every correction of ``specs`` loaded (idempotent).
+    """ROOT with the kernels declared and every correction of ``specs`` loaded (once per process).
 
     Runs in the main process and, through ROOT.RDF.Distributed.initialize, on every
     Dask worker, so it takes only plain data.
     """
-    import correctionlib
-
-    ROOT = root_setup.import_root()
-    if "binding" not in _loaded:
-        correctionlib.register_pyroot_binding()
-        _loaded.add("binding")
+    _register_binding()
     ROOT = root_setup.load("tmet.h")
     for key, (path, name) in sorted(specs.items()):
-        if (key, path, name) in _loaded:
-            continue
-        if not os.path.exists(path):
-            raise TmetError(f"correction file {path} (for '{key}') does not exist; check config.x.corrections")
-        try:
-            ROOT.tmet.load_correction(key, path, name)
-        except Exception as e:
-            raise TmetError(f"cannot load correction '{name}' from {path}: {e}") from e
-        _loaded.add((key, path, name))
+        _load(key, path, name)
     return ROOT
+
+
+@functools.cache
+def _register_binding():
+    import correctionlib
+
+    root_setup.import_root()
+    correctionlib.register_pyroot_binding()
+
+
+@functools.cache
+def _load(key, path, name):
+    if not os.path.exists(path):
+        raise TmetError(f"correction file {path} (for '{key}') does not exist; check config.x.corrections")
+    try:
+        root_setup.import_root().tmet.load_correction(key, path, name)
+    except Exception as e:
+        raise TmetError(f"cannot load correction '{name}' from {path}: {e}") from e

@@ -1,14 +1,13 @@
 """The Dask client of a process: a LocalCluster sized to the machine, or a running scheduler.
 
-Created once per process (one `law run`) and reused by every task in it, because worker
+Made once per process (one `law run`) and reused by every task in it, because worker
 start-up (import ROOT, JIT) costs seconds per worker.
 """
 
+import functools
 import os
 
 from analysis.errors import TmetError
-
-_client = None
 
 
 def get_client(scheduler="", n_workers=0, timeout=10):
@@ -18,24 +17,26 @@ def get_client(scheduler="", n_workers=0, timeout=10):
     one made by dask-jobqueue); empty: a LocalCluster with ``n_workers`` single-threaded
     worker processes (0: one per core).
     """
-    global _client
-    if _client is not None and _client.status == "running":
-        if not scheduler or _client.scheduler.address == scheduler:
-            return _client
+    client = _connected_client(scheduler, n_workers, timeout)
+    if client.status != "running":  # closed since: connect again
+        _connected_client.cache_clear()
+        client = _connected_client(scheduler, n_workers, timeout)
+    return client
+
+
+@functools.cache
+def _connected_client(scheduler, n_workers, timeout):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         try:
-            _client = Client(scheduler, timeout=timeout)
+            return Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as e:
             raise TmetError(
                 f"cannot reach the Dask scheduler {scheduler} within {timeout} s ({e}); start it, or unset "
                 f"--dask-scheduler / TMET_DASK_SCHEDULER / [tmet] dask_scheduler to use a local cluster",
             ) from e
-    else:
-        cluster = LocalCluster(
-            n_workers=n_workers or os.cpu_count(), threads_per_worker=1, processes=True,
-            dashboard_address=None,
-        )
-        _client = Client(cluster)
-    return _client
+    cluster = LocalCluster(
+        n_workers=n_workers or os.cpu_count(), threads_per_worker=1, processes=True, dashboard_address=None,
+    )
+    return Client(cluster)

@@ -16,14 +16,21 @@ from dataclasses import dataclass
 
 from analysis import corrections
 from analysis.errors import TmetError
-from analysis.selection import OBJECT_SOURCES, define_selection, split_shift
-from analysis.weights import WEIGHT_SOURCES, define_weight_shifts, define_weights
+from analysis.selection import define_selection
+from analysis.weights import define_weight_shifts, define_weights
+from config.shifts import OBJECT, WEIGHT, sources
 
 
-def sources_for(shifts):
-    """(object sources, weight sources) the graph must book to make ``shifts``."""
-    sources = {split_shift(shift)[0] for shift in shifts} - {None}
-    return [s for s in OBJECT_SOURCES if s in sources], [s for s in WEIGHT_SOURCES if s in sources]
+def varied_sources(config, shifts):
+    """The object sources (their up shifts) the graph must ``Vary`` to make ``shifts``."""
+    wanted = {shift.source for shift in shifts if shift.has_tag(OBJECT)}
+    return [source for source in sources(config, OBJECT) if source.source in wanted]
+
+
+def universe(shift):
+    """RDataFrame's key of the results of an object shift: its ``Vary``'s name (the source)
+    and tag (the shift's own name)."""
+    return f"{shift.source}:{shift.name}"
 
 
 @dataclass
@@ -32,23 +39,23 @@ class Booking:
     category k, in config order): ``nominal`` {variable: Histo2D} and ``entries``, the
     Histo1D of events per category (both varied by the object shifts); with weight shifts,
     ``weight_shifts`` {variable: Histo2D} whose y bin k * n + i + 1 is category k under
-    shift ``weight_shift_names[i]`` (n shifts)."""
+    the weight shift ``weight_shift_list[i]`` (n shifts)."""
 
     categories: list
     nominal: dict
     entries: object
     weight_shifts: dict
-    weight_shift_names: list
+    weight_shift_list: list
 
 
-def book_histograms(df, config, weight_shift_names=()):
+def book_histograms(df, config, weight_shift_list=()):
     """Book every category x variable histogram on ``df`` (events in some category): one
     Histo2D per variable against ``category_index`` and, with weight shifts, one against
     the (category, shift) bins. Per event, RDataFrame runs every booked action and every
     node in every universe, so a handful of actions filled with RVecs costs less than a
     Histo1D per category, variable and shift."""
     categories = [category.name for category in config.categories]
-    n_cat, n_shifts = len(categories), len(weight_shift_names)
+    n_cat, n_shifts = len(categories), len(weight_shift_list)
     category_axis = (n_cat, -0.5, n_cat - 0.5)
     entries = df.Histo1D(("category_entries", "events per category", *category_axis), "category_index")
     if n_shifts:
@@ -63,19 +70,18 @@ def book_histograms(df, config, weight_shift_names=()):
         if n_shifts:
             model = (name + "__weight_shifts", title, n, low, high, n_cat * n_shifts, -0.5, n_cat * n_shifts - 0.5)
             shifted[variable.name] = df.Histo2D(model, variable.expression, "weight_shift_bin", "weight_shift_weight")
-    return Booking(categories, nominal, entries, shifted, list(weight_shift_names))
+    return Booking(categories, nominal, entries, shifted, list(weight_shift_list))
 
 
-def build_graph(df, config, is_mc, norm, btag_efficiency, shifts):
-    """Book the histograms of ``shifts`` on ``df`` (the Events of a dataset's skims)."""
-    object_sources, weight_sources = sources_for(shifts)
+def build_graph(df, config, is_data, norm, btag_efficiency, shifts):
+    """Book the histograms of ``shifts`` (order shifts) on ``df`` (the Events of a dataset's skims)."""
     # prefiltered: weights and histograms only for events that enter a category
-    df = define_selection(df, config, is_mc, vary_sources=object_sources, prefilter=True)
-    df = define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency)
-    names = []
-    if weight_sources:
-        df, names = define_weight_shifts(df, config, btag_efficiency, weight_sources)
-    return book_histograms(df, config, names)
+    df = define_selection(df, config, is_data, varied=varied_sources(config, shifts), prefilter=True)
+    df = define_weights(df, config, is_data, norm=norm, btag_efficiency=btag_efficiency)
+    weight_shift_list = []
+    if any(shift.has_tag(WEIGHT) for shift in shifts):
+        df, weight_shift_list = define_weight_shifts(df, config, shifts)
+    return book_histograms(df, config, weight_shift_list)
 
 
 def category_histogram(hist2d, ybin, name, entries):
@@ -90,39 +96,39 @@ def category_histogram(hist2d, ybin, name, entries):
 def _split(booking, hists2d, entries, shift_index=None):
     """{(category, variable): TH1D} of one universe's Histo2Ds (``shift_index``: the weight
     shift of weight-shift Histo2Ds)."""
-    n_shifts = len(booking.weight_shift_names)
+    n_shifts = len(booking.weight_shift_list)
     out = {}
     for k, category in enumerate(booking.categories):
         ybin = k + 1 if shift_index is None else k * n_shifts + shift_index + 1
         for variable, hist2d in hists2d.items():
-            name = f"h_{category}_{variable}" + ("" if shift_index is None else f"__{booking.weight_shift_names[shift_index]}")
+            name = f"h_{category}_{variable}" + ("" if shift_index is None else f"__{booking.weight_shift_list[shift_index].name}")
             out[(category, variable)] = category_histogram(hist2d, ybin, name, entries.GetBinContent(k + 1))
     return out
 
 
 def collect(booking, shifts, variations_for):
-    """{shift: {(category, variable): TH1D}} of ``shifts``, as booked by ``build_graph``
+    """{shift name: {(category, variable): TH1D}} of ``shifts``, as booked by ``build_graph``
     (running the event loop)."""
-    if sources_for(shifts)[0]:
+    if any(shift.has_tag(OBJECT) for shift in shifts):
         varied = {variable: variations_for(ptr) for variable, ptr in booking.nominal.items()}
         varied_entries = variations_for(booking.entries)
 
-        def universe(key):
+        def results_of(key):
             return {variable: result[key] for variable, result in varied.items()}, varied_entries[key]
     else:
-        def universe(key):
+        def results_of(key):
             return {variable: ptr.GetValue() for variable, ptr in booking.nominal.items()}, booking.entries.GetValue()
-    nominal_entries = universe("nominal")[1]
+    nominal_entries = results_of("nominal")[1]
     weight_shifted = {variable: ptr.GetValue() for variable, ptr in booking.weight_shifts.items()}
     results = {}
     for shift in shifts:
-        source, _ = split_shift(shift)
-        if shift == "nominal":
-            results[shift] = _split(booking, *universe("nominal"))
-        elif source in OBJECT_SOURCES:
-            results[shift] = _split(booking, *universe(f"{source}:{shift}"))
+        if shift.is_nominal:
+            results[shift.name] = _split(booking, *results_of("nominal"))
+        elif shift.has_tag(OBJECT):
+            results[shift.name] = _split(booking, *results_of(universe(shift)))
         else:
-            results[shift] = _split(booking, weight_shifted, nominal_entries, booking.weight_shift_names.index(shift))
+            results[shift.name] = _split(booking, weight_shifted, nominal_entries,
+                                         booking.weight_shift_list.index(shift))
     return results
 
 
@@ -141,13 +147,14 @@ def fold_flow(hist):
     return hist
 
 
-def make_histograms(paths, config, is_mc, norm, btag_efficiency, shifts, client=None, partitions=0, threads=1):
-    """{shift: {(category, variable): TH1D}} of the skims ``paths``, in one event loop.
+def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, client=None, partitions=0, threads=1):
+    """{shift name: {(category, variable): TH1D}} of the skims ``paths`` under ``shifts``
+    (order shifts), in one event loop.
 
     ``client``: a dask.distributed Client (distributed RDataFrame); None: local RDataFrame
     with ``threads`` implicit-MT threads.
     """
-    specs = corrections.correction_specs(config, btag_efficiency if is_mc else None)
+    specs = corrections.correction_specs(config, None if is_data else btag_efficiency)
     ROOT = corrections.setup(specs)
     if client is not None:
         ROOT.RDF.Distributed.initialize(corrections.setup, specs)
@@ -160,7 +167,7 @@ def make_histograms(paths, config, is_mc, norm, btag_efficiency, shifts, client=
         df = ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](list(paths)))
         variations_for = ROOT.RDF.Experimental.VariationsFor
     try:
-        booking = build_graph(df, config, is_mc, norm, btag_efficiency, shifts)
+        booking = build_graph(df, config, is_data, norm, btag_efficiency, shifts)
         # the first result accessed runs the one event loop; Dask's progress bar is silenced
         with contextlib.redirect_stdout(io.StringIO()):
             results = collect(booking, shifts, variations_for)
@@ -185,17 +192,3 @@ def write_histograms(path, hists):
         clone.SetDirectory(directory)
         clone.Write()
     tfile.Close()
-
-
-def as_arrays(hists):
-    """(edges, {name: contents}, {name: variances}) of same-binned TH1s, without flow bins."""
-    import numpy as np
-
-    edges, contents, variances = None, {}, {}
-    for name, hist in hists.items():
-        n = hist.GetNbinsX()
-        if edges is None:
-            edges = np.array([hist.GetBinLowEdge(i) for i in range(1, n + 2)])
-        contents[name] = np.array([hist.GetBinContent(i) for i in range(1, n + 1)])
-        variances[name] = np.array([hist.GetBinError(i) ** 2 for i in range(1, n + 1)])
-    return edges, contents, variances

@@ -4,28 +4,10 @@ Every failure here names the file (and the redirectors tried) so that a user see
 input is bad instead of a crash inside the event loop.
 """
 
-import os
 import time
 
 from analysis import root_setup
 from analysis.errors import TmetError
-
-# XRootD client settings (read once per process, at its first root:// access): one
-# connection attempt per open and 1 s timeout granularity, so that a dead server fails in
-# seconds and tmet's own retries and redirector fallback decide what happens next
-XROOTD_CLIENT_DEFAULTS = {
-    "XRD_CONNECTIONRETRY": "1",
-    "XRD_CONNECTIONWINDOW": "10",
-    "XRD_REQUESTTIMEOUT": "120",
-    "XRD_STREAMTIMEOUT": "120",
-    "XRD_TIMEOUTRESOLUTION": "1",
-}
-
-
-def configure_xrootd_client():
-    """Set the XRootD client defaults in the environment, keeping values the user set."""
-    for key, value in XROOTD_CLIENT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
 
 
 def candidate_urls(path, redirectors):

@@ -160,9 +160,9 @@ def _limits_in_range(ROOT, workspace, model, data, observed, cl, mu_max, n_point
     raise TmetError(f"no {cl:.0%} CL limit on mu found up to mu = {mu_max:.4g}; give mu_max")
 
 
-def limits_from_card(card_path, observed=True):
-    """asymptotic_limits() of the model of the card at ``card_path``."""
-    return asymptotic_limits(build_workspace(parse_datacard(card_path)), observed=observed)
+def limits_from_card(card_path, observed=True, signal=None):
+    """asymptotic_limits() of the model of the card at ``card_path`` (of one ``signal`` of it)."""
+    return asymptotic_limits(build_workspace(parse_datacard(card_path), signal), observed=observed)
 
 
 def _root():

@@ -39,7 +39,7 @@ def total_uncertainty(nominal, variances, shifts, lnn):
     nominal: total background per bin; variances: MC stat variance per bin of the total;
     shifts: {source: (up_total, down_total)} shifted totals per shape source;
     lnn: list of (rel_up, rel_down, affected_nominal) for lnN nuisances (lumi on all
-    backgrounds, a cross section on one process).
+    backgrounds, a cross section on one process); the relative values may be per bin.
 
     A shape source is one nuisance: its up and down variations are two points of it, so
     each side gets the larger deviation towards it (both variations above the nominal put

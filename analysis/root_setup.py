@@ -1,10 +1,11 @@
 """The one place that imports ROOT and declares tmet's C++ into the interpreter.
 
-Declaring is idempotent (headers are include-guarded and remembered here), so every
-graph builder calls ``load()`` and Dask workers run the same function through
-``ROOT.RDF.Distributed.initialize``.
+Everything here happens once per process (and on every Dask worker, which runs the same
+functions through ``ROOT.RDF.Distributed.initialize``): the first graph builder that needs
+ROOT sets the process up, later calls find it done.
 """
 
+import functools
 import os
 import warnings
 
@@ -14,10 +15,26 @@ CPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp")
 BUILD_DIR = os.environ.get(
     "TMET_BUILD_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build"),
 )
+# XRootD client settings, read once per process at its first root:// access: one connection
+# attempt per open and 1 s timeout granularity, so that a dead server fails in seconds and
+# tmet's own retries and redirector fallback decide what happens next
+XROOTD_CLIENT_DEFAULTS = {
+    "XRD_CONNECTIONRETRY": "1",
+    "XRD_CONNECTIONWINDOW": "10",
+    "XRD_REQUESTTIMEOUT": "120",
+    "XRD_STREAMTIMEOUT": "120",
+    "XRD_TIMEOUTRESOLUTION": "1",
+}
 
-_declared = set()
+
+def configure_xrootd_client():
+    """Set the XRootD client defaults in the environment, keeping values the user set; before
+    the first root:// access of a process, and inherited by the Dask workers it starts."""
+    for key, value in XROOTD_CLIENT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
+@functools.cache
 def import_root():
     """ROOT in batch mode, without the wheel's alpha-stage warning.
 
@@ -25,6 +42,7 @@ def import_root():
     otherwise: cling's default (-O1) makes the event loop about twice as slow. It is read
     when ROOT starts, so it is set before the first import (Dask workers inherit it).
     """
+    configure_xrootd_client()
     os.environ.setdefault("EXTRA_CLING_ARGS", "-O2")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -34,30 +52,29 @@ def import_root():
 
 
 def load(*headers):
-    """ROOT with ``analysis/cpp/<header>`` declared once per process."""
-    ROOT = import_root()
+    """ROOT with ``analysis/cpp/<header>`` declared (once per process)."""
     for header in headers:
-        if header in _declared:
-            continue
-        path = os.path.join(CPP_DIR, header)
-        if not ROOT.gInterpreter.Declare(f'#include "{path}"'):
-            raise TmetError(f"ROOT could not compile {path}; see the compiler messages above")
-        _declared.add(header)
-    return ROOT
+        _declare(header)
+    return import_root()
 
 
+@functools.cache
+def _declare(header):
+    path = os.path.join(CPP_DIR, header)
+    if not import_root().gInterpreter.Declare(f'#include "{path}"'):
+        raise TmetError(f"ROOT could not compile {path}; see the compiler messages above")
+
+
+@functools.cache
 def compile(source):
-    """ROOT with ``analysis/cpp/<source>`` compiled by ACLiC with optimisation, once per process.
+    """ROOT with ``analysis/cpp/<source>`` compiled by ACLiC with optimisation (once per process).
 
     For hot loops outside RDataFrame (the sample generator); the library is cached in
     BUILD_DIR and rebuilt only when the source changes.
     """
     ROOT = import_root()
-    if source in _declared:
-        return ROOT
     ROOT.gSystem.SetBuildDir(BUILD_DIR, True)
     path = os.path.join(CPP_DIR, source)
     if not ROOT.gSystem.CompileMacro(path, "kO-"):
         raise TmetError(f"ACLiC could not compile {path}; see the compiler messages above")
-    _declared.add(source)
     return ROOT

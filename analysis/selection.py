@@ -1,54 +1,23 @@
-"""Objects, derived variables and category flags of ANALYSIS.md as RDataFrame graph steps.
+"""Objects, derived variables and category flags of the analysis as RDataFrame graph steps.
 
 Dataframe in, dataframe out: the same functions build the graph locally and on Dask.
-Object shifts act on the columns ``jet_pt``, ``jet_mass``, ``met`` and ``met_phi``, either
-as RDataFrame ``Vary`` (all shifts in one pass, tags are the order shift names) or fixed
-to one shift (for Snapshot); everything downstream is derived from them, so a varied
-object moves events between categories. A source varies only the columns it changes
-(``met_uncl`` leaves the jets, ``jer`` the MET), so RDataFrame recomputes only what
-depends on those.
+Object shifts (``config.shifts``) act on the columns they declare (``jet_pt``, ``jet_mass``,
+``met``, ``met_phi``), either as RDataFrame ``Vary`` (all shifts in one pass; the tags are
+the order shifts' names) or fixed to one shift (for Snapshot); everything downstream is
+derived from them, so a varied object moves events between categories. A source varies
+only the columns it changes (``met_uncl`` leaves the jets, ``jer`` the MET), so RDataFrame
+recomputes only what depends on those.
 """
 
 import re
 
 from analysis.skim import event_filters
-
-OBJECT_SOURCES = ("jes", "jer", "met_uncl")
-
-
-def _object_variations(config, source):
-    """[(columns, C++ expression of their [up, down] values)] of an object shift source.
-
-    One column: the expression gives [up, down]; several: [column][up, down]. Inputs are
-    nominal columns (what ``Vary`` evaluates them on).
-    """
-    met_jet_pt = config.x.objects["met"]["recompute_jet_pt"]
-    return {
-        "jes": [
-            (("jet_pt",), "tmet::scale_variations(jet_pt, jet_jes_unc)"),
-            (("jet_mass",), "tmet::scale_variations(jet_mass, jet_jes_unc)"),
-            (("met", "met_phi"), f"tmet::jes_met_variations(met, met_phi, Jet_pt, jet_met_jes_unc, Jet_phi, {met_jet_pt})"),
-        ],
-        "jer": [
-            (("jet_pt",), "tmet::factor_variations(Jet_pt, jet_jer_factors)"),
-            (("jet_mass",), "tmet::factor_variations(Jet_mass, jet_jer_factors)"),
-        ],
-        "met_uncl": [
-            (("met", "met_phi"), "tmet::met_uncl_variations(met, met_phi, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)"),
-        ],
-    }[source]
+from config.shifts import OBJECT, up_and_down, variation_index
 
 
-def split_shift(shift):
-    """(source, index into [up, down]) of a shift name; (None, None) for nominal."""
-    if shift == "nominal":
-        return None, None
-    source, direction = shift.rsplit("_", 1)
-    return source, {"up": 0, "down": 1}[direction]
-
-
-def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
-    """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source.
+def define_objects(df, config, is_data, shift=None, varied=()):
+    """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source of
+    ``varied`` (object shifts, one per source).
 
     MC jets are JER-smeared with ``jet_jer_noise`` (seeded normal number x resolution, per
     jet), made once per event and shared by the nominal smearing and the JER variations.
@@ -59,7 +28,7 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
     are lazy: a variation's inputs are computed only for events some universe needs them for.
     Needs the nominal ``met`` and ``met_phi`` (``define_selection`` defines them first).
     """
-    if is_mc:
+    if not is_data:
         df = (
             df.Define("jet_jer_noise",
                       "tmet::jer_noise(Jet_pt, Jet_eta, fixedGridRhoFastjetAll, run, luminosityBlock, event)")
@@ -72,20 +41,20 @@ def define_objects(df, config, is_mc, shift="nominal", vary_sources=()):
         df = df.Define("jet_pt", "Jet_pt").Define("jet_mass", "Jet_mass")
     df = df.Define("jet_jes_unc", "tmet::jes_uncertainty(Jet_eta, jet_pt)")
     df = df.Define("jet_met_jes_unc", "tmet::jes_uncertainty(Jet_eta, Jet_pt)")
-    source, index = split_shift(shift)
-    if source in OBJECT_SOURCES:
-        variations = _object_variations(config, source)
+    if shift is not None and shift.has_tag(OBJECT):
+        variations = shift.x.variations
+        index = variation_index(shift)
         # every expression sees the nominal columns: evaluate all, then replace
         for k, (_, expression) in enumerate(variations):
-            df = df.Define(f"{source}_variation_{k}", expression)
+            df = df.Define(f"{shift.source}_variation_{k}", expression)
         for k, (columns, _) in enumerate(variations):
             for c, column in enumerate(columns):
                 picked = f"[{c}][{index}]" if len(columns) > 1 else f"[{index}]"
-                df = df.Redefine(column, f"{source}_variation_{k}{picked}")
-    for source in vary_sources:
-        for columns, expression in _object_variations(config, source):
-            target = columns[0] if len(columns) == 1 else list(columns)
-            df = df.Vary(target, expression, [f"{source}_up", f"{source}_down"], source)
+                df = df.Redefine(column, f"{shift.source}_variation_{k}{picked}")
+    for source in varied:
+        tags = [s.name for s in up_and_down(config, source.source)]
+        for columns, expression in source.x.variations:
+            df = df.Vary(columns[0] if len(columns) == 1 else list(columns), expression, tags, source.source)
     return df
 
 
@@ -97,16 +66,15 @@ LEPTON_COLUMNS = (
 MET_COLUMNS = ("met", "met_phi", "mt")
 
 
-def _varied_columns(config, shift="nominal", vary_sources=()):
-    """Columns that the object shift ``shift`` or the ``Vary`` of ``vary_sources`` change."""
-    sources = set(vary_sources) | {split_shift(shift)[0]}
-    return {column for source in OBJECT_SOURCES if source in sources
-            for columns, _ in _object_variations(config, source) for column in columns}
+def _varied_columns(shift, varied):
+    """Columns that the fixed object ``shift`` or the ``Vary`` of ``varied`` change."""
+    shifts = [s for s in [shift, *varied] if s is not None and s.has_tag(OBJECT)]
+    return {column for s in shifts for columns, _ in s.x.variations for column in columns}
 
 
-def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefilter=False):
-    """Objects (see ``define_objects``), leptons, jets, b jets, the best top candidate,
-    derived variables and category flags.
+def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False):
+    """Objects (see ``define_objects``: a fixed ``shift``, or the object shifts ``varied``),
+    leptons, jets, b jets, the best top candidate, derived variables and category flags.
 
     Category flags include the MET filters and trigger, so that a graph on unskimmed
     NanoAOD selects exactly what the same graph on skims selects. With ``prefilter``,
@@ -114,10 +82,10 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
     where no shift varies it (it is one branch), then leptons and top candidates, which no
     shift varies, then the varied MET, which needs no jet smearing, then jets.
     """
-    df = (df.Define("event_filters", " && ".join(event_filters(config, not is_mc)) or "true")
+    df = (df.Define("event_filters", " && ".join(event_filters(config, is_data)) or "true")
           .Define("met", "MET_pt").Define("met_phi", "MET_phi"))
     known = ["event_filters"]
-    if not {"met", "met_phi"} & _varied_columns(config, shift, vary_sources):
+    if not {"met", "met_phi"} & _varied_columns(shift, varied):
         known += ["met", "met_phi"]
         if prefilter:
             df = _prefilter(df, config, known, "met")
@@ -125,7 +93,7 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
     known += LEPTON_COLUMNS
     if prefilter:
         df = _prefilter(df, config, known, "leptons and top candidate")
-    df = define_objects(df, config, is_mc, shift=shift, vary_sources=vary_sources)
+    df = define_objects(df, config, is_data, shift=shift, varied=varied)
     df = df.Define("mt", "tmet::transverse_mass(tight_lep_pt, tight_lep_phi, met, met_phi)")
     known += MET_COLUMNS
     if prefilter:
@@ -143,19 +111,22 @@ def define_selection(df, config, is_mc, shift="nominal", vary_sources=(), prefil
 
 def _define_leptons(df, config):
     """Veto and tight leptons, the best top candidate: nothing a shift varies."""
-    o = config.x.objects
-    mt, mv = o["muon_tight"], o["muon_veto"]
-    et, ev = o["electron_tight"], o["electron_veto"]
-    top = o["top"]
+    objects = config.x.objects
+    top = objects["top"]
+
+    def muons(cuts):
+        return (f"Muon_pt > {cuts['pt']} && abs(Muon_eta) < {cuts['abseta']} && {cuts['id']} "
+                f"&& Muon_pfRelIso04_all < {cuts['iso']}")
+
+    def electrons(cuts):
+        return (f"Electron_pt > {cuts['pt']} && abs(Electron_eta) < {cuts['abseta']} "
+                f"&& Electron_cutBased >= {cuts['cut_based']}")
+
     return (
-        df.Define("mu_veto", f"Muon_pt > {mv['pt']} && abs(Muon_eta) < {mv['abseta']} && {mv['id']} "
-                           f"&& Muon_pfRelIso04_all < {mv['iso']}")
-        .Define("mu_tight", f"Muon_pt > {mt['pt']} && abs(Muon_eta) < {mt['abseta']} && {mt['id']} "
-                            f"&& Muon_pfRelIso04_all < {mt['iso']}")
-        .Define("el_veto", f"Electron_pt > {ev['pt']} && abs(Electron_eta) < {ev['abseta']} "
-                           f"&& Electron_cutBased >= {ev['cut_based']}")
-        .Define("el_tight", f"Electron_pt > {et['pt']} && abs(Electron_eta) < {et['abseta']} "
-                            f"&& Electron_cutBased >= {et['cut_based']}")
+        df.Define("mu_veto", muons(objects["muon_veto"]))
+        .Define("mu_tight", muons(objects["muon_tight"]))
+        .Define("el_veto", electrons(objects["electron_veto"]))
+        .Define("el_tight", electrons(objects["electron_tight"]))
         # tight leptons are also veto leptons (the tight cuts are tighter than the veto ones)
         .Define("n_lep_veto", "Sum(mu_veto, 0) + Sum(el_veto, 0)")
         .Define("n_lep_tight", "Sum(mu_tight, 0) + Sum(el_tight, 0)")

@@ -9,6 +9,7 @@ made from the full input. The ``Runs`` trees are copied whole so that the sum of
 from analysis import root_setup
 from analysis.errors import TmetError
 from analysis.inputs import check_inputs
+from config.shifts import weight_sources
 
 # name of the TParameter<double> in a skim holding the sum of genWeight of its inputs
 SUM_GEN_WEIGHT = "sum_genWeight"
@@ -20,9 +21,13 @@ def event_filters(config, is_data):
 
 
 def read_branches(config, is_data):
-    """Canonical names of the Events branches the analysis reads, for data or MC."""
-    branches = config.x.analysis_branches["all"] + ([] if is_data else config.x.analysis_branches["mc"])
-    return branches + event_filters(config, is_data)
+    """Canonical names of the Events branches the analysis reads, for data or MC: the
+    selection's, the weight shifts' (MC) and the flags and triggers."""
+    branches = list(config.x.analysis_branches["all"])
+    if not is_data:
+        branches += config.x.analysis_branches["mc"]
+        branches += [b for source in weight_sources(config) for b in source.x.branches]
+    return list(dict.fromkeys(branches + event_filters(config, is_data)))
 
 
 def file_branch(config, name):

@@ -44,7 +44,7 @@ from analysis.skim import read_branches, skim_files, sum_of_weights
 from analysis.weights import define_weights, normalization
 from bench.common import OUT_DIR, rootreadspeed_binary, sample
 from config.analysis import get_config
-from config.common import shape_shifts
+from config.shifts import shape_shifts
 
 DATASET, N_FILES, WARMUP_EVENTS = "tt_sl", 4, 50_000
 
@@ -65,7 +65,7 @@ def graph_branches(config, shifts):
 
         def __getattr__(self, name):
             return lambda *args: self.text.extend(str(a) for a in args) or self
-    build_graph(Recorder(), config, True, 1.0, "eff.json", shifts)
+    build_graph(Recorder(), config, False, 1.0, "eff.json", shifts)
     words = set(re.findall(r"\w+", " ".join(Recorder.text)))
     used = [b for b in read_branches(config, is_data=False) if b in words]
     return [b for b in read_branches(config, is_data=False)
@@ -95,15 +95,15 @@ def rdataframe_read(paths, branches):
     return df.Define("touched", " + ".join(terms)).Sum("touched").GetValue()
 
 
-def nominal_part(paths, config, is_mc, norm, btag_efficiency, with_weights):
+def nominal_part(paths, config, is_data, norm, btag_efficiency, with_weights):
     """The nominal Histograms graph without its histograms: the selection's events counted
     (``with_weights``: the weight summed). Its time against the whole graph's is the share
     of the selection, the weights and the fills."""
     ROOT = corrections.setup(corrections.correction_specs(config, btag_efficiency))
-    df = define_selection(ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](paths)), config, is_mc,
+    df = define_selection(ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](paths)), config, is_data,
                           prefilter=True)
     if with_weights:
-        return define_weights(df, config, is_mc, norm=norm, btag_efficiency=btag_efficiency).Sum("weight").GetValue()
+        return define_weights(df, config, is_data, norm=norm, btag_efficiency=btag_efficiency).Sum("weight").GetValue()
     return df.Count().GetValue()
 
 
@@ -164,12 +164,13 @@ def main():
     print(f"sample: {len(paths)} skims of {args.events} generated {DATASET} events, {n_events} skimmed "
           f"(prepared/checked in {time.perf_counter() - start:.1f} s): {', '.join(paths)}")
 
-    shifts = ["nominal"] + shape_shifts(config)
-    branches = graph_branches(config, ["nominal"])
+    nominal = [config.get_shift("nominal")]
+    shifts = nominal + shape_shifts(config)
+    branches = graph_branches(config, nominal)
     print(f"rootreadspeed, 1 thread, the {len(branches)} of {len(read_branches(config, False))} skim branches "
           f"the nominal graph reads (all shifts: {len(graph_branches(config, shifts))}):")
     read_time = readspeed(paths, branches)
-    hist_args = (config, True, norm, btag_json)
+    hist_args = (config, False, norm, btag_json)
 
     rdataframe_read([warm], branches)  # warm-up: jit the pass
     rdf_read_time = timed(rdataframe_read, paths, branches)[0]
@@ -178,7 +179,7 @@ def main():
     for name, with_weights in (("nominal: selection only", False), ("nominal: + weights", True)):
         nominal_part([warm], *hist_args, with_weights)  # warm-up: jit this graph
         runs[name] = functools.partial(timed, nominal_part, paths, *hist_args, with_weights)
-    for name, shift_list in (("nominal", ["nominal"]), ("all shifts", shifts)):
+    for name, shift_list in (("nominal", nominal), ("all shifts", shifts)):
         make_histograms([warm], *hist_args, shift_list, threads=1)  # warm-up: jit this graph
         runs[name] = functools.partial(timed, make_histograms, paths, *hist_args, shift_list, threads=1)
     figures = fastest(runs, args.repeats)

@@ -1,19 +1,79 @@
-"""The ``tmet`` analysis and its configs; ``get_config`` is the one way to look one up."""
+"""The ``tmet`` analysis and its configs; ``get_config`` is the one way to look one up.
+
+A config is made the first time it is asked for (and then kept for the process), so a
+broken datasets YAML breaks only its own config, and nothing is read at import time.
+Every config is its campaign's values (``config.campaigns``) plus the analysis: processes,
+object definitions, datasets (YAML), shifts, categories and variables.
+"""
+
+import functools
+import importlib
+import os
 
 import order as od
 
 from analysis.errors import unknown_name_error
-from config import run2_2018, run2_2018_synth, run3_2022
+from config import categories, processes, selection, shifts, variables
+from config.datasets import load_datasets
 
 DEFAULT_CONFIG = "run2_2018_synth"
+# config name -> id; each is made by create_config() of the module config/<name>.py
+CONFIG_IDS = {"run2_2018_synth": 1, "run2_2018": 2, "run3_2022": 3}
+CONFIG_DIR = os.path.dirname(os.path.abspath(__file__))
 
-analysis = od.Analysis("tmet", 1)
-for _module in (run2_2018_synth, run2_2018, run3_2022):
-    _module.create_config(analysis)
+
+@functools.cache
+def tmet_analysis():
+    return od.Analysis("tmet", 1)
 
 
 def get_config(name=DEFAULT_CONFIG):
     """The config ``name``; an unknown name lists the valid ones."""
-    if not analysis.has_config(name):
-        raise unknown_name_error("config", name, analysis.configs.names())
-    return analysis.get_config(name)
+    if name not in CONFIG_IDS:
+        raise unknown_name_error("config", name, CONFIG_IDS)
+    return _built_config(name)
+
+
+@functools.cache
+def _built_config(name):
+    config = importlib.import_module(f"config.{name}").create_config()
+    # added once complete: a config that failed to build can be built again (e.g. a fixed YAML)
+    tmet_analysis().add_config(config)
+    return config
+
+
+def build_config(name, campaign_values, blinded_categories=()):
+    """The config ``name`` of the campaign ``campaign_values``, with the datasets of
+    ``config/<name>_datasets.yaml`` (or of the file $TMET_DATASETS_<NAME>, e.g. one's own
+    file lists or a tiny synthetic sample). ``blinded_categories`` get the background sum
+    as data_obs in the datacard."""
+    values = dict(campaign_values)
+    campaign = od.Campaign(values["name"], values["id"], ecm=values["ecm"], bx=25)
+    config = od.Config(campaign, name=name, id=CONFIG_IDS[name])
+    processes.attach_processes(config)
+    config.x.luminosity = values["luminosity"]
+    config.x.nano_version = values["nano_version"]
+    config.x.met_filters = {"mc": list(values["met_filters"]),
+                            "data": list(values["met_filters"]) + list(values["data_only_filters"])}
+    config.x.triggers = list(values["triggers"])
+    config.x.lumi_mask = values["lumi_mask"]
+    config.x.redirectors = list(values["redirectors"])
+    config.x.branch_map = dict(values["branch_map"])
+    config.x.corrections = values["corrections"]
+    selection.add_selection_values(config, values["btag_working_point"])
+    config.x.blinded_categories = list(blinded_categories)
+    # "per_point": one card set per signal point; "all": every signal in one card
+    config.x.datacard_signal_mode = "per_point"
+
+    datasets_file = os.environ.get(f"TMET_DATASETS_{name.upper()}",
+                                   os.path.join(CONFIG_DIR, f"{name}_datasets.yaml"))
+    content = load_datasets(datasets_file, campaign, processes.process_index(config))
+    for dataset in campaign.datasets:
+        config.add_dataset(dataset)
+    config.x.datasets_file = datasets_file
+    # the synthetic campaign's generator-level values (pileup profile, data runs)
+    config.x.generator_campaign = dict(content.get("campaign", {}))
+    shifts.add_shifts(config)
+    categories.add_categories(config)
+    variables.add_variables(config)
+    return config

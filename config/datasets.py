@@ -2,8 +2,7 @@
 
 A ``<config>_datasets.yaml`` next to the config module holds::
 
-    campaign: {...}                # campaign-wide values (synthetic pileup profile, ...)
-    redirectors: [root://..., ...] # real campaigns: XRootD redirectors, tried in order
+    campaign: {...}                # synthetic campaigns: generator-level pileup profile, data runs
     generator_defaults: {...}      # synthetic campaigns: default generator settings
     datasets:
       <name>:
@@ -128,22 +127,3 @@ def get_dataset(config, name):
     if not config.has_dataset(name):
         raise unknown_name_error("dataset", name, config.datasets.names())
     return config.get_dataset(name)
-
-
-def get_shift(config, name):
-    """The shift ``name`` of ``config``; an unknown name lists the valid ones."""
-    if not config.has_shift(name):
-        raise unknown_name_error("shift", name, config.shifts.names())
-    return config.get_shift(name)
-
-
-def mc_datasets_of(config, processes):
-    """The MC datasets whose process is one of ``processes`` or below one of them."""
-    return [
-        dataset for dataset in config.datasets
-        if not dataset.is_data and any(
-            p == dataset.processes.get_first() or p.has_process(dataset.processes.get_first(), deep=True)
-            for p in processes
-        )
-    ]
-

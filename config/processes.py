@@ -88,3 +88,69 @@ for _i, (_mass, _value) in enumerate([(100, 0.60), (500, 0.070), (1000, 0.0060)]
 
 backgrounds = [tt, st, wjets, znunu, ttv]
 signals = list(signal.processes)
+
+
+def attach_processes(config):
+    """Add the analysis processes to ``config`` and remember the top-level MC ones."""
+    for process in [data] + backgrounds + [signal]:
+        config.add_process(process)
+    config.x.mc_processes = backgrounds + signals
+    config.x.background_processes = backgrounds
+    config.x.signal_processes = signals
+
+
+def process_index(config):
+    """Name -> process of every process (and sub-process) that datasets may name."""
+    index = {}
+    for process in config.processes:
+        index[process.name] = process
+        for child, _, _ in process.walk_processes():
+            index[child.name] = child
+    return index
+
+
+def process_xsec(process, ecm):
+    """The cross section of ``process``, or the sum over its sub-processes where it has none;
+    None where one is missing at ``ecm`` (no dataset of it can then be normalised)."""
+    if ecm in process.xsecs:
+        return process.get_xsec(ecm)
+    if not process.processes:
+        return None
+    children = [process_xsec(child, ecm) for child in process.processes]
+    return None if None in children else sum(children[1:], children[0])
+
+
+def top_level_process(config, dataset):
+    """The process a dataset enters the datacard as: the top-level MC process (tt, st, ..., a
+    signal point) it belongs to, or its data process."""
+    process = dataset.processes.get_first()
+    for candidate in config.x.mc_processes + [p for p in config.processes if p.is_data]:
+        if candidate == process or candidate.has_process(process, deep=True):
+            return candidate
+    return process
+
+
+def datasets_of(config, processes):
+    """The MC datasets whose top-level process is one of ``processes``."""
+    names = {process.name for process in processes}
+    return [dataset for dataset in config.datasets
+            if not dataset.is_data and top_level_process(config, dataset).name in names]
+
+
+def present_processes(config, datasets=None):
+    """(backgrounds, signals, data) names, in config order, of the processes of ``datasets``
+    (names; default: every dataset of the config)."""
+    datasets = config.datasets if datasets is None else [config.get_dataset(name) for name in datasets]
+    present = {top_level_process(config, dataset).name for dataset in datasets}
+    return ([p.name for p in config.x.background_processes if p.name in present],
+            [p.name for p in config.x.signal_processes if p.name in present],
+            [p.name for p in config.processes if p.is_data and p.name in present])
+
+
+def card_sets(config, signals=None):
+    """{card set: signals}: a set of cards per signal point, or all signals together ("all");
+    ``signals``: the signal processes present (default: those with datasets)."""
+    signals = present_processes(config)[1] if signals is None else signals
+    if config.x.datacard_signal_mode == "all":
+        return {"all": signals}
+    return {name: [name] for name in signals}

@@ -1,115 +1,26 @@
 """Shared parameters, output locations and config lookup of every tmet task.
 
-Two levels only: ``AnalysisTask`` (version, config, store) and ``DatasetTask``
-(a dataset of that config); workflow types are mixed into the final classes.
+Two levels only: ``AnalysisTask`` (version, config, store) and ``DatasetTask`` (a dataset
+of that config), with ``ShiftTask`` beside the latter for the tasks that run the analysis
+graph under shifts; workflow types are mixed into the final classes.
 """
 
 import contextlib
-import os
 
 import law
 import luigi
-from luigi.task import flatten
 
 from analysis.errors import TmetError
-from analysis.inputs import configure_xrootd_client
 from config.analysis import get_config
-from config.datasets import get_dataset, get_shift
-
-
-def store_location():
-    """The output store: $TMET_STORE, else ``[tmet] store`` of law.cfg (a directory or a root:// URL)."""
-    store = os.environ.get("TMET_STORE") or law.config.get_expanded("tmet", "store")
-    if not store:
-        raise TmetError("no output store: set [tmet] store in law.cfg or the environment variable TMET_STORE")
-    return store
-
-
-_remote_stores = {}
-
-
-def remote_store(url):
-    """The law file system of an XRootD store ``root://HOST:PORT//path``, checked once per process.
-
-    An unreachable server is an error here, before any task runs, so that nothing is
-    scheduled against a store that cannot take its outputs.
-    """
-    if url not in _remote_stores:
-        host = url.split("//")[1].split(":")[0].split("/")[0]
-        if host in ("localhost", "127.0.0.1"):
-            raise TmetError(
-                f"store {url}: ROOT opens root:// URLs of this machine's own address as local files; use "
-                f"another loopback address (e.g. root://127.0.0.2:PORT//...) or the host's name",
-            )
-        check_reachable(url)
-        law.contrib.load("wlcg")
-        _remote_stores[url] = law.wlcg.WLCGFileSystem(None, base=url)
-    return _remote_stores[url]
-
-
-def check_reachable(url):
-    """Raise unless the XRootD server of ``url`` answers (a missing directory is fine)."""
-    import errno
-
-    import gfal2
-
-    try:
-        gfal2.creat_context().stat(url)
-    except gfal2.GError as e:
-        if e.code != errno.ENOENT:
-            raise TmetError(f"the XRootD store {url} is unreachable ({e.message.strip()}); start the server or "
-                            f"point TMET_STORE / [tmet] store elsewhere") from e
-
-
-@contextlib.contextmanager
-def local_file(target):
-    """A local path of ``target`` for readers that need one (correctionlib): remote ones are fetched."""
-    if isinstance(target, law.LocalFileTarget):
-        yield target.abspath
-    else:
-        with target.localize("r") as tmp:
-            yield tmp.abspath
-
-
-def location(target):
-    """Where ROOT reads ``target``: a local path, or the root:// URL of a remote output."""
-    return target.abspath if isinstance(target, law.LocalFileTarget) else target.uri()
-
-
-def flat_targets(struct):
-    """Every file target in a (nested) structure of targets and target collections."""
-    targets = []
-    for target in flatten(struct):
-        if isinstance(target, law.TargetCollection):
-            targets.extend(flat_targets(target.targets))
-        else:
-            targets.append(target)
-    return targets
-
-
-def mtime(target):
-    return target.stat().st_mtime
-
-
-# before any root:// access of this process and of the Dask workers it starts
-configure_xrootd_client()
-
-# task id -> completeness, shared by the nested complete() calls of one top-level check so
-# that each task of a large graph is looked at once per check
-_completeness = None
-# set when the task that law runs asks for --print-status: task lines then say which
-# tasks are out of date (outputs exist, but an input is newer or upstream is incomplete)
-_showing_status = False
+from config.datasets import get_dataset
+from config.shifts import get_shift, shape_shifts
+from tasks import freshness
+from tasks.store import branch_locations, output_target
 
 
 class AnalysisTask(law.Task):
-    """Base of every tmet task: version, config, store and an input-aware completeness check.
-
-    law alone calls a task complete when its outputs exist. Here a task is complete only
-    if, in addition, every requirement is complete and no output is older than an input:
-    a remade or deleted upstream output makes everything downstream of it out of date,
-    and nothing else. The check costs one stat per target.
-    """
+    """Base of every tmet task: version, config, store, and the completeness check of
+    ``tasks.freshness`` (outputs exist, requirements complete, no output older than an input)."""
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")
     config = luigi.Parameter(
@@ -118,67 +29,33 @@ class AnalysisTask(law.Task):
     )
 
     def __init__(self, *args, **kwargs):
-        global _showing_status
         super().__init__(*args, **kwargs)
         self.config_inst = get_config(self.config)
-        _showing_status = _showing_status or bool(self.print_status)
-
-    def _repr_flags(self):
-        flags = super()._repr_flags()
-        # workflows are skipped: their repr is used while their proxy is being set up
-        if (_showing_status and not (isinstance(self, law.BaseWorkflow) and self.is_workflow())
-                and all(t.exists() for t in flat_targets(self.output())) and not self.complete()):
-            flags.append("out-of-date")
-        return flags
 
     def store_parts(self):
         return (self.task_family, self.config)
 
-    def complete(self):
-        global _completeness
-        top = _completeness is None
-        if top:
-            _completeness = {}
-        try:
-            if self.task_id not in _completeness:
-                _completeness[self.task_id] = super().complete() and self.up_to_date()
-            return _completeness[self.task_id]
-        finally:
-            if top:
-                _completeness = None
-
-    def up_to_date(self):
-        """Whether every requirement is complete and every output is newer than every input."""
-        if not all(dep.complete() for dep in flatten(self.requires())):
-            return False
-        return not self.stale_outputs()
-
-    def stale_outputs(self):
-        """Keys of the outputs (a dict) or [None] (one output) that are missing or older than an input."""
-        inputs = flat_targets(self.input())
-        missing = [t for t in inputs if not t.exists()]
-        newest = None if missing or not inputs else max(mtime(t) for t in inputs)
-        outputs = self.output()
-        items = outputs.items() if isinstance(outputs, dict) else [(None, outputs)]
-        stale = []
-        for key, struct in items:
-            targets = flat_targets(struct)
-            if missing or not all(t.exists() for t in targets) or (
-                    newest is not None and min(mtime(t) for t in targets) < newest):
-                stale.append(key)
-        return stale
-
     def target(self, *path, **kwargs):
-        """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/...
+        """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/..."""
+        return output_target((*self.store_parts(), self.version, *path), **kwargs)
 
-        A local directory by default; a ``root://`` store gives law.wlcg targets (gfal2).
-        """
-        store = store_location()
-        parts = (*self.store_parts(), self.version, *path)
-        if store.startswith("root://"):
-            fs = remote_store(store)
-            return law.wlcg.WLCGFileTarget(os.path.join("/", *parts), fs=fs, **kwargs)
-        return law.LocalFileTarget(os.path.join(store, *parts), **kwargs)
+    def outputs_exist(self):
+        """law's own completeness: every output exists."""
+        return super().complete()
+
+    def complete(self):
+        return freshness.FreshnessCheck().complete(self)
+
+    def repr(self, all_params=False, color=None, **kwargs):
+        """law's repr, flagged ``out-of-date`` under ``--print-status`` where the outputs exist
+        but an input is newer or upstream is incomplete."""
+        text = super().repr(all_params=all_params, color=color, **kwargs)
+        if freshness.status_requested() and freshness.out_of_date(self):
+            if color is None:
+                color = law.config.get_expanded_bool("task", "colored_repr")
+            flag = law.util.colored("out-of-date", color="magenta") if color else "out-of-date"
+            text = f"{text[:-1]}, {flag})"
+        return text
 
 
 class DatasetTask(AnalysisTask):
@@ -193,8 +70,10 @@ class DatasetTask(AnalysisTask):
         return super().store_parts() + (self.dataset,)
 
 
-class ShiftTask(DatasetTask):
-    """A dataset task under one systematic shift (or ``all`` where the subclass allows it)."""
+class ShiftTask:
+    """Mixin of a DatasetTask that runs the analysis graph on the dataset's skims under one
+    shape shift (or all of them, where ``allow_all_shifts``); ``shift_insts`` are the order
+    shifts it makes, in config order."""
 
     shift = luigi.Parameter(
         default="nominal", description="a shape shift of the config (e.g. jes_up); default: nominal",
@@ -203,19 +82,44 @@ class ShiftTask(DatasetTask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.shifts = self.resolve_shifts()
+        self.shift_insts = self.resolve_shifts()
 
     def resolve_shifts(self):
         """The shape shifts this task makes: data has only nominal; rate shifts have no histograms."""
-        from config.common import shape_shifts
-
-        valid = ["nominal"] + ([] if self.dataset_inst.is_data else shape_shifts(self.config_inst))
+        valid = [get_shift(self.config_inst, "nominal")]
+        if not self.dataset_inst.is_data:
+            valid += shape_shifts(self.config_inst)
         if self.shift == "all" and self.allow_all_shifts:
             return valid
-        get_shift(self.config_inst, self.shift)
-        if self.shift not in valid:
-            raise TmetError(
-                f"shift '{self.shift}' has no {self.task_family} output for dataset '{self.dataset}'; "
-                f"valid: {', '.join(valid + (['all'] if self.allow_all_shifts else []))}",
-            )
-        return [self.shift]
+        shift = get_shift(self.config_inst, self.shift)
+        if shift not in valid:
+            names = [s.name for s in valid] + (["all"] if self.allow_all_shifts else [])
+            raise TmetError(f"shift '{self.shift}' has no {self.task_family} output for dataset "
+                            f"'{self.dataset}'; valid: {', '.join(names)}")
+        return [shift]
+
+    def requires(self):
+        # imported here: both modules import this one
+        from tasks.btag import BTagEfficiency
+        from tasks.skim import Skim
+
+        reqs = {"skim": Skim.req(self)}
+        if not self.dataset_inst.is_data:
+            reqs["btag"] = BTagEfficiency.req(self)
+        return reqs
+
+    @contextlib.contextmanager
+    def graph_inputs(self):
+        """(skim locations, normalisation lumi * xsec / sumw, local path of the b-tag
+        efficiency file): what the analysis graph of the dataset reads (1 and None for data)."""
+        from analysis.skim import sum_of_weights
+        from analysis.weights import normalization
+
+        inputs = self.input()
+        paths = branch_locations(inputs["skim"])
+        if self.dataset_inst.is_data:
+            yield paths, 1.0, None
+            return
+        norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths))
+        with inputs["btag"].localize("r") as btag:
+            yield paths, norm, btag.abspath

@@ -4,16 +4,8 @@ import law
 
 from analysis.errors import TmetError
 from tasks.base import DatasetTask
-from tasks.skim import Skim, skim_paths
-
-
-def skims_and_efficiencies(task):
-    """Requirements of a task that runs the analysis graph: the dataset's skims and, for MC,
-    its b-tag efficiencies."""
-    reqs = {"skim": Skim.req(task)}
-    if not task.dataset_inst.is_data:
-        reqs["btag"] = BTagEfficiency.req(task)
-    return reqs
+from tasks.skim import Skim
+from tasks.store import branch_locations
 
 
 class BTagEfficiency(DatasetTask):
@@ -31,17 +23,14 @@ class BTagEfficiency(DatasetTask):
 
     @law.decorator.log
     @law.decorator.safe_output
+    @law.decorator.localize(input=False)
     def run(self):
         from analysis.btag import count_jets, efficiencies, write_efficiency_json
 
-        paths = skim_paths(self.input())
-        counts = count_jets(paths, self.config_inst)
-        output = self.output()
-        output.parent.touch()
-        with output.localize("w") as tmp:
-            write_efficiency_json(
-                tmp.abspath, self.config_inst, efficiencies(counts),
-                f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",
-            )
+        counts = count_jets(branch_locations(self.input()), self.config_inst)
+        write_efficiency_json(
+            self.output().abspath, self.config_inst, efficiencies(counts),
+            f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",
+        )
         for flavour, (n_all, n_tagged) in counts.items():
             self.publish_message(f"flavour {flavour}: {int(n_tagged.sum())} / {int(n_all.sum())} jets tagged")

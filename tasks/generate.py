@@ -4,8 +4,9 @@ import law
 import luigi
 
 from analysis.errors import TmetError
-from config.datasets import mc_datasets_of
-from tasks.base import DatasetTask, location
+from config.processes import datasets_of
+from tasks.base import DatasetTask
+from tasks.store import location
 
 
 class GenerateSample(DatasetTask, law.LocalWorkflow):
@@ -33,18 +34,16 @@ class GenerateSample(DatasetTask, law.LocalWorkflow):
 
     @law.decorator.log
     @law.decorator.safe_output
+    @law.decorator.localize(input=False)
     def run(self):
         from analysis.generator import generate_file
 
         backgrounds = [
-            dataset for dataset in mc_datasets_of(self.config_inst, self.config_inst.x.background_processes)
+            dataset for dataset in datasets_of(self.config_inst, self.config_inst.x.background_processes)
             if dataset.x.synthetic
         ] if self.dataset_inst.is_data else ()
-        output = self.output()
-        output.parent.touch()
-        with output.localize("w") as tmp:
-            n_events, sumw = generate_file(
-                tmp.abspath, self.config_inst, self.dataset_inst, self.branch,
-                n_events=self.n_events or None, mc_backgrounds=backgrounds,
-            )
-        self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f}) to {location(output)}")
+        n_events, sumw = generate_file(
+            self.output().abspath, self.config_inst, self.dataset_inst, self.branch,
+            n_events=self.n_events or None, mc_backgrounds=backgrounds,
+        )
+        self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f})")

@@ -1,17 +1,16 @@
 """Histograms: every category x variable of a dataset under one shift or all of them."""
 
-import contextlib
 import os
 
 import law
 import luigi
 
-from tasks.base import ShiftTask, local_file
-from tasks.btag import skims_and_efficiencies
-from tasks.skim import skim_paths
+from tasks.base import DatasetTask, ShiftTask
+from tasks.freshness import FreshnessCheck
+from tasks.store import location
 
 
-class Histograms(ShiftTask):
+class Histograms(ShiftTask, DatasetTask):
 
     allow_all_shifts = True
 
@@ -33,11 +32,8 @@ class Histograms(ShiftTask):
         default=0, significant=False, description="threads of the local executor; default: 0, one per core",
     )
 
-    def requires(self):
-        return skims_and_efficiencies(self)
-
     def output(self):
-        return {shift: self.target(f"hists__{shift}.root") for shift in self.shifts}
+        return {shift.name: self.target(f"hists__{shift.name}.root") for shift in self.shift_insts}
 
     def scheduler_address(self):
         return (self.dask_scheduler or os.environ.get("TMET_DASK_SCHEDULER")
@@ -47,25 +43,30 @@ class Histograms(ShiftTask):
     def run(self):
         from analysis.dask_client import get_client
         from analysis.histograms import make_histograms, write_histograms
-        from analysis.skim import sum_of_weights
-        from analysis.weights import normalization
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
-        outputs = self.output()
-        shifts = self.stale_outputs()
-        paths = skim_paths(self.input()["skim"])
-        is_mc = not self.dataset_inst.is_data
-        norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths)) if is_mc else 1.0
+        stale = set(FreshnessCheck().stale_outputs(self))
+        shifts = [shift for shift in self.shift_insts if shift.name in stale]
         client = get_client(self.scheduler_address()) if self.executor == "dask" else None
-        with contextlib.ExitStack() as stack:
-            btag = stack.enter_context(local_file(self.input()["btag"])) if is_mc else None
+        with self.graph_inputs() as (paths, norm, btag):
             hists = make_histograms(
-                paths, self.config_inst, is_mc, norm, btag, shifts,
+                paths, self.config_inst, self.dataset_inst.is_data, norm, btag, shifts,
                 client=client, partitions=self.partitions, threads=self.threads or os.cpu_count(),
             )
+        outputs = self.output()
         for shift in shifts:
-            output = outputs[shift]
-            output.parent.touch()
-            with output.localize("w") as tmp:
-                write_histograms(tmp.abspath, hists[shift])
+            with outputs[shift.name].localize("w") as tmp:
+                write_histograms(tmp.abspath, hists[shift.name])
         self.publish_message(f"{self.dataset}: wrote {len(shifts)} shift(s) with {self.executor} executor")
+
+
+def every_dataset_histograms(task):
+    """Requirements of a config-level task that reads the Histograms of every dataset under every shift."""
+    return {dataset.name: Histograms.req(task, dataset=dataset.name, shift="all")
+            for dataset in task.config_inst.datasets}
+
+
+def histogram_files(inputs):
+    """{dataset: {shift name: location}} of the inputs of ``every_dataset_histograms``."""
+    return {dataset: {shift: location(target) for shift, target in outputs.items()}
+            for dataset, outputs in inputs.items()}

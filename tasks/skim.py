@@ -4,13 +4,9 @@ import law
 import luigi
 
 from config.datasets import dataset_files
-from tasks.base import DatasetTask, location
+from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
-
-
-def skim_paths(skim_output):
-    """Local paths of a Skim workflow's outputs (its ``input()`` in a dependent task), in branch order."""
-    return [location(target) for _, target in sorted(skim_output["collection"].targets.items())]
+from tasks.store import location
 
 
 class Skim(DatasetTask, law.LocalWorkflow):
@@ -49,6 +45,7 @@ class Skim(DatasetTask, law.LocalWorkflow):
 
     @law.decorator.log
     @law.decorator.safe_output
+    @law.decorator.localize(input=False)
     def run(self):
         from analysis.skim import skim_files
 
@@ -56,11 +53,8 @@ class Skim(DatasetTask, law.LocalWorkflow):
             paths = [location(inp) for inp in self.input()]
         else:
             paths = list(self.branch_data)
-        output = self.output()
-        output.parent.touch()
-        with output.localize("w") as tmp:
-            n_in, n_out = skim_files(
-                paths, tmp.abspath, self.config_inst, self.dataset_inst.is_data,
-                redirectors=self.config_inst.x.redirectors, threads=self.threads,
-            )
+        n_in, n_out = skim_files(
+            paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
+            redirectors=self.config_inst.x.redirectors, threads=self.threads,
+        )
         self.publish_message(f"skimmed {n_in} -> {n_out} events from {len(paths)} file(s)")

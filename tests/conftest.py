@@ -16,7 +16,7 @@ warnings.filterwarnings("ignore", category=UserWarning, module="ROOT")
 pytest_plugins = ["tests.xrootd_server"]
 
 # events per generated test file: small enough for a fast suite, large enough that every
-# category of ANALYSIS.md is populated
+# category of docs/physics.md is populated
 SMALL_EVENTS = 4000
 
 
@@ -28,9 +28,9 @@ def config():
 
 
 def background_datasets(config):
-    from config.datasets import mc_datasets_of
+    from config.processes import datasets_of
 
-    return [d for d in mc_datasets_of(config, config.x.background_processes) if d.x.synthetic]
+    return [d for d in datasets_of(config, config.x.background_processes) if d.x.synthetic]
 
 
 @pytest.fixture(scope="session")

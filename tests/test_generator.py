@@ -83,7 +83,7 @@ def test_data_has_no_mc_only_branches(generate, config):
         assert branch not in keys
     assert "genEventSumw" not in runs
     assert set(config.x.analysis_branches["all"]) <= keys
-    low, high = config.x.campaign_values["data_runs"]
+    low, high = config.x.generator_campaign["data_runs"]
     assert run_numbers.min() >= low and run_numbers.max() <= high
 
 

@@ -8,8 +8,8 @@ from analysis.errors import TmetError
 from analysis.histograms import make_histograms, write_histograms
 from analysis.skim import sum_of_weights
 from analysis.snapshot import write_snapshot
-from analysis.weights import FACTORS, normalization
-from config.common import shape_shifts
+from analysis.weights import normalization, weight_factors
+from config.shifts import shape_shifts
 
 CATEGORIES = ["sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l"]
 
@@ -28,18 +28,18 @@ def tt(skimmed, config, btag_efficiency):
 @pytest.fixture(scope="module")
 def all_shifts_local(tt, config, btag_efficiency):
     skim, norm = tt
-    shifts = ["nominal"] + shape_shifts(config)
-    return make_histograms([skim], config, True, norm, btag_efficiency, shifts, threads=1)
+    shifts = [config.get_shift("nominal")] + shape_shifts(config)
+    return make_histograms([skim], config, False, norm, btag_efficiency, shifts, threads=1)
 
 
 def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shifts_local, tmp_path):
     skim, norm = tt
     for shift in ("nominal", "jes_down", "lep_up"):
         path = str(tmp_path / f"snap_{shift}.root")
-        write_snapshot([skim], path, config, True, norm, btag_efficiency, shift)
+        write_snapshot([skim], path, config, False, norm, btag_efficiency, config.get_shift(shift))
         with uproot.open(path) as f:
             cols = f["Events"].arrays(library="np")
-        factors = np.prod([cols[f] for f in FACTORS], axis=0)
+        factors = np.prod([cols[f] for f in weight_factors(config)], axis=0)
         np.testing.assert_allclose(factors, cols["weight"], rtol=1e-12)
         for category in CATEGORIES:
             mask = cols[f"cat_{category}"]
@@ -63,7 +63,8 @@ def test_some_shifts_equal_the_all_shifts_graph(tt, config, btag_efficiency, all
     """A graph of only some shifts prefilters in another order (MET first where no shift
     varies it), and must select and weight exactly as the all-shifts graph."""
     skim, norm = tt
-    hists = make_histograms([skim], config, True, norm, btag_efficiency, shifts, threads=1)
+    hists = make_histograms([skim], config, False, norm, btag_efficiency, [config.get_shift(s) for s in shifts],
+                            threads=1)
     assert sorted(hists) == sorted(shifts)
     for shift in shifts:
         for key, hist in hists[shift].items():
@@ -82,8 +83,8 @@ def test_dask_equals_local_with_1_and_4_partitions(tt, config, btag_efficiency, 
     skim, norm = tt
     shifts = ["nominal", "jer_up", "jer_down", "jes_up", "pu_down"]
     for partitions in (1, 4):
-        dask = make_histograms([skim], config, True, norm, btag_efficiency, shifts, client=dask_client,
-                               partitions=partitions)
+        dask = make_histograms([skim], config, False, norm, btag_efficiency, [config.get_shift(s) for s in shifts],
+                               client=dask_client, partitions=partitions)
         for shift in shifts:
             for key, hist in dask[shift].items():
                 np.testing.assert_allclose(contents(hist), contents(all_shifts_local[shift][key]), rtol=1e-9,
@@ -143,7 +144,7 @@ def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path
     skim, norm = tt
     ids = ("run", "luminosityBlock", "event")
     path = str(tmp_path / "snap_jes_up.root")
-    write_snapshot([skim], path, config, True, norm, btag_efficiency, "jes_up")
+    write_snapshot([skim], path, config, False, norm, btag_efficiency, config.get_shift("jes_up"))
     with uproot.open(path) as f:
         snap = f["Events"].arrays([*ids, "met", "met_phi"], library="np")
     with uproot.open(skim) as f:
@@ -164,7 +165,7 @@ def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path
 
 def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
     skim = skimmed["data_met"][1]
-    hists = make_histograms([skim], config, False, 1.0, None, ["nominal"], threads=1)["nominal"]
+    hists = make_histograms([skim], config, True, 1.0, None, [config.get_shift("nominal")], threads=1)["nominal"]
     for (category, variable), hist in hists.items():
         assert hist.Integral(0, -1) == pytest.approx(hist.GetEntries())
         errors = np.array([hist.GetBinError(i) for i in range(1, hist.GetNbinsX() + 1)])

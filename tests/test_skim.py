@@ -10,16 +10,19 @@ import uproot
 
 from analysis import corrections
 from analysis.errors import TmetError
-from analysis.selection import OBJECT_SOURCES, category_flag, define_selection
+from analysis.histograms import universe
+from analysis.selection import category_flag, define_selection
 from analysis.skim import skim_files, sum_of_weights
 from analysis.weights import define_weights
+from config.shifts import OBJECT, shape_shifts, sources
 
 
-def category_yields(paths, config, is_mc):
+def category_yields(paths, config, is_data, btag_efficiency):
     """{variation: {category: (events, sum of weights)}} with all object shifts in one pass."""
-    ROOT = corrections.setup(corrections.correction_specs(config))
-    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_mc, vary_sources=OBJECT_SOURCES if is_mc else ())
-    df = define_weights(df, config, is_mc)
+    ROOT = corrections.setup(corrections.correction_specs(config, None if is_data else btag_efficiency))
+    varied = [] if is_data else sources(config, OBJECT)
+    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_data, varied=varied)
+    df = define_weights(df, config, is_data, btag_efficiency=btag_efficiency)
     booked = {}
     for category in config.categories.names():
         selected = df.Filter(category_flag(category))
@@ -34,17 +37,18 @@ def category_yields(paths, config, is_mc):
 
 
 @pytest.mark.parametrize("name", ["tt_sl", "data_met"])
-def test_category_yields_invariant_under_skim(skimmed, config, name):
+def test_category_yields_invariant_under_skim(skimmed, config, btag_efficiency, name):
     inputs, skim = skimmed[name]
-    is_mc = not config.get_dataset(name).is_data
-    full, reduced = category_yields(inputs, config, is_mc), category_yields([skim], config, is_mc)
-    expected = {"nominal"} | ({f"{s}:{s}_{d}" for s in OBJECT_SOURCES for d in ("up", "down")} if is_mc else set())
+    is_data = config.get_dataset(name).is_data
+    full = category_yields(inputs, config, is_data, btag_efficiency)
+    reduced = category_yields([skim], config, is_data, btag_efficiency)
+    expected = {"nominal"} | (set() if is_data else {universe(s) for s in shape_shifts(config, OBJECT)})
     assert set(full) == expected
     assert full == reduced
     # the test is meaningful: every category is populated and object shifts move events
     assert all(n > 0 for n, _ in full["nominal"].values())
-    if is_mc:
-        assert full["jes:jes_up"] != full["nominal"]
+    if not is_data:
+        assert full[universe(config.get_shift("jes_up"))] != full["nominal"]
 
 
 def test_runs_sum_of_weights_survives(skimmed):

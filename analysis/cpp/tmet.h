@@ -231,24 +231,34 @@ inline double lepton_weight(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF
     return w;
 }
 
+// per jet: the measured b-tag efficiency (efficiency_key: the dataset's BTagEfficiency map)
+// of each selected untagged jet, 0 for the others (the fixed-working-point weight uses only those)
+template <typename T, typename B>
+RVecD btag_efficiencies(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged,
+                        const RVecB& sel, const std::string& efficiency_key) {
+    const auto& eff = corr(efficiency_key);
+    RVecD out(pt.size(), 0.0);
+    for (size_t i = 0; i < pt.size(); ++i)
+        if (sel[i] && !tagged[i]) out[i] = eff.evaluate({static_cast<int>(flavour[i]), pt[i], std::abs(eta[i])});
+    return out;
+}
+
 // fixed-working-point method over the selected jets: prod_tagged SF * prod_untagged
-// (1 - SF eps) / (1 - eps); var: central/up/down
+// (1 - SF eps) / (1 - eps), eps from btag_efficiencies; var: central/up/down
 template <typename T, typename B>
 double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged, const RVecB& sel,
-                   const std::string& wp, const std::string& efficiency_key, const std::string& var) {
+                   const RVecD& efficiency, const std::string& wp, const std::string& var) {
     double w = 1.0;
     const auto& heavy = corr("btag_heavy");
     const auto& light = corr("btag_light");
-    const auto& eff = corr(efficiency_key);
     for (size_t i = 0; i < pt.size(); ++i) {
         if (!sel[i]) continue;
         const int flav = static_cast<int>(flavour[i]);
-        const double abseta = std::abs(eta[i]);
-        const double sf = (flav == 0 ? light : heavy).evaluate({var, wp, flav, abseta, pt[i]});
+        const double sf = (flav == 0 ? light : heavy).evaluate({var, wp, flav, std::abs(eta[i]), pt[i]});
         if (tagged[i]) {
             w *= sf;
         } else {
-            const double e = eff.evaluate({flav, pt[i], abseta});
+            const double e = efficiency[i];
             w *= e < 1.0 ? (1.0 - sf * e) / (1.0 - e) : 1.0;
         }
     }

@@ -1,0 +1,136 @@
+"""The templates Combine sees: per-dataset histograms merged into the datacard's processes.
+
+The input is ``{dataset: {shift name: histogram file}}`` (the Histograms outputs); datasets
+are summed into the process they enter the datacard as (``config.processes``), and each
+category's templates are named as in the shapes file (``tt``, ``tt_jesUp``, ``data_obs``).
+Combine cannot fit a background template with empty or negative bins, so those bins are
+floored and every floored bin is reported.
+"""
+
+from dataclasses import dataclass, field
+
+from analysis.errors import TmetError
+from analysis.root_setup import import_root
+from config.processes import present_processes, top_level_process
+from config.shifts import shape_shifts, template_name
+
+# the content (and minimum error) given to empty or negative bins of a background, as Combine users do
+BIN_FLOOR = 1e-5
+
+
+@dataclass(frozen=True)
+class FlooredBins:
+    """Bins (1-based) of one template raised to BIN_FLOOR."""
+
+    category: str
+    process: str
+    shift: str
+    bins: tuple
+
+
+@dataclass
+class Templates:
+    """The templates of one variable: ``hists`` {category: {template name: TH1D}}, the
+    process names present (config order) and every floored bin."""
+
+    hists: dict
+    backgrounds: list
+    signals: list
+    data: list
+    floored: list = field(default_factory=list)
+
+
+def read_histograms(path, categories, variables):
+    """{variable: {category: TH1D}} from a Histograms output (one open per file), detached from it."""
+    ROOT = import_root()
+    tfile = ROOT.TFile.Open(path)
+    if not tfile or tfile.IsZombie():
+        raise TmetError(f"cannot open histogram file {path}")
+    hists = {}
+    for variable in variables:
+        for category in categories:
+            hist = tfile.Get(f"{category}/{variable}")
+            if not hist:
+                raise TmetError(f"{path} has no histogram {category}/{variable}")
+            hist.SetDirectory(ROOT.nullptr)
+            hists.setdefault(variable, {})[category] = hist
+    tfile.Close()
+    return hists
+
+
+def merged_histograms(config, histogram_files, variables):
+    """{variable: {process: {shift name: {category: TH1D}}}}: the histograms of ``variables``
+    summed over the datasets of each process."""
+    ROOT = import_root()
+    categories = config.categories.names()
+    merged = {variable: {} for variable in variables}
+    for dataset, files in histogram_files.items():
+        process = top_level_process(config, config.get_dataset(dataset)).name
+        for shift, path in files.items():
+            for variable, hists in read_histograms(path, categories, variables).items():
+                into = merged[variable].setdefault(process, {}).setdefault(shift, {})
+                for category, hist in hists.items():
+                    if category in into:
+                        into[category].Add(hist)
+                    else:
+                        into[category] = hist.Clone()
+                        into[category].SetDirectory(ROOT.nullptr)
+    return merged
+
+
+def floor_bins(hist):
+    """Raise empty or negative bins to BIN_FLOOR; returns the bins changed."""
+    changed = []
+    for i in range(1, hist.GetNbinsX() + 1):
+        if not hist.GetBinContent(i) > 0:
+            changed.append(i)
+            hist.SetBinContent(i, BIN_FLOOR)
+            hist.SetBinError(i, max(hist.GetBinError(i), BIN_FLOOR))
+    return changed
+
+
+def category_templates(config, merged, category, processes):
+    """({template name: TH1D}, [FlooredBins]) of one category, from one variable's ``merged``.
+
+    Backgrounds' empty or negative bins are floored; a signal's negative bins become 0;
+    data_obs is the data sum, or the background sum where the category is blinded.
+    """
+    backgrounds, signals, data = processes
+    shifts = [config.get_shift("nominal")] + shape_shifts(config)
+    templates, floored = {}, []
+    for process in backgrounds + signals:
+        for shift in shifts:
+            name = template_name(process, shift)
+            hist = merged[process][shift.name][category].Clone(name)
+            if process in backgrounds:
+                bins = floor_bins(hist)
+                if bins:
+                    floored.append(FlooredBins(category, process, shift.name, tuple(bins)))
+            else:
+                for i in range(hist.GetNbinsX() + 2):
+                    hist.SetBinContent(i, max(hist.GetBinContent(i), 0.0))
+            templates[name] = hist
+    observed_from = backgrounds if (category in config.x.blinded_categories or not data) else data
+    observed = None
+    for process in observed_from:
+        hist = templates[process] if process in templates else merged[process]["nominal"][category]
+        if observed is None:
+            observed = hist.Clone("data_obs")
+        else:
+            observed.Add(hist)
+    templates["data_obs"] = observed
+    return templates, floored
+
+
+def templates_of(config, histogram_files, variables):
+    """{variable: Templates} of every category, from the Histograms outputs ``histogram_files``."""
+    processes = present_processes(config, histogram_files)
+    merged = merged_histograms(config, histogram_files, variables)
+    result = {}
+    for variable in variables:
+        templates = Templates({}, *processes)
+        for category in config.categories.names():
+            templates.hists[category], floored = category_templates(config, merged[variable], category, processes)
+            templates.floored += floored
+        result[variable] = templates
+    return result
