@@ -1,28 +1,54 @@
-"""correctionlib inside RDataFrame graphs: the corrections a config uses, loaded in C++.
+"""correctionlib inside RDataFrame graphs: the corrections a config uses, bound by input name.
 
-``setup`` is the one function that prepares a process (or a Dask worker) to run the
-graph: it declares the kernels of ``cpp/tmet.h`` and loads every correction by key, so
-that the kernels evaluate them in C++ without Python callbacks.
+Each kernel of ``cpp/tmet.h`` gives its correction a fixed list of quantities
+(``QUANTITIES``) and, where it varies, a ``tmet::Variation``. The config says, for every
+input of every correction by the input's own name, which quantity feeds it (or the
+variation, or a fixed value). ``setup`` checks that against the file's declared inputs,
+names and types, and binds each correction so that it is evaluated in the file's order;
+a mismatch is a ``TmetError`` naming the file, the correction and both input lists,
+before any event loop. It is the one function that prepares a process (or a Dask worker)
+to run the graph.
 """
 
 import functools
+import json
 import os
 
 from analysis import root_setup
 from analysis.errors import TmetError
 
 BTAG_EFFICIENCY_NAME = "btag_efficiency"
+VARIATION = "variation"
+# key -> the quantities its kernel passes, in that order; every one is a number (real; an
+# int input takes it rounded down)
+QUANTITIES = {
+    "pileup": ("n_true_interactions",),
+    "muon_id": ("abseta", "pt", "eta"),
+    "muon_iso": ("abseta", "pt", "eta"),
+    "electron_id": ("eta", "pt", "abseta"),
+    "btag_heavy": ("flavour", "abseta", "pt", "eta"),
+    "btag_light": ("flavour", "abseta", "pt", "eta"),
+    "jes": ("eta", "pt"),
+    "jer_resolution": ("eta", "pt", "rho"),
+    "jer_sf": ("eta", "pt"),
+    "btag_efficiency": ("flavour", "pt", "abseta"),
+}
+# what a kernel passes as ``tmet::Variation``: NOMINAL, UP, DOWN
+VARIATION_ORDER = ("nominal", "up", "down")
 
 
 def correction_specs(config, btag_efficiency=None):
-    """key -> (file, correction name) of every correction of ``config`` the graph uses.
+    """key -> spec (file, name, inputs, fixed, variations) of every correction the graph uses.
 
     ``btag_efficiency`` is the JSON written by the BTagEfficiency task (None: no b-tag
     weight is evaluated, e.g. for data or when measuring the efficiencies themselves).
     """
-    specs = {key: (spec["file"], spec["name"]) for key, spec in config.x.corrections.items()}
+    specs = dict(config.x.corrections)
     if btag_efficiency:
-        specs[btag_efficiency_key(btag_efficiency)] = (btag_efficiency, BTAG_EFFICIENCY_NAME)
+        specs[btag_efficiency_key(btag_efficiency)] = {
+            "file": btag_efficiency, "name": BTAG_EFFICIENCY_NAME, "kernel": "btag_efficiency",
+            "inputs": {"flavor": "flavour", "pt": "pt", "abseta": "abseta"},
+        }
     return specs
 
 
@@ -32,15 +58,13 @@ def btag_efficiency_key(path):
 
 
 def setup(specs):
-    """ROOT with the kernels declared and every correction of ``specs`` loaded (once per process).
-
-    Runs in the main process and, through ROOT.RDF.Distributed.initialize, on every
-    Dask worker, so it takes only plain data.
-    """
+    """ROOT with the kernels declared and every correction of ``specs`` checked and bound
+    (once per process). Runs in the main process and, through
+    ROOT.RDF.Distributed.initialize, on every Dask worker, so it takes only plain data."""
     _register_binding()
     ROOT = root_setup.load("tmet.h")
-    for key, (path, name) in sorted(specs.items()):
-        _load(key, path, name)
+    for key, spec in sorted(specs.items()):
+        _bind(key, json.dumps(spec, sort_keys=True))  # as text: bound once per process and spec
     return ROOT
 
 
@@ -52,11 +76,58 @@ def _register_binding():
     correctionlib.register_pyroot_binding()
 
 
+def input_sources(key, spec, declared):
+    """Per input the file declares ([(name, type)], in its order): the index of the kernel
+    quantity that feeds it, FIXED or VARIATION; with the fixed values (text) and the
+    variation strings. Raises a TmetError where the config and the file disagree."""
+    where = f"correction '{spec['name']}' in {spec['file']} (for '{key}')"
+    inputs, fixed = dict(spec.get("inputs", {})), dict(spec.get("fixed", {}))
+    quantities = QUANTITIES[spec.get("kernel", key)]
+    expected = sorted(list(inputs) + list(fixed))
+    found = [name for name, _ in declared]
+    if sorted(found) != expected:
+        raise TmetError(f"{where}: the config expects inputs {expected}, the file declares {found} "
+                        f"(config.campaigns, or the datasets YAML's settings)")
+    sources, values = [], []
+    for name, kind in declared:
+        if name in fixed:
+            value = fixed[name]
+            if (kind == "string") != isinstance(value, str):
+                raise TmetError(f"{where}: fixed input '{name}' is {kind} in the file, the config gives {value!r}")
+            sources.append(-1)
+            values.append(str(value))
+            continue
+        quantity = inputs[name]
+        if quantity == VARIATION:
+            if kind != "string":
+                raise TmetError(f"{where}: input '{name}' carries the variation, but the file declares it {kind}")
+            sources.append(-2)
+        elif quantity not in quantities:
+            raise TmetError(f"{where}: input '{name}' is fed by '{quantity}', which is not among the kernel's "
+                            f"quantities {list(quantities)}")
+        elif kind == "string":
+            raise TmetError(f"{where}: input '{name}' is a string in the file, but '{quantity}' is a number")
+        else:
+            sources.append(quantities.index(quantity))
+        values.append("")
+    variations = list(spec.get("variations", []))
+    if VARIATION in inputs.values() and len(variations) != len(VARIATION_ORDER):
+        raise TmetError(f"{where}: give its nominal, up and down strings as 'variations'")
+    return sources, values, variations
+
+
 @functools.cache
-def _load(key, path, name):
+def _bind(key, spec_text):
+    spec = json.loads(spec_text)
+    ROOT = root_setup.import_root()
+    path, name = spec["file"], spec["name"]
     if not os.path.exists(path):
         raise TmetError(f"correction file {path} (for '{key}') does not exist; check config.x.corrections")
     try:
-        root_setup.import_root().tmet.load_correction(key, path, name)
+        declared = [tuple(str(entry).split(" ")) for entry in ROOT.tmet.correction_inputs(path, name)]
     except Exception as e:
-        raise TmetError(f"cannot load correction '{name}' from {path}: {e}") from e
+        raise TmetError(f"cannot load correction '{name}' from {path} (for '{key}'): {e}") from e
+    sources, values, variations = input_sources(key, spec, declared)
+    vector = ROOT.std.vector
+    ROOT.tmet.bind_correction(key, path, name, vector["int"](sources), vector["std::string"](values),
+                              vector["std::string"](variations))

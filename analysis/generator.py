@@ -11,7 +11,7 @@ from analysis import root_setup
 from analysis.errors import TmetError
 
 MODEL_FIELDS = (
-    "filter_efficiency", "neg_weight_fraction", "gen_weight", "met_min", "met_slope", "met_resolution",
+    "neg_weight_fraction", "gen_weight", "met_min", "met_slope", "met_resolution",
     "lepton_pt_slope", "lepton_met_dphi", "fake_lepton_rate", "light_jets_mean", "jet_pt_slope",
     "jet_recoil_width", "top_candidates_mean", "true_top_fraction",
 )
@@ -20,22 +20,52 @@ MULTIPLICITY_FIELDS = ("lepton_multiplicity", "b_multiplicity")
 EVENTS_PER_FILE_BLOCK = 100_000_000
 
 
-def make_model(ROOT, settings, where):
-    """A ``tmet::gen::GenModel`` from generator settings; bad values name ``where`` and the field."""
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# every generator setting (generator_defaults and a dataset's generator: of a datasets YAML)
+# and the check of its value
+SETTINGS = {
+    "files": ("a whole number >= 1", lambda v: _whole(v) and v >= 1),
+    "events_per_file": ("a whole number >= 0", lambda v: _whole(v) and v >= 0),
+    "seed": ("a whole number >= 0", lambda v: _whole(v) and v >= 0),
+    "compression": ("a ROOT compression setting (e.g. 404)", lambda v: _whole(v) and v >= 0),
+    "auto_flush": ("a whole number of entries >= 1", lambda v: _whole(v) and v >= 1),
+    "filter_efficiency": ("a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
+    **{field: ("a number", _number) for field in MODEL_FIELDS},
+    **{field: ("three non-negative probabilities", lambda v: isinstance(v, list) and len(v) == 3
+               and all(_number(p) and p >= 0 for p in v) and sum(v) > 0) for field in MULTIPLICITY_FIELDS},
+}
+
+
+def check_generator_settings(settings, where):
+    """``settings``, checked by name and value: a misspelled or missing setting, or a value of
+    the wrong kind, is an error naming ``where`` and the setting."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise TmetError(f"{where}: unknown generator setting(s) {unknown}; known: {', '.join(sorted(SETTINGS))}")
+    missing = sorted(set(SETTINGS) - set(settings))
+    if missing:
+        raise TmetError(f"{where}: generator setting(s) {missing} missing (give them in generator_defaults)")
+    for name, (kind, valid) in SETTINGS.items():
+        if not valid(settings[name]):
+            raise TmetError(f"{where}: generator setting '{name}' must be {kind}, got {settings[name]!r}")
+    return settings
+
+
+def make_model(ROOT, settings):
+    """A ``tmet::gen::GenModel`` from generator settings (checked when the config was made)."""
     model = ROOT.tmet.gen.GenModel()
     for field in MODEL_FIELDS:
-        try:
-            setattr(model, field, float(settings[field]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise TmetError(f"{where}: generator setting '{field}' missing or not a number") from e
+        setattr(model, field, float(settings[field]))
     for field in MULTIPLICITY_FIELDS:
-        values = settings.get(field)
-        if not isinstance(values, list) or len(values) != 3 or min(values) < 0 or sum(values) <= 0:
-            raise TmetError(f"{where}: generator setting '{field}' must be three non-negative probabilities")
-        for i, value in enumerate(values):
+        for i, value in enumerate(settings[field]):
             getattr(model, field)[i] = float(value)
-    if not 0 < model.filter_efficiency <= 1:
-        raise TmetError(f"{where}: generator setting 'filter_efficiency' must be in (0, 1]")
     return model
 
 
@@ -45,9 +75,8 @@ def data_mixture(config, dataset_name, mc_datasets, n_files):
     ecm = config.campaign.ecm
     expected = []
     for dataset in mc_datasets:
-        settings = dataset.x.generator
         xsec = dataset.processes.get_first().get_xsec(ecm).nominal
-        expected.append((dataset, lumi * xsec * settings["filter_efficiency"] / n_files))
+        expected.append((dataset, lumi * xsec * dataset.x.filter_efficiency / n_files))
     if not expected:
         raise TmetError(f"dataset '{dataset_name}': no synthetic MC background datasets to mix into data")
     return expected
@@ -61,7 +90,6 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
     """
     ROOT = root_setup.compile("generator.cxx")
     settings = dataset.x.generator
-    where = f"dataset '{dataset.name}'"
     campaign = ROOT.tmet.gen.GenCampaign()
     values = config.x.generator_campaign
     campaign.pileup_mean = float(values["pileup_mc"]["mean"])
@@ -78,10 +106,10 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
         # a requested size rescales the mixture, keeping its proportions
         scale = 1.0 if n_events is None else n_events / sum(e for _, e in mixture)
         for background, expected in mixture:
-            models.push_back(make_model(ROOT, background.x.generator, f"dataset '{background.name}'"))
+            models.push_back(make_model(ROOT, background.x.generator))
             counts.push_back(int(rng.poisson(expected * scale)))
     else:
-        models.push_back(make_model(ROOT, settings, where))
+        models.push_back(make_model(ROOT, settings))
         counts.push_back(int(settings["events_per_file"] if n_events is None else n_events))
 
     result = ROOT.tmet.gen.write_file(

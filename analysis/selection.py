@@ -32,7 +32,7 @@ def define_objects(df, config, is_data, shift=None, varied=()):
         df = (
             df.Define("jet_jer_noise",
                       "tmet::jer_noise(Jet_pt, Jet_eta, fixedGridRhoFastjetAll, run, luminosityBlock, event)")
-            .Define("jet_jer_factor", 'tmet::jer_factor(Jet_pt, Jet_eta, jet_jer_noise, "nom")')
+            .Define("jet_jer_factor", "tmet::jer_factor(Jet_pt, Jet_eta, jet_jer_noise, tmet::NOMINAL)")
             .Define("jet_jer_factors", "tmet::jer_factor_variations(Jet_pt, Jet_eta, jet_jer_noise)")
             .Define("jet_pt", "Jet_pt * jet_jer_factor")
             .Define("jet_mass", "Jet_mass * jet_jer_factor")

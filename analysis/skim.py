@@ -2,17 +2,39 @@
 
 The preselection (MET filters, trigger, MET and jet counts before any shift) is looser
 than every category under every shift, so that histograms made from skims equal those
-made from the full input. The ``Runs`` trees are copied whole so that the sum of
-``genEventSumw`` over all input files survives the skim.
+made from the full input. A skim keeps its inputs' ``Runs`` trees as they are and records
+the sum of generator weights of its inputs (``SUMW``), which normalises the dataset:
+per input file ``Runs.genEventSumw`` (or the legacy ``genEventSumw_``), or, for a file
+without ``Runs`` or without either branch, the sum of ``genWeight`` of its events.
 """
+
+from dataclasses import dataclass
+
 
 from analysis import root_setup
 from analysis.errors import TmetError
 from analysis.inputs import check_inputs
 from config.shifts import weight_sources
 
-# name of the TParameter<double> in a skim holding the sum of genWeight of its inputs
-SUM_GEN_WEIGHT = "sum_genWeight"
+# the TParameter<double> of a skim holding the sum of generator weights of its inputs
+SUMW = "tmet_sumw"
+# Runs branches holding a file's sum of generator weights, preferred first (NanoAOD before
+# v7 named it genEventSumw_)
+RUNS_SUMW_BRANCHES = ("genEventSumw", "genEventSumw_")
+
+
+@dataclass
+class SkimResult:
+    """Events before and after the skim, and per MC input the source of its sum of weights
+    (a Runs branch, or ``genWeight`` where it fell back to the events' weights)."""
+
+    events_in: int
+    events_out: int
+    sumw_sources: dict
+
+    def fallbacks(self):
+        """The inputs whose sum of weights came from their events' genWeight."""
+        return [url for url, source in self.sumw_sources.items() if source == "genWeight"]
 
 
 def event_filters(config, is_data):
@@ -87,8 +109,19 @@ def alias_campaign_branches(df, config, branches):
     return df
 
 
+def input_sumw(ROOT, url, tfile):
+    """(sum of generator weights, source) of one unskimmed MC file: its Runs sum, else the
+    sum of its events' genWeight."""
+    runs = tfile.Get("Runs")
+    if runs and runs.InheritsFrom("TTree"):
+        for branch in RUNS_SUMW_BRANCHES:
+            if runs.GetBranch(branch):
+                return ROOT.RDataFrame(runs).Sum(branch).GetValue(), branch
+    return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
+
+
 def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, retries=3):
-    """Skim ``paths`` into ``output_path``; returns (input events, skimmed events).
+    """Skim ``paths`` into ``output_path``; returns a SkimResult.
 
     Every input is opened and checked for the branches first, so that a missing branch
     or unreadable file raises before the event loop and no output is written.
@@ -96,7 +129,17 @@ def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, r
     ROOT = root_setup.import_root()
     branches = read_branches(config, is_data)
     urls, n_in = check_inputs(paths, "Events", [file_branch(config, b) for b in branches], redirectors, retries)
-    check_inputs(urls, "Runs", [], retries=retries)
+    with_runs, sumw_sources, sumw = [], {}, 0.0
+    for url in urls:
+        tfile = ROOT.TFile.Open(url)
+        try:
+            if tfile.Get("Runs"):
+                with_runs.append(url)
+            if not is_data:
+                value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
+                sumw += value
+        finally:
+            tfile.Close()
 
     if threads > 1:
         ROOT.EnableImplicitMT(threads)
@@ -104,44 +147,39 @@ def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, r
         df = alias_campaign_branches(ROOT.RDataFrame("Events", urls), config, branches)
         selected = df.Filter(preselection(config, is_data), "skim preselection")
         count = selected.Count()
-        # sum of genWeight before the skim, for files whose Runs tree lacks genEventSumw
-        sum_gen_weight = None if is_data else df.Sum("genWeight")
         selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))
-        runs = ROOT.RDataFrame("Runs", urls)
-        runs.Snapshot("Runs", output_path, runs.GetColumnNames(),
-                      snapshot_options(ROOT, config.x.skim_compression, mode="UPDATE"))
-        if sum_gen_weight is not None:
+        if with_runs:
+            runs = ROOT.RDataFrame("Runs", with_runs)
+            runs.Snapshot("Runs", output_path, runs.GetColumnNames(),
+                          snapshot_options(ROOT, config.x.skim_compression, mode="UPDATE"))
+        if not is_data:
             tfile = ROOT.TFile.Open(output_path, "UPDATE")
-            ROOT.TParameter["double"](SUM_GEN_WEIGHT, sum_gen_weight.GetValue()).Write()
+            ROOT.TParameter["double"](SUMW, sumw).Write()
             tfile.Close()
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
     finally:
         if threads > 1:
             ROOT.DisableImplicitMT()
-    return n_in, count.GetValue()
+    return SkimResult(n_in, count.GetValue(), sumw_sources)
 
 
 def sum_of_weights(skim_paths):
-    """Sum of genEventSumw of the inputs of ``skim_paths`` (their copied Runs trees).
-
-    Falls back to the skims' recorded sum of genWeight where Runs lacks genEventSumw.
-    """
+    """Sum of generator weights of the unskimmed inputs of ``skim_paths`` (MC), as each skim
+    recorded it; 0 only where the inputs hold no events at all."""
     ROOT = root_setup.import_root()
-    total = 0.0
+    total, events = 0.0, 0
     for path in skim_paths:
         tfile = ROOT.TFile.Open(path)
         if not tfile or tfile.IsZombie():
             raise TmetError(f"cannot open skim {path}")
-        runs = tfile.Get("Runs")
-        if runs and runs.GetBranch("genEventSumw"):
-            total += ROOT.RDataFrame(runs).Sum("genEventSumw").GetValue()
-        else:
-            parameter = tfile.Get(SUM_GEN_WEIGHT)
-            if not parameter:
-                raise TmetError(f"skim {path} has neither Runs.genEventSumw nor {SUM_GEN_WEIGHT}")
-            total += parameter.GetVal()
+        parameter = tfile.Get(SUMW)
+        if not parameter:
+            raise TmetError(f"skim {path} holds no {SUMW} (a data skim, or made by an older tmet: remake it)")
+        total += parameter.GetVal()
+        events += tfile.Get("Events").GetEntries()
         tfile.Close()
-    if total == 0:
-        raise TmetError(f"the sum of generator weights of {len(skim_paths)} skim(s) is zero; cannot normalise")
+    if total == 0 and events:
+        raise TmetError(f"the sum of generator weights of the inputs of {len(skim_paths)} skim(s) is zero, but "
+                        f"they hold {events} events; cannot normalise")
     return total

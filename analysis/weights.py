@@ -16,12 +16,15 @@ FIXED_FACTORS = ("w_norm", "w_gen")
 
 
 def normalization(config, dataset, sumw):
-    """lumi * xsec / sumw of an MC dataset (sumw over all its input files, before any skim)."""
+    """lumi * xsec * filter efficiency / sumw of an MC dataset (sumw over all its input files,
+    before any skim; the generator filter efficiency goes with the cross section)."""
     xsec = process_xsec(dataset.processes.get_first(), config.campaign.ecm)
     if xsec is None:
         raise TmetError(f"dataset '{dataset.name}': its process has no cross section at "
                         f"{config.campaign.ecm} TeV in config/processes.py")
-    return config.x.luminosity.nominal * xsec.nominal / sumw
+    if sumw == 0:  # inputs without any event: nothing to normalise
+        return 0.0
+    return config.x.luminosity.nominal * xsec.nominal * dataset.x.filter_efficiency / sumw
 
 
 def weight_factors(config):

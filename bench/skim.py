@@ -36,8 +36,8 @@ MB = 1024 * 1024  # rootreadspeed's MB
 def timed_skim(path, output, config):
     """(wall s, CPU s, input events, selected events) of one single-threaded skim_files call."""
     start, cpu = time.perf_counter(), time.process_time()
-    n_in, n_out = skim_files([path], output, config, is_data=False, threads=1)
-    return time.perf_counter() - start, time.process_time() - cpu, n_in, n_out
+    result = skim_files([path], output, config, is_data=False, threads=1)
+    return time.perf_counter() - start, time.process_time() - cpu, result.events_in, result.events_out
 
 
 def main():

@@ -14,7 +14,8 @@ import order as od
 
 from analysis.errors import unknown_name_error
 from config import categories, processes, selection, shifts, variables
-from config.datasets import load_datasets
+from config.campaigns import with_settings
+from config.datasets import add_datasets, read_yaml
 
 DEFAULT_CONFIG = "run2_2018_synth"
 # config name -> id; each is made by create_config() of the module config/<name>.py
@@ -43,31 +44,31 @@ def _built_config(name):
 
 
 def build_config(name, campaign_values, blinded_categories=()):
-    """The config ``name`` of the campaign ``campaign_values``, with the datasets of
-    ``config/<name>_datasets.yaml`` (or of the file $TMET_DATASETS_<NAME>, e.g. one's own
-    file lists or a tiny synthetic sample). ``blinded_categories`` get the background sum
-    as data_obs in the datacard."""
-    values = dict(campaign_values)
+    """The config ``name`` of the campaign ``campaign_values``, with the datasets (and the
+    campaign ``settings:``) of ``config/<name>_datasets.yaml``, or of the file
+    $TMET_DATASETS_<NAME> (e.g. one's own file lists or a tiny synthetic sample).
+    ``blinded_categories`` get the background sum as data_obs in the datacard."""
+    datasets_file = os.environ.get(f"TMET_DATASETS_{name.upper()}",
+                                   os.path.join(CONFIG_DIR, f"{name}_datasets.yaml"))
+    content = read_yaml(datasets_file)
+    values = with_settings(campaign_values, content.get("settings"), datasets_file)
     campaign = od.Campaign(values["name"], values["id"], ecm=values["ecm"], bx=25)
     config = od.Config(campaign, name=name, id=CONFIG_IDS[name])
     processes.attach_processes(config)
     config.x.luminosity = values["luminosity"]
     config.x.nano_version = values["nano_version"]
-    config.x.met_filters = {"mc": list(values["met_filters"]),
-                            "data": list(values["met_filters"]) + list(values["data_only_filters"])}
-    config.x.triggers = list(values["triggers"])
+    config.x.met_filters = values["met_filters"]
+    config.x.triggers = values["triggers"]
     config.x.lumi_mask = values["lumi_mask"]
-    config.x.redirectors = list(values["redirectors"])
-    config.x.branch_map = dict(values["branch_map"])
+    config.x.redirectors = values["redirectors"]
+    config.x.branch_map = values["branch_map"]
     config.x.corrections = values["corrections"]
     selection.add_selection_values(config, values["btag_working_point"])
     config.x.blinded_categories = list(blinded_categories)
     # "per_point": one card set per signal point; "all": every signal in one card
     config.x.datacard_signal_mode = "per_point"
 
-    datasets_file = os.environ.get(f"TMET_DATASETS_{name.upper()}",
-                                   os.path.join(CONFIG_DIR, f"{name}_datasets.yaml"))
-    content = load_datasets(datasets_file, campaign, processes.process_index(config))
+    add_datasets(content, datasets_file, campaign, processes.process_index(config))
     for dataset in campaign.datasets:
         config.add_dataset(dataset)
     config.x.datasets_file = datasets_file

@@ -11,6 +11,8 @@ import os
 
 from scinum import Number
 
+from analysis.errors import TmetError
+
 # where CMS publishes the POG correction files (jsonpog-integration); TMET_POG_ROOT moves it,
 # e.g. to a local copy of the repository
 POG_ROOT = "/cvmfs/cms.cern.ch/rsync/cms-nanoAOD/jsonpog-integration/POG"
@@ -22,6 +24,16 @@ MET_TRIGGERS = ["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"]
 POG_FILE_NAMES = {"LUM": "puWeights", "MUO": "muon_Z", "EGM": "electron", "BTV": "btagging", "JME": "jet_jerc"}
 
 
+def met_filters(common, data_only=()):
+    """The MET filter flags required in MC and in data."""
+    return {"mc": list(common), "data": list(common) + list(data_only)}
+
+
+def lumi_mask(variable, default):
+    """The certified-luminosity JSON: $``variable`` if set (empty: no mask), else ``default``."""
+    return os.environ.get(variable, default) or None
+
+
 def pog_files(era):
     """POG -> correction file of ``era`` under $TMET_POG_ROOT (default: CMS's cvmfs copy)."""
     root = os.environ.get("TMET_POG_ROOT", POG_ROOT)
@@ -29,18 +41,37 @@ def pog_files(era):
 
 
 def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron_name="UL-Electron-ID-SF",
-                pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl"):
-    """Correction key -> file and correction name (plus the fixed inputs some need)."""
+                pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl", jer_sf_pt=False):
+    """Correction key -> its file, its name there and what feeds each of its inputs, by the
+    input's own name: a quantity of tmet's kernel (``analysis.corrections.QUANTITIES``), the
+    ``variation`` (whose nominal, up and down strings the file uses are ``variations``) or a
+    ``fixed`` value. Checked against the file when it is loaded."""
+    jet = {"JetEta": "eta", "JetPt": "pt"}
+    btag = {"file": files["BTV"], "inputs": {"systematic": "variation", "flavor": "flavour", "abseta": "abseta",
+                                             "pt": "pt"},
+            "fixed": {"working_point": "M"}, "variations": ["central", "up", "down"]}
+    muon = {"file": files["MUO"], "inputs": {"abseta": "abseta", "pt": "pt", "scale_factors": "variation"},
+            "variations": ["nominal", "systup", "systdown"]}
     return {
-        "pileup": {"file": files["LUM"], "name": pileup_name},
-        "muon_id": {"file": files["MUO"], "name": "NUM_TightID_DEN_TrackerMuons"},
-        "muon_iso": {"file": files["MUO"], "name": "NUM_TightRelIso_DEN_TightIDandIPCut"},
-        "electron_id": {"file": files["EGM"], "name": electron_name, "year": electron_year, "working_point": "Tight"},
-        "btag_heavy": {"file": files["BTV"], "name": "deepJet_comb"},
-        "btag_light": {"file": files["BTV"], "name": btag_light},
-        "jes": {"file": files["JME"], "name": f"{jec_prefix}_MC_Total_{jet_type}"},
-        "jer_resolution": {"file": files["JME"], "name": f"{jer_prefix}_MC_PtResolution_{jet_type}"},
-        "jer_sf": {"file": files["JME"], "name": f"{jer_prefix}_MC_ScaleFactor_{jet_type}"},
+        "pileup": {"file": files["LUM"], "name": pileup_name,
+                   "inputs": {"NumTrueInteractions": "n_true_interactions", "weights": "variation"},
+                   "variations": ["nominal", "up", "down"]},
+        "muon_id": {**muon, "name": "NUM_TightID_DEN_TrackerMuons"},
+        "muon_iso": {**muon, "name": "NUM_TightRelIso_DEN_TightIDandIPCut"},
+        "electron_id": {"file": files["EGM"], "name": electron_name,
+                        "inputs": {"ValType": "variation", "eta": "eta", "pt": "pt"},
+                        "fixed": {"year": electron_year, "WorkingPoint": "Tight"},
+                        "variations": ["sf", "sfup", "sfdown"]},
+        # the b-tag working point of config.x.objects["btag"] (the campaign's btag_working_point)
+        "btag_heavy": {**btag, "name": "deepJet_comb"},
+        "btag_light": {**btag, "name": btag_light},
+        "jes": {"file": files["JME"], "name": f"{jec_prefix}_MC_Total_{jet_type}", "inputs": dict(jet)},
+        "jer_resolution": {"file": files["JME"], "name": f"{jer_prefix}_MC_PtResolution_{jet_type}",
+                           "inputs": {**jet, "Rho": "rho"}},
+        # Run 2 scale factors depend on eta only, Run 3 ones on pt too
+        "jer_sf": {"file": files["JME"], "name": f"{jer_prefix}_MC_ScaleFactor_{jet_type}",
+                   "inputs": {"JetEta": "eta", **({"JetPt": "pt"} if jer_sf_pt else {}), "systematic": "variation"},
+                   "variations": ["nom", "up", "down"]},
     }
 
 
@@ -51,16 +82,14 @@ def ul2018():
         "luminosity": Number(59830.0, {"lumi": 0.025j}),
         # DeepJet medium working point
         "btag_working_point": 0.2783,
-        "met_filters": ["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter", "Flag_HBHENoiseFilter",
-                        "Flag_HBHENoiseIsoFilter", "Flag_EcalDeadCellTriggerPrimitiveFilter", "Flag_BadPFMuonFilter"],
-        "data_only_filters": ["Flag_eeBadScFilter"],
+        "met_filters": met_filters(["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter", "Flag_HBHENoiseFilter",
+                                    "Flag_HBHENoiseIsoFilter", "Flag_EcalDeadCellTriggerPrimitiveFilter",
+                                    "Flag_BadPFMuonFilter"], data_only=["Flag_eeBadScFilter"]),
         "triggers": list(MET_TRIGGERS),
         "nano_version": 9,
-        "lumi_mask": os.environ.get(
-            "TMET_LUMI_MASK_2018",
-            "/eos/user/c/cmsdqm/www/CAF/certification/Collisions18/13TeV/Legacy_2018/"
-            "Cert_314472-325175_13TeV_Legacy2018_Collisions18_JSON.txt",
-        ),
+        "lumi_mask": lumi_mask("TMET_LUMI_MASK_2018",
+                               "/eos/user/c/cmsdqm/www/CAF/certification/Collisions18/13TeV/Legacy_2018/"
+                               "Cert_314472-325175_13TeV_Legacy2018_Collisions18_JSON.txt"),
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
@@ -91,22 +120,93 @@ def run3_2022():
         "luminosity": Number(34653.0, {"lumi": 0.014j}),
         # DeepJet medium working point of 2022 (pre-EE)
         "btag_working_point": 0.3086,
-        "met_filters": ["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter",
-                        "Flag_EcalDeadCellTriggerPrimitiveFilter", "Flag_BadPFMuonFilter", "Flag_BadPFMuonDzFilter",
-                        "Flag_hfNoisyHitsFilter", "Flag_eeBadScFilter", "Flag_ecalBadCalibFilter"],
-        "data_only_filters": [],
+        "met_filters": met_filters(["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter",
+                                    "Flag_EcalDeadCellTriggerPrimitiveFilter", "Flag_BadPFMuonFilter",
+                                    "Flag_BadPFMuonDzFilter", "Flag_hfNoisyHitsFilter", "Flag_eeBadScFilter",
+                                    "Flag_ecalBadCalibFilter"]),
         "triggers": list(MET_TRIGGERS),
         "nano_version": 12,
-        "lumi_mask": os.environ.get(
-            "TMET_LUMI_MASK_2022",
-            "/eos/user/c/cmsdqm/www/CAF/certification/Collisions22/Cert_Collisions2022_355100_362760_Golden.json",
-        ),
+        "lumi_mask": lumi_mask("TMET_LUMI_MASK_2022", "/eos/user/c/cmsdqm/www/CAF/certification/Collisions22/"
+                                                      "Cert_Collisions2022_355100_362760_Golden.json"),
         "redirectors": list(REDIRECTORS),
         # NanoAODv12 moved the event energy density (the JER resolution's rho) into its Rho table
         "branch_map": {"fixedGridRhoFastjetAll": "Rho_fixedGridRhoFastjetAll"},
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
             jet_type="AK4PFPuppi", electron_year="2022Re-recoBCD", electron_name="Electron-ID-SF",
-            pileup_name="Collisions2022_355100_357900_eraBCD_GoldenJson", btag_light="deepJet_light",
+            pileup_name="Collisions2022_355100_357900_eraBCD_GoldenJson", btag_light="deepJet_light", jer_sf_pt=True,
         ),
     }
+
+
+# what a datasets YAML's ``settings:`` may override, so that one's own files need no code edit
+SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map")
+CORRECTION_FIELDS = ("file", "name", "inputs", "fixed", "variations")
+
+
+def with_settings(values, settings, path):
+    """The campaign ``values`` with the ``settings:`` of the datasets YAML ``path`` applied.
+
+    ``triggers``, ``redirectors``: lists (empty: none); ``met_filters``: a list for MC and
+    data, or {mc: [...], data: [...]}; ``lumi_mask``: a path, or null for none;
+    ``corrections``: {key: file} or {key: {file, name, inputs, fixed, variations}}, merged
+    into the campaign's; ``branch_map``: {canonical name: name in the files}. Relative paths
+    are relative to the YAML file. Anything else is an error naming the file and the key.
+    """
+    if settings is None:
+        return values
+    where = f"{path}, settings"
+    if not isinstance(settings, dict):
+        raise TmetError(f"{where}: expected a mapping of {', '.join(SETTINGS)}")
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise TmetError(f"{where}: unknown key(s) {unknown}; known: {', '.join(SETTINGS)}")
+    base = os.path.dirname(os.path.abspath(path))
+
+    def names(key, value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TmetError(f"{where}: '{key}' must be a list of names")
+        return list(value)
+
+    def file(key, value):
+        if not isinstance(value, str) or not value:
+            raise TmetError(f"{where}: '{key}' must be a file path")
+        return value if "://" in value else os.path.join(base, os.path.expanduser(value))
+
+    values = dict(values)
+    for key, value in settings.items():
+        if key in ("triggers", "redirectors"):
+            values[key] = names(key, value)
+        elif key == "met_filters":
+            if isinstance(value, dict):
+                if sorted(value) != ["data", "mc"]:
+                    raise TmetError(f"{where}: 'met_filters' as a mapping needs exactly 'mc' and 'data'")
+                values[key] = {kind: names(f"met_filters: {kind}", value[kind]) for kind in ("mc", "data")}
+            else:
+                values[key] = met_filters(names(key, value))
+        elif key == "lumi_mask":
+            values[key] = None if value is None else file(key, value)
+        elif key == "branch_map":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                raise TmetError(f"{where}: 'branch_map' must map canonical branch names to the files' names")
+            values[key] = dict(value)
+        else:
+            values[key] = merged_corrections(values[key], value, where, file)
+    return values
+
+
+def merged_corrections(corrections, overrides, where, file):
+    if not isinstance(overrides, dict):
+        raise TmetError(f"{where}: 'corrections' must map correction keys to files")
+    merged = dict(corrections)
+    for key, value in overrides.items():
+        if key not in corrections:
+            raise TmetError(f"{where}: unknown correction '{key}'; known: {', '.join(sorted(corrections))}")
+        if isinstance(value, str):
+            value = {"file": value}
+        if not isinstance(value, dict) or set(value) - set(CORRECTION_FIELDS):
+            raise TmetError(f"{where}: correction '{key}' takes a file or a mapping of {', '.join(CORRECTION_FIELDS)}")
+        merged[key] = {**corrections[key], **value, "file": file(f"corrections: {key}", value.get("file",
+                                                                                                    corrections[key]["file"]))}
+    return merged

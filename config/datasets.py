@@ -10,7 +10,9 @@ A ``<config>_datasets.yaml`` next to the config module holds::
         data: true | false
         key: /DAS/dataset/NAME     # optional, real datasets
         files: [paths or LFNs]     # or the name of a text file, one path or LFN per line
-        generator: {...}           # synthetic datasets instead of files
+        filter_efficiency: 1.0     # optional: the generator filter efficiency that goes with
+                                   # the process's cross section (XSDB pairs them)
+        generator: {...}           # synthetic datasets instead of files (filter_efficiency there)
 
 Every mistake a user can make here is a ``TmetError`` naming the file, the dataset and
 the field.
@@ -21,13 +23,15 @@ import os
 import yaml
 
 from analysis.errors import TmetError, unknown_name_error
+from analysis.generator import check_generator_settings
 
+TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")
-KNOWN_FIELDS = {"process", "data", "key", "files", "generator"}
+KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency"}
 
 
 def read_yaml(path):
-    """The parsed YAML file ``path``; syntax errors name the file."""
+    """The parsed datasets YAML ``path``; syntax errors and unknown top-level keys name the file."""
     try:
         with open(path) as f:
             content = yaml.safe_load(f)
@@ -37,6 +41,9 @@ def read_yaml(path):
         raise TmetError(f"invalid YAML in {path}: {e}") from e
     if not isinstance(content, dict) or not isinstance(content.get("datasets"), dict):
         raise TmetError(f"{path} must be a mapping with a 'datasets' mapping")
+    unknown = sorted(set(content) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise TmetError(f"{path}: unknown key(s) {unknown}; known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     return content
 
 
@@ -51,8 +58,7 @@ def read_file_list(path, base_dir):
     return [line for line in lines if line]
 
 
-def _check_entry(path, name, entry, processes):
-    where = f"{path}, dataset '{name}'"
+def _check_entry(where, entry, processes):
     if not isinstance(entry, dict):
         raise TmetError(f"{where}: expected a mapping of fields, got {entry!r}")
     for field in REQUIRED_FIELDS:
@@ -65,6 +71,8 @@ def _check_entry(path, name, entry, processes):
         raise TmetError(f"{where}: field 'data' must be true or false")
     if ("files" in entry) == ("generator" in entry):
         raise TmetError(f"{where}: give exactly one of 'files' (real inputs) or 'generator' (synthetic)")
+    if "generator" in entry and "filter_efficiency" in entry:
+        raise TmetError(f"{where}: a synthetic dataset gives 'filter_efficiency' among its generator settings")
     if entry["process"] not in processes:
         raise TmetError(f"{where}: {unknown_name_error('process', entry['process'], processes)}")
     process = processes[entry["process"]]
@@ -75,29 +83,37 @@ def _check_entry(path, name, entry, processes):
         )
 
 
-def load_datasets(path, campaign, processes):
-    """Create the datasets of ``path`` in ``campaign``, linked to ``processes`` (name -> Process).
+def _checked_filter_efficiency(where, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise TmetError(f"{where}: 'filter_efficiency' must be a number in (0, 1], got {value!r}")
+    return float(value)
 
-    Returns the YAML content so that the config can read its other blocks.
-    """
-    content = read_yaml(path)
+
+def add_datasets(content, path, campaign, processes):
+    """Create the datasets of the YAML ``content`` (read from ``path``) in ``campaign``,
+    linked to ``processes`` (name -> Process)."""
     base_dir = os.path.dirname(os.path.abspath(path))
-    defaults = content.get("generator_defaults", {})
+    defaults = content.get("generator_defaults") or {}
     for dataset_id, (name, entry) in enumerate(content["datasets"].items(), start=1):
-        _check_entry(path, name, entry, processes)
+        where = f"{path}, dataset '{name}'"
+        _check_entry(where, entry, processes)
         aux = {"key": entry.get("key", name)}
         if "generator" in entry:
-            aux["generator"] = {**defaults, **(entry["generator"] or {})}
+            if not isinstance(entry["generator"] or {}, dict):
+                raise TmetError(f"{where}: 'generator' must be a mapping of generator settings")
+            aux["generator"] = check_generator_settings({**defaults, **(entry["generator"] or {})}, where)
+            aux["filter_efficiency"] = _checked_filter_efficiency(where, aux["generator"]["filter_efficiency"])
             aux["synthetic"] = True
         else:
             files = entry["files"]
             if isinstance(files, str):
                 # resolved lazily: real file lists may be filled later by a DAS query
                 aux["file_list"] = files if os.path.isabs(files) else os.path.join(base_dir, files)
-            elif isinstance(files, list) and files:
-                aux["files"] = [str(f) for f in files]
+            elif isinstance(files, list) and files and all(isinstance(f, str) for f in files):
+                aux["files"] = list(files)
             else:
-                raise TmetError(f"{path}, dataset '{name}': 'files' must be a non-empty list or a file name")
+                raise TmetError(f"{where}: 'files' must be a non-empty list of paths or a file name")
+            aux["filter_efficiency"] = _checked_filter_efficiency(where, entry.get("filter_efficiency", 1.0))
             aux["synthetic"] = False
         campaign.add_dataset(
             name=name,
@@ -106,14 +122,18 @@ def load_datasets(path, campaign, processes):
             is_data=entry["data"],
             aux=aux,
         )
-    return content
+
+
+def listed_files(dataset):
+    """The input files (paths or LFNs) of a real dataset, as listed so far (maybe none)."""
+    if dataset.has_aux("files"):
+        return list(dataset.x.files)
+    return read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
 
 
 def dataset_files(dataset):
-    """The input files (paths or LFNs) of a real dataset."""
-    if dataset.has_aux("files"):
-        return list(dataset.x.files)
-    files = read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
+    """The input files (paths or LFNs) of a real dataset; an empty file list is an error."""
+    files = listed_files(dataset)
     if not files:
         raise TmetError(
             f"dataset '{dataset.name}': file list {dataset.x.file_list} is empty; fill it with one LFN "

@@ -13,7 +13,8 @@ def add_selection_values(config, btag_working_point):
         "electron_tight": {"pt": 30.0, "abseta": 2.5, "cut_based": 4},
         "electron_veto": {"pt": 10.0, "abseta": 2.5, "cut_based": 1},
         "jet": {"pt": 30.0, "abseta": 2.4, "id_bit": 2, "lepton_dr": 0.4, "min_dphi_jets": 4},
-        "btag": {"branch": "Jet_btagDeepFlavB", "working_point": "M", "value": btag_working_point},
+        # the medium working point: its scale factors are the b-tag corrections' (config.campaigns)
+        "btag": {"branch": "Jet_btagDeepFlavB", "value": btag_working_point},
         "top": {"tag_score": 0.8, "tag_uncertainty": 0.05},
         "met": {"recompute_jet_pt": 15.0},
     }

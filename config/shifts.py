@@ -53,17 +53,15 @@ def add_shifts(config):
          "tmet::met_uncl_variations(met, met_phi, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY)"),
     ])
 
-    add_weight_shift(config, "pu", "w_pu", *(f'tmet::pileup_weight(Pileup_nTrueInt, "{v}")'
-                                              for v in ("nominal", "up", "down")), branches=["Pileup_nTrueInt"])
-    btag_wp = objects["btag"]["working_point"]
+    variations = [f"tmet::{v}" for v in ("NOMINAL", "UP", "DOWN")]
+    add_weight_shift(config, "pu", "w_pu", *(f"tmet::pileup_weight(Pileup_nTrueInt, {v})" for v in variations),
+                     branches=["Pileup_nTrueInt"])
     add_weight_shift(config, "btag", "w_btag", *(
-        f'tmet::btag_weight(jet_pt, Jet_eta, Jet_hadronFlavour, jet_tagged, jet_sel, jet_btag_efficiency, '
-        f'"{btag_wp}", "{v}")' for v in ("central", "up", "down")))
-    electron = config.x.corrections["electron_id"]
+        f"tmet::btag_weight(jet_pt, Jet_eta, Jet_hadronFlavour, jet_tagged, jet_sel, jet_btag_efficiency, {v})"
+        for v in variations))
     add_weight_shift(config, "lep", "w_lep", *(
-        f'tmet::lepton_weight(Muon_pt[mu_tight], Muon_eta[mu_tight], Electron_pt[el_tight], Electron_eta[el_tight], '
-        f'"{electron["year"]}", "{electron["working_point"]}", "{mu}", "{el}")'
-        for mu, el in (("nominal", "sf"), ("systup", "sfup"), ("systdown", "sfdown"))))
+        f"tmet::lepton_weight(Muon_pt[mu_tight], Muon_eta[mu_tight], Electron_pt[el_tight], Electron_eta[el_tight], {v})"
+        for v in variations))
     unc = objects["top"]["tag_uncertainty"]
     add_weight_shift(config, "toptag", "w_toptag", "1.0", f"top_tagged ? 1.0 + {unc} : 1.0",
                      f"top_tagged ? 1.0 - {unc} : 1.0")

@@ -1,8 +1,9 @@
 """Shared parameters, output locations and config lookup of every tmet task.
 
-Two levels only: ``AnalysisTask`` (version, config, store) and ``DatasetTask`` (a dataset
-of that config), with ``ShiftTask`` beside the latter for the tasks that run the analysis
-graph under shifts; workflow types are mixed into the final classes.
+Two levels only: ``AnalysisTask`` (version, config, store), and beside each other
+``DatasetTask`` (a dataset of that config) and ``SignalTask`` (config-level results about
+the signal), with the mixin ``ShiftTask`` for the tasks that run the analysis graph under
+shifts; workflow types are mixed into the final classes.
 """
 
 import contextlib
@@ -13,9 +14,10 @@ import luigi
 from analysis.errors import TmetError
 from config.analysis import get_config
 from config.datasets import get_dataset
+from config.processes import card_sets
 from config.shifts import get_shift, shape_shifts
 from tasks import freshness
-from tasks.store import branch_locations, output_target
+from tasks.store import branch_locations, flat_targets, output_target
 
 
 class AnalysisTask(law.Task):
@@ -40,22 +42,43 @@ class AnalysisTask(law.Task):
         return output_target((*self.store_parts(), self.version, *path), **kwargs)
 
     def outputs_exist(self):
-        """law's own completeness: every output exists."""
-        return super().complete()
+        """law's own completeness: every output exists (False for a task without outputs)."""
+        return bool(flat_targets(self.output())) and super().complete()
 
     def complete(self):
         return freshness.FreshnessCheck().complete(self)
 
+    def status_flags(self):
+        """Flags of the task line under ``--print-status``: ``out-of-date`` where the outputs
+        exist but an input is newer or upstream is incomplete."""
+        return ["out-of-date"] if freshness.out_of_date(self) else []
+
     def repr(self, all_params=False, color=None, **kwargs):
-        """law's repr, flagged ``out-of-date`` under ``--print-status`` where the outputs exist
-        but an input is newer or upstream is incomplete."""
+        """law's repr, with ``status_flags`` under ``--print-status``."""
         text = super().repr(all_params=all_params, color=color, **kwargs)
-        if freshness.status_requested() and freshness.out_of_date(self):
+        flags = self.status_flags() if freshness.status_requested() else []
+        if flags:
             if color is None:
                 color = law.config.get_expanded_bool("task", "colored_repr")
-            flag = law.util.colored("out-of-date", color="magenta") if color else "out-of-date"
-            text = f"{text[:-1]}, {flag})"
+            text = text[:-1] + "".join(f", {law.util.colored(f, color='magenta') if color else f}" for f in flags) + ")"
         return text
+
+
+class SignalTask(AnalysisTask):
+    """A config-level task about the signal (cards, yields, plots, limits): on a config
+    without a signal dataset it requires nothing and its run is an error naming the config."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.has_signal = bool(card_sets(self.config_inst))
+
+    def check_signal(self):
+        if not self.has_signal:
+            raise TmetError(f"config '{self.config}' has no signal dataset: {self.task_family} needs one "
+                            f"(add a dataset of a signal process to {self.config_inst.x.datasets_file})")
+
+    def status_flags(self):
+        return super().status_flags() + ([] if self.has_signal else ["no signal dataset"])
 
 
 class DatasetTask(AnalysisTask):

@@ -8,7 +8,7 @@ import law
 import analysis
 from analysis.datacard import card_file_name, channels, shapes_file_name
 from config.processes import card_sets
-from tasks.base import AnalysisTask
+from tasks.base import SignalTask
 from tasks.histograms import every_dataset_histograms, histogram_files
 
 
@@ -29,7 +29,7 @@ def fit_templates(task):
     return templates_of(task.config_inst, histogram_files(task.input()), [variable])[variable]
 
 
-class Datacard(AnalysisTask):
+class Datacard(SignalTask):
 
     def requires(self):
         return every_dataset_histograms(self)
@@ -49,6 +49,7 @@ class Datacard(AnalysisTask):
     def run(self):
         from analysis.datacard import datacards, floored_lines, write_shapes
 
+        self.check_signal()
         config = self.config_inst
         templates = fit_templates(self)
         for line in floored_lines(templates.floored, config.categories.names(), templates.backgrounds):
@@ -67,7 +68,7 @@ class Datacard(AnalysisTask):
         self.publish_message(f"wrote {len(cards)} cards")
 
 
-class Yields(AnalysisTask):
+class Yields(SignalTask):
 
     def requires(self):
         return every_dataset_histograms(self)
@@ -81,6 +82,7 @@ class Yields(AnalysisTask):
     def run(self):
         from analysis.yields import yields_json, yields_markdown, yields_table
 
+        self.check_signal()
         table = yields_table(self.config_inst, fit_templates(self))
         text = yields_markdown(table)
         outputs = self.output()

@@ -50,13 +50,14 @@ def mtime(target):
 
 
 def out_of_date(task):
-    """Whether ``task``'s outputs all exist but it is not complete (for ``--print-status``).
+    """Whether ``task`` has outputs, they all exist, but it is not complete (for ``--print-status``).
 
     A workflow is skipped: its repr is used while its proxy is being set up.
     """
     if isinstance(task, law.BaseWorkflow) and task.is_workflow():
         return False
-    return all(t.exists() for t in flat_targets(task.output())) and not task.complete()
+    targets = flat_targets(task.output())
+    return bool(targets) and all(t.exists() for t in targets) and not task.complete()
 
 
 def status_requested():

@@ -61,7 +61,10 @@ class Histograms(ShiftTask, DatasetTask):
 
 
 def every_dataset_histograms(task):
-    """Requirements of a config-level task that reads the Histograms of every dataset under every shift."""
+    """Requirements of a SignalTask that reads the Histograms of every dataset under every
+    shift (none without a signal dataset: the task cannot run)."""
+    if not task.has_signal:
+        return {}
     return {dataset.name: Histograms.req(task, dataset=dataset.name, shift="all")
             for dataset in task.config_inst.datasets}
 

@@ -8,14 +8,14 @@ import law
 from analysis.errors import unknown_name_error
 from config.processes import card_sets
 from config.shifts import shape_source_names
-from tasks.base import AnalysisTask
+from tasks.base import SignalTask
 from tasks.datacard import Datacard
 from tasks.histograms import every_dataset_histograms, histogram_files
 
 EXTENSIONS = ("png", "pdf")
 
 
-class Plots(AnalysisTask):
+class Plots(SignalTask):
 
     variables = law.CSVParameter(
         default=(), description="variables to plot (the fit variable's plots include the shift comparisons); "
@@ -54,6 +54,7 @@ class Plots(AnalysisTask):
         from analysis.figures import draw_figures
         from analysis.templates import templates_of
 
+        self.check_signal()
         config = self.config_inst
         outputs = self.output()
         templates = templates_of(config, histogram_files(self.input()), [v.name for v in self.variable_insts])
@@ -66,10 +67,10 @@ class Plots(AnalysisTask):
         self.publish_message(f"wrote {2 * len(figures)} plots")
 
 
-class Limits(AnalysisTask):
+class Limits(SignalTask):
 
     def requires(self):
-        return Datacard.req(self)
+        return Datacard.req(self) if self.has_signal else {}
 
     def output(self):
         return {"json": self.target("limits.json"), **{ext: self.target(f"limits.{ext}") for ext in EXTENSIONS}}
@@ -81,6 +82,7 @@ class Limits(AnalysisTask):
         from analysis.limits import limits_from_card
         from analysis.plots import plot_limits
 
+        self.check_signal()
         config = self.config_inst
         observed = not config.x.blinded_categories
         cards = self.input()

@@ -3,7 +3,7 @@
 import law
 import luigi
 
-from config.datasets import dataset_files
+from config.datasets import dataset_files, listed_files
 from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 from tasks.store import location
@@ -22,12 +22,13 @@ class Skim(DatasetTask, law.LocalWorkflow):
         """Input paths or LFNs of the dataset (synthetic: the GenerateSample branch indices)."""
         if self.dataset_inst.x.synthetic:
             return list(range(int(self.dataset_inst.x.generator["files"])))
-        return dataset_files(self.dataset_inst)
+        return listed_files(self.dataset_inst)
 
     def create_branch_map(self):
         files = self.input_files()
         n = self.files_per_branch
-        return {i: files[i * n:(i + 1) * n] for i in range((len(files) + n - 1) // n)}
+        # a file list not filled yet still gives one branch, whose run says so
+        return {i: files[i * n:(i + 1) * n] for i in range(max(1, (len(files) + n - 1) // n))}
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
@@ -52,9 +53,12 @@ class Skim(DatasetTask, law.LocalWorkflow):
         if self.dataset_inst.x.synthetic:
             paths = [location(inp) for inp in self.input()]
         else:
-            paths = list(self.branch_data)
-        n_in, n_out = skim_files(
+            paths = list(self.branch_data) or dataset_files(self.dataset_inst)
+        result = skim_files(
             paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
             redirectors=self.config_inst.x.redirectors, threads=self.threads,
         )
-        self.publish_message(f"skimmed {n_in} -> {n_out} events from {len(paths)} file(s)")
+        for url in result.fallbacks():
+            self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
+                                 f"{self.dataset} is normalised with the sum of its events' genWeight there")
+        self.publish_message(f"skimmed {result.events_in} -> {result.events_out} events from {len(paths)} file(s)")

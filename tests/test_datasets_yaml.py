@@ -6,7 +6,7 @@ import order as od
 import pytest
 
 from analysis.errors import TmetError
-from config.datasets import load_datasets
+from config.datasets import add_datasets, read_yaml
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def load(tmp_path, text, processes):
     path = tmp_path / "datasets.yaml"
     path.write_text(textwrap.dedent(text))
     campaign = od.Campaign("test_campaign", 99, ecm=13)
-    load_datasets(str(path), campaign, processes)
+    add_datasets(read_yaml(str(path)), str(path), campaign, processes)
     return campaign, str(path)
 
 

@@ -26,8 +26,9 @@ def test_skim_reads_root_url(xrootd_server, generate, config, tmp_path):
     local = generate("tt_sl")
     url = put(xrootd_server, local, "/store/mc/tt_sl/file0.root")
     assert url.startswith("root://127.0.0.2:")
-    n_remote = skim_files([url], str(tmp_path / "remote.root"), config, False)
-    n_local = skim_files([local], str(tmp_path / "local.root"), config, False)
+    remote = skim_files([url], str(tmp_path / "remote.root"), config, False)
+    local = skim_files([local], str(tmp_path / "local.root"), config, False)
+    n_remote, n_local = (remote.events_in, remote.events_out), (local.events_in, local.events_out)
     assert n_remote == n_local and n_remote[1] > 0
 
 

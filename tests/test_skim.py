@@ -88,8 +88,8 @@ def test_skim_counts_match_independent_numpy(skimmed, config, name):
 def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
     empty = generate("tt_sl", 0, n_events=0)
     out = str(tmp_path / "empty_skim.root")
-    n_in, n_out = skim_files([empty], out, config, False)
-    assert (n_in, n_out) == (0, 0)
+    result = skim_files([empty], out, config, False)
+    assert (result.events_in, result.events_out) == (0, 0)
     with uproot.open(out) as f:
         assert f["Events"].num_entries == 0
         assert "Jet_pt" in f["Events"].keys()
@@ -167,11 +167,11 @@ def test_lumi_mask_keeps_only_certified_sections(generate, config, tmp_path):
     previous = config.x.lumi_mask
     config.x.lumi_mask = str(mask_path)
     try:
-        n_in, n_out = skim_files([data], str(tmp_path / "masked.root"), config, True)
+        n_out = skim_files([data], str(tmp_path / "masked.root"), config, True).events_out
     finally:
         config.x.lumi_mask = previous
     with uproot.open(str(tmp_path / "masked.root")) as f:
         kept = f["Events"].arrays(["run", "luminosityBlock"], library="np")
     assert n_out > 0 and np.all(kept["run"] == runs[0]) and kept["luminosityBlock"].max() <= 10
-    _, unmasked = skim_files([data], str(tmp_path / "unmasked.root"), config, True)
+    unmasked = skim_files([data], str(tmp_path / "unmasked.root"), config, True).events_out
     assert n_out < unmasked

@@ -26,7 +26,6 @@ namespace tmet {
 namespace gen {
 
 struct GenModel {
-    double filter_efficiency = 1.0;
     double neg_weight_fraction = 0.0;
     double gen_weight = 1.0;
     double met_min = 150.0;
@@ -386,7 +385,8 @@ private:
 };
 
 // Write one NanoAOD file with counts[i] events of models[i] (shuffled when several, as in
-// data); the Runs tree of MC counts written events / filter efficiency.
+// data); the Runs tree of MC holds, as in NanoAOD, the count and weight sums of the events
+// written (a generator filter efficiency goes with the cross section, not into Runs).
 inline GenResult write_file(const std::string& path, const std::vector<GenModel>& models,
                             const std::vector<Long64_t>& counts, bool is_data, ULong64_t seed,
                             ULong64_t first_event, const GenCampaign& campaign, int compression, Long64_t auto_flush) {
@@ -404,7 +404,6 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     book(events, b, is_data);
 
     GenResult result;
-    double sumw_true = 0.0, sumw2_true = 0.0, count_true = 0.0;
     for (size_t i = 0; i < order.size(); ++i) {
         const GenModel& m = models[order[i]];
         const double w = maker.make(m, is_data, b);
@@ -414,16 +413,13 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         events.Fill();
         result.sumw += w;
         result.sumw2 += w * w;
-        sumw_true += w / m.filter_efficiency;
-        sumw2_true += w * w / m.filter_efficiency;
-        count_true += 1.0 / m.filter_efficiency;
     }
     result.n_events = order.size();
 
     TTree runs("Runs", "Runs");
     UInt_t run = is_data ? campaign.run_min : 1;
-    Long64_t gen_count = std::llround(count_true);
-    Double_t gen_sumw = sumw_true, gen_sumw2 = sumw2_true;
+    Long64_t gen_count = result.n_events;
+    Double_t gen_sumw = result.sumw, gen_sumw2 = result.sumw2;
     runs.Branch("run", &run, "run/i");
     if (!is_data) {
         runs.Branch("genEventCount", &gen_count, "genEventCount/L");

@@ -9,9 +9,12 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "ROOT/RVec.hxx"
 #include "TMath.h"
@@ -26,23 +29,123 @@ using ROOT::RVecF;
 using ROOT::RVecI;
 
 // ---------------------------------------------------------------------------------------
-// corrections: loaded once per process by key, evaluated read-only inside the event loop
+// corrections: each file parsed once per process, each correction bound once by key to the
+// quantities its kernel gives it, then evaluated read-only inside the event loop
 
-inline std::map<std::string, correction::Correction::Ref>& corrections() {
-    static std::map<std::string, correction::Correction::Ref> registry;
+// the variation a kernel asks a correction for; the binding maps it to the file's own string
+enum Variation : int { NOMINAL = 0, UP = 1, DOWN = 2 };
+
+inline std::map<std::string, std::unique_ptr<correction::CorrectionSet>>& correction_files() {
+    static std::map<std::string, std::unique_ptr<correction::CorrectionSet>> files;
+    return files;
+}
+
+inline correction::Correction::Ref find_correction(const std::string& file, const std::string& name) {
+    auto& files = correction_files();
+    auto it = files.find(file);
+    if (it == files.end()) it = files.emplace(file, correction::CorrectionSet::from_file(file)).first;
+    const auto& cset = *it->second;
+    std::string names;
+    for (const auto& entry : cset) {
+        if (entry.first == name) return entry.second;
+        names += (names.empty() ? "" : ", ") + entry.first;
+    }
+    throw std::runtime_error("no correction '" + name + "' in " + file + " (it holds: " + names + ")");
+}
+
+// "name type" of every input of a correction, in the file's order
+inline std::vector<std::string> correction_inputs(const std::string& file, const std::string& name) {
+    std::vector<std::string> out;
+    for (const auto& input : find_correction(file, name)->inputs()) out.push_back(input.name() + " " + input.typeStr());
+    return out;
+}
+
+// A correction whose inputs are filled by name: input i of the file takes the kernel's
+// quantity sources[i] (>= 0), a fixed value (FIXED) or the variation's string (VARIATION).
+// Its value must be finite and non-negative (a scale factor, weight, resolution,
+// uncertainty or efficiency); anything else stops the event loop naming the inputs.
+class BoundCorrection {
+public:
+    static constexpr int FIXED = -1;
+    static constexpr int VARIATION = -2;
+
+    BoundCorrection(correction::Correction::Ref ref, std::vector<int> sources, const std::vector<std::string>& fixed,
+                    std::vector<std::string> variations, std::string label)
+        : ref_(std::move(ref)), sources_(std::move(sources)), variations_(std::move(variations)),
+          label_(std::move(label)) {
+        const auto& inputs = ref_->inputs();
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            is_int_.push_back(inputs[i].type() == correction::Variable::VarType::integer);
+            if (sources_[i] != FIXED) {
+                fixed_.emplace_back(0.0);
+            } else if (inputs[i].type() == correction::Variable::VarType::string) {
+                fixed_.emplace_back(fixed[i]);
+            } else if (is_int_.back()) {
+                fixed_.emplace_back(static_cast<int64_t>(std::stoll(fixed[i])));
+            } else {
+                fixed_.emplace_back(std::stod(fixed[i]));
+            }
+        }
+    }
+
+    double operator()(std::initializer_list<double> quantities, int variation = NOMINAL) const {
+        thread_local std::vector<correction::Variable::Type> args;
+        args.resize(sources_.size());
+        for (size_t i = 0; i < sources_.size(); ++i) {
+            const int source = sources_[i];
+            if (source >= 0) {
+                const double q = quantities.begin()[source];
+                if (is_int_[i]) args[i] = static_cast<int64_t>(q); else args[i] = q;
+            } else if (source == FIXED) {
+                args[i] = fixed_[i];
+            } else {
+                args[i] = variations_.at(variation);
+            }
+        }
+        const double value = ref_->evaluate(args);
+        if (!std::isfinite(value) || value < 0) throw std::runtime_error(describe(value, args));
+        return value;
+    }
+
+private:
+    std::string describe(double value, const std::vector<correction::Variable::Type>& args) const {
+        std::string text = label_ + " gave " + std::to_string(value) + ", which cannot be a scale factor, "
+                           "resolution, uncertainty or efficiency, for ";
+        const auto& inputs = ref_->inputs();
+        for (size_t i = 0; i < args.size(); ++i) {
+            text += (i ? ", " : "") + inputs[i].name() + "=";
+            if (auto p = std::get_if<double>(&args[i])) text += std::to_string(*p);
+            else if (auto p = std::get_if<int64_t>(&args[i])) text += std::to_string(*p);
+            else text += std::get<std::string>(args[i]);
+        }
+        return text;
+    }
+
+    correction::Correction::Ref ref_;
+    std::vector<int> sources_;
+    std::vector<bool> is_int_;
+    std::vector<correction::Variable::Type> fixed_;
+    std::vector<std::string> variations_;
+    std::string label_;
+};
+
+inline std::map<std::string, BoundCorrection>& corrections() {
+    static std::map<std::string, BoundCorrection> registry;
     return registry;
 }
 
-inline bool load_correction(const std::string& key, const std::string& file, const std::string& name) {
-    auto cset = correction::CorrectionSet::from_file(file);
-    corrections()[key] = cset->at(name);
-    return true;
+inline void bind_correction(const std::string& key, const std::string& file, const std::string& name,
+                            const std::vector<int>& sources, const std::vector<std::string>& fixed,
+                            const std::vector<std::string>& variations) {
+    corrections().erase(key);
+    corrections().emplace(key, BoundCorrection(find_correction(file, name), sources, fixed, variations,
+                                               "correction '" + name + "' of " + file));
 }
 
-inline const correction::Correction& corr(const std::string& key) {
+inline const BoundCorrection& corr(const std::string& key) {
     auto it = corrections().find(key);
     if (it == corrections().end()) throw std::runtime_error("tmet: correction '" + key + "' was not loaded");
-    return *it->second;
+    return it->second;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -78,18 +181,17 @@ inline RVecF jer_noise(const RVecF& pt, const RVecF& eta, float rho, uint64_t ru
     RVecF out(pt.size());
     const auto& res = corr("jer_resolution");
     for (size_t i = 0; i < pt.size(); ++i)
-        out[i] = seeded_gaus(run, lumi, event, i) * res.evaluate({eta[i], pt[i], rho});
+        out[i] = seeded_gaus(run, lumi, event, i) * res({eta[i], pt[i], rho});
     return out;
 }
 
-// per jet: the stochastic JER factor for the scale factor variation sf_var ("nom", "up",
-// "down"), 1 + noise * sqrt(SF^2 - 1), never below zero; it scales both pt and mass
-inline RVecF jer_factor(const RVecF& pt, const RVecF& eta, const RVecF& noise, const std::string& sf_var) {
+// per jet: the stochastic JER factor for the scale factor's variation, 1 + noise *
+// sqrt(SF^2 - 1), never below zero; it scales both pt and mass
+inline RVecF jer_factor(const RVecF& pt, const RVecF& eta, const RVecF& noise, int variation) {
     const auto& sf = corr("jer_sf");
-    const bool pt_dependent = sf.inputs().size() == 3;  // Run 2 SFs depend on eta only, Run 3 ones on pt too
     RVecF out(pt.size());
     for (size_t i = 0; i < pt.size(); ++i) {
-        const double s = pt_dependent ? sf.evaluate({eta[i], pt[i], sf_var}) : sf.evaluate({eta[i], sf_var});
+        const double s = sf({eta[i], pt[i]}, variation);
         out[i] = std::max(1.0 + noise[i] * std::sqrt(std::max(s * s - 1.0, 0.0)), 0.0);
     }
     return out;
@@ -97,7 +199,7 @@ inline RVecF jer_factor(const RVecF& pt, const RVecF& eta, const RVecF& noise, c
 
 // [up, down] JER factors: the same random numbers smeared with SF +- unc
 inline RVec<RVecF> jer_factor_variations(const RVecF& pt, const RVecF& eta, const RVecF& noise) {
-    return {jer_factor(pt, eta, noise, "up"), jer_factor(pt, eta, noise, "down")};
+    return {jer_factor(pt, eta, noise, UP), jer_factor(pt, eta, noise, DOWN)};
 }
 
 // [x f[0], x f[1]]: jet pt or mass under [up, down] per-jet factors (the JER variations)
@@ -107,7 +209,7 @@ inline RVec<RVecF> factor_variations(const RVecF& x, const RVec<RVecF>& f) { ret
 inline RVecF jes_uncertainty(const RVecF& eta, const RVecF& pt) {
     const auto& unc = corr("jes");
     RVecF out(pt.size());
-    for (size_t i = 0; i < pt.size(); ++i) out[i] = unc.evaluate({eta[i], pt[i]});
+    for (size_t i = 0; i < pt.size(); ++i) out[i] = unc({eta[i], pt[i]});
     return out;
 }
 
@@ -215,19 +317,20 @@ inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cas
 // weights: each kernel evaluates one variation, so that the nominal weight (needed under
 // every object shift) costs one evaluation and up/down are evaluated only when asked for
 
-inline double pileup_weight(float n_true, const std::string& var) { return corr("pileup").evaluate({n_true, var}); }
+inline double pileup_weight(float n_true, int variation) { return corr("pileup")({n_true}, variation); }
 
-// tight-lepton scale factors; mu_var: nominal/systup/systdown, el_var: sf/sfup/sfdown
+// tight-lepton scale factors (muon quantities: abseta, pt, eta; electron: eta, pt, abseta)
 inline double lepton_weight(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF& el_pt, const RVecF& el_eta,
-                            const std::string& el_year, const std::string& el_wp, const std::string& mu_var,
-                            const std::string& el_var) {
+                            int variation) {
     double w = 1.0;
     const auto& id = corr("muon_id");
     const auto& iso = corr("muon_iso");
-    for (size_t i = 0; i < mu_pt.size(); ++i)
-        w *= id.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_var}) * iso.evaluate({std::abs(mu_eta[i]), mu_pt[i], mu_var});
+    for (size_t i = 0; i < mu_pt.size(); ++i) {
+        const double abseta = std::abs(mu_eta[i]);
+        w *= id({abseta, mu_pt[i], mu_eta[i]}, variation) * iso({abseta, mu_pt[i], mu_eta[i]}, variation);
+    }
     const auto& el = corr("electron_id");
-    for (size_t i = 0; i < el_pt.size(); ++i) w *= el.evaluate({el_year, el_var, el_wp, el_eta[i], el_pt[i]});
+    for (size_t i = 0; i < el_pt.size(); ++i) w *= el({el_eta[i], el_pt[i], std::abs(el_eta[i])}, variation);
     return w;
 }
 
@@ -239,22 +342,22 @@ RVecD btag_efficiencies(const RVecF& pt, const RVecF& eta, const RVec<T>& flavou
     const auto& eff = corr(efficiency_key);
     RVecD out(pt.size(), 0.0);
     for (size_t i = 0; i < pt.size(); ++i)
-        if (sel[i] && !tagged[i]) out[i] = eff.evaluate({static_cast<int>(flavour[i]), pt[i], std::abs(eta[i])});
+        if (sel[i] && !tagged[i]) out[i] = eff({static_cast<double>(flavour[i]), pt[i], std::abs(eta[i])});
     return out;
 }
 
 // fixed-working-point method over the selected jets: prod_tagged SF * prod_untagged
-// (1 - SF eps) / (1 - eps), eps from btag_efficiencies; var: central/up/down
+// (1 - SF eps) / (1 - eps), eps from btag_efficiencies (SF quantities: flavour, abseta, pt, eta)
 template <typename T, typename B>
 double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged, const RVecB& sel,
-                   const RVecD& efficiency, const std::string& wp, const std::string& var) {
+                   const RVecD& efficiency, int variation) {
     double w = 1.0;
     const auto& heavy = corr("btag_heavy");
     const auto& light = corr("btag_light");
     for (size_t i = 0; i < pt.size(); ++i) {
         if (!sel[i]) continue;
         const int flav = static_cast<int>(flavour[i]);
-        const double sf = (flav == 0 ? light : heavy).evaluate({var, wp, flav, std::abs(eta[i]), pt[i]});
+        const double sf = (flav == 0 ? light : heavy)({double(flav), std::abs(eta[i]), pt[i], eta[i]}, variation);
         if (tagged[i]) {
             w *= sf;
         } else {
