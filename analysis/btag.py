@@ -4,8 +4,10 @@ Efficiency = tagged / all selected jets (nominal objects, preselected events), p
 flavour (0, 4, 5) and (pt, abs(eta)) bin, unweighted, written as a correctionlib JSON
 ``btag_efficiency(flavor, pt, abseta)`` that the b-tag weight reads. A bin without jets
 takes its flavour's inclusive efficiency; a flavour without jets takes that of all jets
-(it then only matters for jets a shift moves into the selection). Values are kept in
-[1e-4, 1 - 1e-4] so that the weight never divides by zero.
+(it then only matters for jets a shift moves into the selection); a dataset without any
+selected jet (real files often select nothing) gets NO_JETS_EFFICIENCY everywhere, which no
+nominal jet of it ever uses. Values are kept in [1e-4, 1 - 1e-4] so that the weight never
+divides by zero.
 """
 
 import json
@@ -14,11 +16,11 @@ import numpy as np
 
 from analysis import corrections
 from analysis.corrections import BTAG_EFFICIENCY_NAME
-from analysis.errors import TmetError
 from analysis.selection import define_selection
 
 FLAVOURS = (0, 4, 5)
 EPSILON = 1e-4
+NO_JETS_EFFICIENCY = 0.5
 
 
 def count_jets(paths, config):
@@ -55,9 +57,7 @@ def count_jets(paths, config):
 def efficiencies(counts):
     """{flavour: efficiency array} with the fallbacks of the module docstring."""
     total_all = sum(c[0].sum() for c in counts.values())
-    if total_all == 0:
-        raise TmetError("no selected jets in the skims: cannot measure b-tag efficiencies")
-    overall = sum(c[1].sum() for c in counts.values()) / total_all
+    overall = sum(c[1].sum() for c in counts.values()) / total_all if total_all else NO_JETS_EFFICIENCY
     result = {}
     for flavour, (n_all, n_tagged) in counts.items():
         inclusive = n_tagged.sum() / n_all.sum() if n_all.sum() > 0 else overall

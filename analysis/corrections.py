@@ -19,6 +19,8 @@ from analysis.errors import TmetError
 
 BTAG_EFFICIENCY_NAME = "btag_efficiency"
 VARIATION = "variation"
+JET_ID_QUANTITIES = ("eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "chMultiplicity", "neMultiplicity",
+                     "multiplicity")
 # key -> the quantities its kernel passes, in that order; every one is a number (real; an
 # int input takes it rounded down)
 QUANTITIES = {
@@ -32,18 +34,24 @@ QUANTITIES = {
     "jer_resolution": ("eta", "pt", "rho"),
     "jer_sf": ("eta", "pt"),
     "btag_efficiency": ("flavour", "pt", "abseta"),
+    "jet_id_tight": JET_ID_QUANTITIES,
+    "jet_id_tight_lepton_veto": JET_ID_QUANTITIES,
 }
+# the corrections the skim uses (the jet ID of NanoAODv13 and later); the graph uses the others
+JET_ID_KEYS = ("jet_id_tight", "jet_id_tight_lepton_veto")
 # what a kernel passes as ``tmet::Variation``: NOMINAL, UP, DOWN
 VARIATION_ORDER = ("nominal", "up", "down")
 
 
-def correction_specs(config, btag_efficiency=None):
-    """key -> spec (file, name, inputs, fixed, variations) of every correction the graph uses.
+def correction_specs(config, btag_efficiency=None, keys=None):
+    """key -> spec (file, name, inputs, fixed, variations) of the corrections ``keys``
+    (default: every one the analysis graph uses, i.e. all but the jet ID's).
 
     ``btag_efficiency`` is the JSON written by the BTagEfficiency task (None: no b-tag
     weight is evaluated, e.g. for data or when measuring the efficiencies themselves).
     """
-    specs = dict(config.x.corrections)
+    specs = {key: spec for key, spec in config.x.corrections.items()
+             if (key in keys if keys is not None else key not in JET_ID_KEYS)}
     if btag_efficiency:
         specs[btag_efficiency_key(btag_efficiency)] = {
             "file": btag_efficiency, "name": BTAG_EFFICIENCY_NAME, "kernel": "btag_efficiency",
@@ -64,7 +72,7 @@ def setup(specs):
     _register_binding()
     ROOT = root_setup.load("tmet.h")
     for key, spec in sorted(specs.items()):
-        _bind(key, json.dumps(spec, sort_keys=True))  # as text: bound once per process and spec
+        _bind(ROOT, key, json.dumps(spec, sort_keys=True))
     return ROOT
 
 
@@ -116,10 +124,12 @@ def input_sources(key, spec, declared):
     return sources, values, variations
 
 
-@functools.cache
-def _bind(key, spec_text):
+def _bind(ROOT, key, spec_text):
+    """Bind ``key`` to its spec unless it is bound to it already (the registry is the process's,
+    so a Dask worker that runs graphs of several configs rebinds a key when its spec changes)."""
+    if str(ROOT.tmet.bound_spec(key)) == spec_text:
+        return
     spec = json.loads(spec_text)
-    ROOT = root_setup.import_root()
     path, name = spec["file"], spec["name"]
     if not os.path.exists(path):
         raise TmetError(f"correction file {path} (for '{key}') does not exist; check config.x.corrections")
@@ -130,4 +140,4 @@ def _bind(key, spec_text):
     sources, values, variations = input_sources(key, spec, declared)
     vector = ROOT.std.vector
     ROOT.tmet.bind_correction(key, path, name, vector["int"](sources), vector["std::string"](values),
-                              vector["std::string"](variations))
+                              vector["std::string"](variations), spec_text)

@@ -16,6 +16,8 @@ MODEL_FIELDS = (
     "jet_recoil_width", "top_candidates_mean", "true_top_fraction",
 )
 MULTIPLICITY_FIELDS = ("lepton_multiplicity", "b_multiplicity")
+# the NanoAOD layouts the generator writes (branch names and types of these versions)
+LAYOUTS = (9, 12, 15)
 # every file starts a new block of event numbers so that (run, lumi, event) stay unique
 EVENTS_PER_FILE_BLOCK = 100_000_000
 
@@ -37,6 +39,7 @@ SETTINGS = {
     "compression": ("a ROOT compression setting (e.g. 404)", lambda v: _whole(v) and v >= 0),
     "auto_flush": ("a whole number of entries >= 1", lambda v: _whole(v) and v >= 1),
     "filter_efficiency": ("a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
+    "nano_version": ("a NanoAOD version the generator writes (9, 12 or 15)", lambda v: v in LAYOUTS),
     **{field: ("a number", _number) for field in MODEL_FIELDS},
     **{field: ("three non-negative probabilities", lambda v: isinstance(v, list) and len(v) == 3
                and all(_number(p) and p >= 0 for p in v) and sum(v) > 0) for field in MULTIPLICITY_FIELDS},
@@ -114,6 +117,6 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
 
     result = ROOT.tmet.gen.write_file(
         str(path), models, counts, dataset.is_data, seed, (file_index + 1) * EVENTS_PER_FILE_BLOCK,
-        campaign, int(settings["compression"]), int(settings["auto_flush"]),
+        campaign, int(settings["compression"]), int(settings["auto_flush"]), int(settings["nano_version"]),
     )
     return result.n_events, result.sumw

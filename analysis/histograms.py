@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from analysis import corrections
 from analysis.errors import TmetError
+from analysis.inputs import count_entries
 from analysis.selection import define_selection
 from analysis.weights import define_weight_shifts, define_weights
 from config.shifts import OBJECT, WEIGHT, sources
@@ -156,6 +157,8 @@ def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, clien
     """
     specs = corrections.correction_specs(config, None if is_data else btag_efficiency)
     ROOT = corrections.setup(specs)
+    if client is not None and not count_entries(paths):
+        client = None  # nothing to distribute (distributed RDataFrame refuses empty inputs)
     if client is not None:
         ROOT.RDF.Distributed.initialize(corrections.setup, specs)
         kwargs = {"executor": client, **({"npartitions": partitions} if partitions else {})}

@@ -72,3 +72,19 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
             tfile.Close()
         urls.append(url)
     return urls, entries
+
+
+def count_entries(paths, tree_name="Events"):
+    """Entries of ``tree_name`` summed over the files ``paths`` (local paths or URLs)."""
+    ROOT = root_setup.import_root()
+    total = 0
+    for path in paths:
+        tfile = ROOT.TFile.Open(path)
+        if not tfile or tfile.IsZombie():
+            raise TmetError(f"cannot open {path}")
+        tree = tfile.Get(tree_name)
+        if not tree:
+            raise TmetError(f"{path} has no '{tree_name}' tree")
+        total += tree.GetEntries()
+        tfile.Close()
+    return total

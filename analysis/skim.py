@@ -11,9 +11,11 @@ without ``Runs`` or without either branch, the sum of ``genWeight`` of its event
 from dataclasses import dataclass
 
 
-from analysis import root_setup
+from analysis import corrections, root_setup
+from analysis.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 from analysis.inputs import check_inputs
+from analysis.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
 from config.shifts import weight_sources
 
 # the TParameter<double> of a skim holding the sum of generator weights of its inputs
@@ -52,9 +54,31 @@ def read_branches(config, is_data):
     return list(dict.fromkeys(branches + event_filters(config, is_data)))
 
 
-def file_branch(config, name):
-    """The branch holding canonical ``name`` in this campaign's files."""
-    return config.x.branch_map.get(name, name)
+def branch_names(config, nano_version):
+    """Canonical name -> the branch of files of this NanoAOD version (and the campaign's or
+    the datasets YAML's ``branch_map``), where they differ."""
+    return {**renamed_branches(nano_version), **config.x.branch_map}
+
+
+def file_branches(config, is_data, nano_version):
+    """The branches a file of this version must hold for the skim to write ``read_branches``."""
+    names = branch_names(config, nano_version)
+    derived = derived_columns(config, nano_version, is_data)
+    needed = []
+    for branch in read_branches(config, is_data):
+        needed += derived[branch][1] if branch in derived else [names.get(branch, branch)]
+    return list(dict.fromkeys(needed))
+
+
+def canonical_events(df, config, is_data, nano_version):
+    """The Events of files of this version with every canonical column: renamed branches as
+    aliases, the version's derived columns (jet ID, v15's MET variation) defined."""
+    for canonical, actual in branch_names(config, nano_version).items():
+        df = df.Alias(canonical, actual)
+    columns = set(df.GetColumnNames())
+    for column, (expression, _) in derived_columns(config, nano_version, is_data).items():
+        df = df.Redefine(column, expression) if column in columns else df.Define(column, expression)
+    return df
 
 
 def load_lumi_mask(path):
@@ -100,15 +124,6 @@ def snapshot_options(ROOT, compression, mode="RECREATE"):
     return opts
 
 
-def alias_campaign_branches(df, config, branches):
-    """Expose campaign-specific branches under their canonical names."""
-    for name in branches:
-        actual = file_branch(config, name)
-        if actual != name:
-            df = df.Alias(name, actual)
-    return df
-
-
 def input_sumw(ROOT, url, tfile):
     """(sum of generator weights, source) of one unskimmed MC file: its Runs sum, else the
     sum of its events' genWeight."""
@@ -120,15 +135,22 @@ def input_sumw(ROOT, url, tfile):
     return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
 
 
-def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, retries=3):
-    """Skim ``paths`` into ``output_path``; returns a SkimResult.
+def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3):
+    """Skim ``paths`` (NanoAOD of ``nano_version``, default the campaign's) into
+    ``output_path``; returns a SkimResult.
 
     Every input is opened and checked for the branches first, so that a missing branch
     or unreadable file raises before the event loop and no output is written.
     """
-    ROOT = root_setup.import_root()
+    nano_version = config.x.nano_version if nano_version is None else nano_version
+    keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
+    missing = [key for key in keys if key not in config.x.corrections]
+    if missing:
+        raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config "
+                        f"'{config.name}' has no correction {', '.join(missing)}")
+    ROOT = corrections.setup(corrections.correction_specs(config, keys=keys))
     branches = read_branches(config, is_data)
-    urls, n_in = check_inputs(paths, "Events", [file_branch(config, b) for b in branches], redirectors, retries)
+    urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries)
     with_runs, sumw_sources, sumw = [], {}, 0.0
     for url in urls:
         tfile = ROOT.TFile.Open(url)
@@ -144,7 +166,7 @@ def skim_files(paths, output_path, config, is_data, redirectors=(), threads=1, r
     if threads > 1:
         ROOT.EnableImplicitMT(threads)
     try:
-        df = alias_campaign_branches(ROOT.RDataFrame("Events", urls), config, branches)
+        df = canonical_events(ROOT.RDataFrame("Events", urls), config, is_data, nano_version)
         selected = df.Filter(preselection(config, is_data), "skim preselection")
         count = selected.Count()
         selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))

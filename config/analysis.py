@@ -68,7 +68,7 @@ def build_config(name, campaign_values, blinded_categories=()):
     # "per_point": one card set per signal point; "all": every signal in one card
     config.x.datacard_signal_mode = "per_point"
 
-    add_datasets(content, datasets_file, campaign, processes.process_index(config))
+    add_datasets(content, datasets_file, campaign, processes.process_index(config), values["nano_version"])
     for dataset in campaign.datasets:
         config.add_dataset(dataset)
     config.x.datasets_file = datasets_file

@@ -21,7 +21,8 @@ SYNTHETIC_CORRECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abs
 REDIRECTORS = ["root://cms-xrd-global.cern.ch/", "root://xrootd-cms.infn.it/", "root://cmsxrootd.fnal.gov/"]
 MET_TRIGGERS = ["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"]
 # file name per POG in the jsonpog-integration layout <root>/<POG>/<era>/<name>.json.gz
-POG_FILE_NAMES = {"LUM": "puWeights", "MUO": "muon_Z", "EGM": "electron", "BTV": "btagging", "JME": "jet_jerc"}
+POG_FILE_NAMES = {"LUM": "puWeights", "MUO": "muon_Z", "EGM": "electron", "BTV": "btagging", "JME": "jet_jerc",
+                  "JME_ID": "jetid"}
 
 
 def met_filters(common, data_only=()):
@@ -37,27 +38,39 @@ def lumi_mask(variable, default):
 def pog_files(era):
     """POG -> correction file of ``era`` under $TMET_POG_ROOT (default: CMS's cvmfs copy)."""
     root = os.environ.get("TMET_POG_ROOT", POG_ROOT)
-    return {pog: os.path.join(root, pog, era, f"{name}.json.gz") for pog, name in POG_FILE_NAMES.items()}
+    return {pog: os.path.join(root, pog.split("_")[0], era, f"{name}.json.gz") for pog, name in POG_FILE_NAMES.items()}
 
 
 def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron_name="UL-Electron-ID-SF",
-                pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl", jer_sf_pt=False):
+                pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl", jer_sf_pt=False,
+                muon_iso_name="NUM_TightRelIso_DEN_TightIDandIPCut", jet_id=True):
     """Correction key -> its file, its name there and what feeds each of its inputs, by the
     input's own name: a quantity of tmet's kernel (``analysis.corrections.QUANTITIES``), the
     ``variation`` (whose nominal, up and down strings the file uses are ``variations``) or a
-    ``fixed`` value. Checked against the file when it is loaded."""
+    ``fixed`` value. Checked against the file when it is loaded. ``jet_id``: JME's jet ID
+    (jetid.json) for NanoAODv13 and later, which it exists for."""
     jet = {"JetEta": "eta", "JetPt": "pt"}
     btag = {"file": files["BTV"], "inputs": {"systematic": "variation", "flavor": "flavour", "abseta": "abseta",
                                              "pt": "pt"},
             "fixed": {"working_point": "M"}, "variations": ["central", "up", "down"]}
-    muon = {"file": files["MUO"], "inputs": {"abseta": "abseta", "pt": "pt", "scale_factors": "variation"},
+    # the muon files bin |eta| but take eta (and transform it)
+    muon = {"file": files["MUO"], "inputs": {"eta": "eta", "pt": "pt", "scale_factors": "variation"},
             "variations": ["nominal", "systup", "systdown"]}
+    id_inputs = ["eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "chMultiplicity", "neMultiplicity",
+                 "multiplicity"]
+    jet_ids = {
+        "jet_id_tight": {"file": files["JME_ID"], "name": "AK4PUPPI_Tight",
+                         "inputs": {n: n for n in id_inputs if n not in ("chEmEF", "muEF")}},
+        "jet_id_tight_lepton_veto": {"file": files["JME_ID"], "name": "AK4PUPPI_TightLeptonVeto",
+                                     "inputs": {n: n for n in id_inputs}},
+    } if jet_id else {}
     return {
+        **jet_ids,
         "pileup": {"file": files["LUM"], "name": pileup_name,
                    "inputs": {"NumTrueInteractions": "n_true_interactions", "weights": "variation"},
                    "variations": ["nominal", "up", "down"]},
         "muon_id": {**muon, "name": "NUM_TightID_DEN_TrackerMuons"},
-        "muon_iso": {**muon, "name": "NUM_TightRelIso_DEN_TightIDandIPCut"},
+        "muon_iso": {**muon, "name": muon_iso_name},
         "electron_id": {"file": files["EGM"], "name": electron_name,
                         "inputs": {"ValType": "variation", "eta": "eta", "pt": "pt"},
                         "fixed": {"year": electron_year, "WorkingPoint": "Tight"},
@@ -93,7 +106,7 @@ def ul2018():
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
-                                   jet_type="AK4PFchs", electron_year="2018"),
+                                   jet_type="AK4PFchs", electron_year="2018", jet_id=False),
     }
 
 
@@ -113,8 +126,7 @@ def synthetic2018():
 
 
 def run3_2022():
-    """Run 3 2022 (eras B-G), NanoAODv12: v9 branch names but rho, unsigned-char IDs (the
-    kernels are templated on branch types)."""
+    """Run 3 2022 (eras B-G), NanoAODv12 (its differences from v9 are analysis.nanoaod's)."""
     return {
         "name": "run3_2022_nanov12", "id": 3, "ecm": 13.6,
         "luminosity": Number(34653.0, {"lumi": 0.014j}),
@@ -129,12 +141,12 @@ def run3_2022():
         "lumi_mask": lumi_mask("TMET_LUMI_MASK_2022", "/eos/user/c/cmsdqm/www/CAF/certification/Collisions22/"
                                                       "Cert_Collisions2022_355100_362760_Golden.json"),
         "redirectors": list(REDIRECTORS),
-        # NanoAODv12 moved the event energy density (the JER resolution's rho) into its Rho table
-        "branch_map": {"fixedGridRhoFastjetAll": "Rho_fixedGridRhoFastjetAll"},
+        "branch_map": {},
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
             jet_type="AK4PFPuppi", electron_year="2022Re-recoBCD", electron_name="Electron-ID-SF",
             pileup_name="Collisions2022_355100_357900_eraBCD_GoldenJson", btag_light="deepJet_light", jer_sf_pt=True,
+            muon_iso_name="NUM_TightPFIso_DEN_TightID",
         ),
     }
 

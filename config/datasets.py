@@ -12,6 +12,7 @@ A ``<config>_datasets.yaml`` next to the config module holds::
         files: [paths or LFNs]     # or the name of a text file, one path or LFN per line
         filter_efficiency: 1.0     # optional: the generator filter efficiency that goes with
                                    # the process's cross section (XSDB pairs them)
+        nano_version: 12           # optional: the files' NanoAOD version (default: the campaign's)
         generator: {...}           # synthetic datasets instead of files (filter_efficiency there)
 
 Every mistake a user can make here is a ``TmetError`` naming the file, the dataset and
@@ -22,12 +23,13 @@ import os
 
 import yaml
 
-from analysis.errors import TmetError, unknown_name_error
+from analysis.errors import TmetError, checked_name, unknown_name_error
 from analysis.generator import check_generator_settings
+from analysis.nanoaod import check_version
 
 TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")
-KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency"}
+KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version"}
 
 
 def read_yaml(path):
@@ -71,8 +73,9 @@ def _check_entry(where, entry, processes):
         raise TmetError(f"{where}: field 'data' must be true or false")
     if ("files" in entry) == ("generator" in entry):
         raise TmetError(f"{where}: give exactly one of 'files' (real inputs) or 'generator' (synthetic)")
-    if "generator" in entry and "filter_efficiency" in entry:
-        raise TmetError(f"{where}: a synthetic dataset gives 'filter_efficiency' among its generator settings")
+    for field in ("filter_efficiency", "nano_version"):
+        if "generator" in entry and field in entry:
+            raise TmetError(f"{where}: a synthetic dataset gives '{field}' among its generator settings")
     if entry["process"] not in processes:
         raise TmetError(f"{where}: {unknown_name_error('process', entry['process'], processes)}")
     process = processes[entry["process"]]
@@ -89,13 +92,17 @@ def _checked_filter_efficiency(where, value):
     return float(value)
 
 
-def add_datasets(content, path, campaign, processes):
+def add_datasets(content, path, campaign, processes, nano_version):
     """Create the datasets of the YAML ``content`` (read from ``path``) in ``campaign``,
-    linked to ``processes`` (name -> Process)."""
+    linked to ``processes`` (name -> Process); ``nano_version``: the campaign's."""
     base_dir = os.path.dirname(os.path.abspath(path))
     defaults = content.get("generator_defaults") or {}
     for dataset_id, (name, entry) in enumerate(content["datasets"].items(), start=1):
         where = f"{path}, dataset '{name}'"
+        try:
+            checked_name("dataset", name)
+        except TmetError as e:
+            raise TmetError(f"{path}: {e}") from None
         _check_entry(where, entry, processes)
         aux = {"key": entry.get("key", name)}
         if "generator" in entry:
@@ -103,6 +110,7 @@ def add_datasets(content, path, campaign, processes):
                 raise TmetError(f"{where}: 'generator' must be a mapping of generator settings")
             aux["generator"] = check_generator_settings({**defaults, **(entry["generator"] or {})}, where)
             aux["filter_efficiency"] = _checked_filter_efficiency(where, aux["generator"]["filter_efficiency"])
+            aux["nano_version"] = check_version(aux["generator"]["nano_version"], where)
             aux["synthetic"] = True
         else:
             files = entry["files"]
@@ -114,6 +122,7 @@ def add_datasets(content, path, campaign, processes):
             else:
                 raise TmetError(f"{where}: 'files' must be a non-empty list of paths or a file name")
             aux["filter_efficiency"] = _checked_filter_efficiency(where, entry.get("filter_efficiency", 1.0))
+            aux["nano_version"] = check_version(entry.get("nano_version", nano_version), where)
             aux["synthetic"] = False
         campaign.add_dataset(
             name=name,

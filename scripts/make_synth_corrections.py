@@ -86,9 +86,15 @@ def shifted(sf_unc, sign):
     return lambda *c: sf_unc(*c)[0] + sign * sf_unc(*c)[1]
 
 
-def correction(name, description, inputs, data):
+def correction(name, description, inputs, data, output="weight"):
     return cs.Correction(name=name, description=description, version=1, inputs=inputs,
-                         output=cs.Variable(name="weight", type="real"), data=data)
+                         output=cs.Variable(name=output, type="real"), data=data)
+
+
+def absolute(input_, content):
+    """``content`` evaluated at abs(``input_``), as the POG files transform a signed eta."""
+    rule = cs.Formula(nodetype="formula", expression="abs(x)", parser="TFormula", variables=[input_])
+    return cs.Transform(nodetype="transform", input=input_, rule=rule, content=content)
 
 
 def gauss_profile(mean, sigma):
@@ -119,12 +125,12 @@ def muon_sf_unc(offset, abseta, pt):
 
 
 def muons():
-    axes = {"abseta": MUON_ABSETA, "pt": MUON_PT}
-    inputs = [var("abseta", "real", "|eta|"), var("pt", "real", "muon pt [GeV]"),
+    axes = {"eta": MUON_ABSETA, "pt": MUON_PT}
+    inputs = [var("eta", "real", "eta (binned in |eta|)"), var("pt", "real", "muon pt [GeV]"),
               var("scale_factors", "string", "nominal, systup, systdown")]
-    return [correction(name, "muon scale factor", inputs, variations(
+    return [correction(name, "muon scale factor", inputs, absolute("eta", variations(
         "scale_factors", ("nominal", "systup", "systdown"),
-        lambda sign, offset=offset: grid(axes, shifted(partial(muon_sf_unc, offset), sign))))
+        lambda sign, offset=offset: grid(axes, shifted(partial(muon_sf_unc, offset), sign)))))
         for name, offset in (("NUM_TightID_DEN_TrackerMuons", 0.0),
                              ("NUM_TightRelIso_DEN_TightIDandIPCut", 0.01))]
 
@@ -190,13 +196,50 @@ def jerc():
     ]
 
 
+def all_of(cuts):
+    """1 where every cut (input, edges, index of the passing bin) passes, else 0: nested
+    binnings, clamped at the edges."""
+    node = 1.0
+    for input_, edges, passing in reversed(cuts):
+        node = cs.Binning(nodetype="binning", input=input_, edges=edges, flow="clamp",
+                          content=[node if i == passing else 0.0 for i in range(len(edges) - 1)])
+    return node
+
+
+def jet_id():
+    """AK4 PUPPI jet ID of the 13.6 TeV definition (tight; tight lepton veto adds muEF < 0.8
+    and chEmEF < 0.8 up to |eta| 2.7), per |eta| region, with the inputs of JME's jetid.json."""
+    below = lambda input_, cut: (input_, [0.0, cut, 1.0], 0)  # noqa: E731
+    above = lambda input_, cut: (input_, [0.0, cut, 1.0], 1)  # noqa: E731
+    at_least = lambda input_, n: (input_, [0.0, n, 99999.0], 1)  # noqa: E731
+    regions = [
+        [above("chHEF", 0.01), below("neHEF", 0.99), below("neEmEF", 0.90), at_least("chMultiplicity", 1.0),
+         at_least("multiplicity", 2.0)],
+        [below("neHEF", 0.90), below("neEmEF", 0.99)],
+        [below("neHEF", 0.99)],
+        [below("neEmEF", 0.40), at_least("neMultiplicity", 2.0)],
+    ]
+    lepton_veto = [below("muEF", 0.8), below("chEmEF", 0.8)]
+    names = ["eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "chMultiplicity", "neMultiplicity", "multiplicity"]
+    corrections = []
+    for name, with_veto in (("AK4PUPPI_Tight", False), ("AK4PUPPI_TightLeptonVeto", True)):
+        cuts = [region + (lepton_veto if with_veto and i < 2 else []) for i, region in enumerate(regions)]
+        used = [n for n in names if n == "eta" or with_veto or n not in ("chEmEF", "muEF")]
+        data = absolute("eta", cs.Binning(nodetype="binning", input="eta", edges=[0.0, 2.6, 2.7, 3.0, 5.2],
+                                          flow="clamp", content=[all_of(c) for c in cuts]))
+        corrections.append(correction(name, f"{name} jet identification (1: passes)",
+                                      [var(n, "real", n) for n in used], data, output="jet id"))
+    return corrections
+
+
 def build_files():
     pu_mc = yaml.safe_load(DATASETS_YAML.read_text())["campaign"]["pileup_mc"]
     return {"puWeights.json": pileup(pu_mc["mean"], pu_mc["sigma"]),
             "muon_Z.json": muons(),
             "electron.json": electrons(),
             "btagging.json": btagging(),
-            "jet_jerc.json": jerc()}
+            "jet_jerc.json": jerc(),
+            "jetid.json": jet_id()}
 
 
 def category_keys(node, keys):
@@ -208,6 +251,8 @@ def category_keys(node, keys):
     elif isinstance(node, (cs.Binning, cs.MultiBinning)):
         for child in node.content:
             category_keys(child, keys)
+    elif isinstance(node, cs.Transform):
+        category_keys(node.content, keys)
     return keys
 
 

@@ -11,7 +11,7 @@ import contextlib
 import law
 import luigi
 
-from analysis.errors import TmetError
+from analysis.errors import TmetError, checked_name
 from config.analysis import get_config
 from config.datasets import get_dataset
 from config.processes import card_sets
@@ -32,7 +32,8 @@ class AnalysisTask(law.Task):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.config_inst = get_config(self.config)
+        checked_name("--version", self.version)
+        self.config_inst = get_config(checked_name("--config", self.config))
 
     def store_parts(self):
         return (self.task_family, self.config)
@@ -87,7 +88,7 @@ class DatasetTask(AnalysisTask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.dataset_inst = get_dataset(self.config_inst, self.dataset)
+        self.dataset_inst = get_dataset(self.config_inst, checked_name("--dataset", self.dataset))
 
     def store_parts(self):
         return super().store_parts() + (self.dataset,)
@@ -114,7 +115,7 @@ class ShiftTask:
             valid += shape_shifts(self.config_inst)
         if self.shift == "all" and self.allow_all_shifts:
             return valid
-        shift = get_shift(self.config_inst, self.shift)
+        shift = get_shift(self.config_inst, checked_name("--shift", self.shift))
         if shift not in valid:
             names = [s.name for s in valid] + (["all"] if self.allow_all_shifts else [])
             raise TmetError(f"shift '{self.shift}' has no {self.task_family} output for dataset "

@@ -25,7 +25,7 @@ class BTagEfficiency(DatasetTask):
     @law.decorator.safe_output
     @law.decorator.localize(input=False)
     def run(self):
-        from analysis.btag import count_jets, efficiencies, write_efficiency_json
+        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
 
         counts = count_jets(branch_locations(self.input()), self.config_inst)
         write_efficiency_json(
@@ -34,3 +34,6 @@ class BTagEfficiency(DatasetTask):
         )
         for flavour, (n_all, n_tagged) in counts.items():
             self.publish_message(f"flavour {flavour}: {int(n_tagged.sum())} / {int(n_all.sum())} jets tagged")
+        if not any(n_all.sum() for n_all, _ in counts.values()):
+            self.publish_message(f"{self.dataset}: no selected jets in its skims; its efficiency map holds the "
+                                 f"fallback {NO_JETS_EFFICIENCY} everywhere")

@@ -56,7 +56,8 @@ class Skim(DatasetTask, law.LocalWorkflow):
             paths = list(self.branch_data) or dataset_files(self.dataset_inst)
         result = skim_files(
             paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
-            redirectors=self.config_inst.x.redirectors, threads=self.threads,
+            nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
+            threads=self.threads,
         )
         for url in result.fallbacks():
             self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "

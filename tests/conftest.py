@@ -91,13 +91,25 @@ def dask_client():
     cluster.close()
 
 
+def law_env(base, store=None, **extra):
+    """Environment for `law run` in a temporary store, with the environment variables ``extra``."""
+    import subprocess
+
+    env = dict(os.environ)
+    env.update({
+        "TMET_BASE": REPO, "TMET_STORE": store or str(base / "store"), "LAW_HOME": str(base / "law_home"),
+        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "PYTHONPATH": REPO,
+        "PYTHONWARNINGS": "ignore::UserWarning:ROOT", **extra,
+    })
+    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
+    return env
+
+
 def tiny_law_env(base, datasets=None, events_per_file=2000, store=None, **extra):
-    """Environment for `law run` on a temporary store with a tiny copy of the synthetic datasets.
+    """law_env with a tiny copy of the synthetic datasets.
 
     ``datasets``: the datasets to keep (one file each); None keeps all with their file counts.
     """
-    import subprocess
-
     import yaml
 
     with open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")) as f:
@@ -108,14 +120,7 @@ def tiny_law_env(base, datasets=None, events_per_file=2000, store=None, **extra)
             entry["generator"]["files"] = 1
     content["generator_defaults"]["events_per_file"] = events_per_file
     (base / "tiny.yaml").write_text(yaml.safe_dump(content))
-    env = dict(os.environ)
-    env.update({
-        "TMET_BASE": REPO, "TMET_STORE": store or str(base / "store"), "LAW_HOME": str(base / "law_home"),
-        "LAW_CONFIG_FILE": os.path.join(REPO, "law.cfg"), "TMET_DATASETS_RUN2_2018_SYNTH": str(base / "tiny.yaml"),
-        "PYTHONPATH": REPO, "PYTHONWARNINGS": "ignore::UserWarning:ROOT", **extra,
-    })
-    subprocess.run(["law", "index"], env=env, check=True, capture_output=True)
-    return env
+    return law_env(base, store, TMET_DATASETS_RUN2_2018_SYNTH=str(base / "tiny.yaml"), **extra)
 
 
 def law_run(env, *args, version="v1"):

@@ -22,8 +22,8 @@ DATA_DIR = ROOT_DIR / "data" / "corrections" / "run2_2018_synth"
 SIGNATURES = {
     "puWeights.json": {"Collisions18_UltraLegacy_goldenJSON": [("NumTrueInteractions", "real"), ("weights", "string")]},
     "muon_Z.json": {
-        "NUM_TightID_DEN_TrackerMuons": [("abseta", "real"), ("pt", "real"), ("scale_factors", "string")],
-        "NUM_TightRelIso_DEN_TightIDandIPCut": [("abseta", "real"), ("pt", "real"), ("scale_factors", "string")],
+        "NUM_TightID_DEN_TrackerMuons": [("eta", "real"), ("pt", "real"), ("scale_factors", "string")],
+        "NUM_TightRelIso_DEN_TightIDandIPCut": [("eta", "real"), ("pt", "real"), ("scale_factors", "string")],
     },
     "electron.json": {"UL-Electron-ID-SF": [("year", "string"), ("ValType", "string"), ("WorkingPoint", "string"),
                                             ("eta", "real"), ("pt", "real")]},
@@ -35,12 +35,19 @@ SIGNATURES = {
         "Summer19UL18_JRV2_MC_PtResolution_AK4PFchs": [("JetEta", "real"), ("JetPt", "real"), ("Rho", "real")],
         "Summer19UL18_JRV2_MC_ScaleFactor_AK4PFchs": [("JetEta", "real"), ("systematic", "string")],
     },
+    "jetid.json": {
+        "AK4PUPPI_Tight": [(n, "real") for n in ("eta", "chHEF", "neHEF", "neEmEF", "chMultiplicity",
+                                                 "neMultiplicity", "multiplicity")],
+        "AK4PUPPI_TightLeptonVeto": [(n, "real") for n in ("eta", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF",
+                                                           "chMultiplicity", "neMultiplicity", "multiplicity")],
+    },
 }
+OUTPUTS = {"jetid.json": "jet id"}  # every other file's corrections output a "weight"
 
 # (file, correction, variation input, (nominal, up, down), fixed inputs per combination, real input grid)
 SCALE_FACTORS = [
     *[("muon_Z.json", name, "scale_factors", ("nominal", "systup", "systdown"), [{}],
-       {"abseta": np.linspace(0, 2.39, 9), "pt": np.geomspace(15, 199, 9)})
+       {"eta": np.linspace(-2.39, 2.39, 9), "pt": np.geomspace(15, 199, 9)})
       for name in SIGNATURES["muon_Z.json"]],
     ("electron.json", "UL-Electron-ID-SF", "ValType", ("sf", "sfup", "sfdown"),
      [{"year": "2018", "WorkingPoint": wp} for wp in ("Veto", "Loose", "Medium", "Tight")],
@@ -59,9 +66,10 @@ SCALE_FACTORS = [
 CLAMPED = [
     ("puWeights.json", "Collisions18_UltraLegacy_goldenJSON", {"weights": "up"}, "NumTrueInteractions", -5.0, 0.5),
     ("puWeights.json", "Collisions18_UltraLegacy_goldenJSON", {"weights": "up"}, "NumTrueInteractions", 300.0, 99.5),
-    ("muon_Z.json", "NUM_TightID_DEN_TrackerMuons", {"pt": 30.0, "scale_factors": "systup"}, "abseta", 3.0, 2.35),
-    ("muon_Z.json", "NUM_TightRelIso_DEN_TightIDandIPCut", {"abseta": 1.0, "scale_factors": "nominal"}, "pt", 5.0, 16.0),
-    ("muon_Z.json", "NUM_TightRelIso_DEN_TightIDandIPCut", {"abseta": 1.0, "scale_factors": "nominal"}, "pt", 1e4, 190.0),
+    ("muon_Z.json", "NUM_TightID_DEN_TrackerMuons", {"pt": 30.0, "scale_factors": "systup"}, "eta", 3.0, 2.35),
+    ("muon_Z.json", "NUM_TightID_DEN_TrackerMuons", {"pt": 30.0, "scale_factors": "systup"}, "eta", -3.0, 2.35),
+    ("muon_Z.json", "NUM_TightRelIso_DEN_TightIDandIPCut", {"eta": 1.0, "scale_factors": "nominal"}, "pt", 5.0, 16.0),
+    ("muon_Z.json", "NUM_TightRelIso_DEN_TightIDandIPCut", {"eta": 1.0, "scale_factors": "nominal"}, "pt", 1e4, 190.0),
     ("electron.json", "UL-Electron-ID-SF", {"year": "2018", "ValType": "sfdown", "WorkingPoint": "Tight", "pt": 40.0},
      "eta", -3.0, -2.4),
     ("electron.json", "UL-Electron-ID-SF", {"year": "2018", "ValType": "sf", "WorkingPoint": "Loose", "eta": 0.3},
@@ -107,7 +115,7 @@ def test_names_and_signatures_mirror_pog(filename):
     cset = correctionlib.CorrectionSet.from_file(str(DATA_DIR / filename))
     found = {name: [(var.name, var.type) for var in corr.inputs] for name, corr in cset.items()}
     assert found == SIGNATURES[filename]
-    assert all(corr.output.name == "weight" for corr in cset.values())
+    assert all(corr.output.name == OUTPUTS.get(filename, "weight") for corr in cset.values())
 
 
 def test_pileup_weights_reweight_mc_to_data():

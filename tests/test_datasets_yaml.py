@@ -1,12 +1,15 @@
 """Bad dataset YAML gives an error that names the file, the dataset and the field."""
 
+import os
 import textwrap
 
 import order as od
 import pytest
+import yaml
 
 from analysis.errors import TmetError
 from config.datasets import add_datasets, read_yaml
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -21,7 +24,7 @@ def load(tmp_path, text, processes):
     path = tmp_path / "datasets.yaml"
     path.write_text(textwrap.dedent(text))
     campaign = od.Campaign("test_campaign", 99, ecm=13)
-    add_datasets(read_yaml(str(path)), str(path), campaign, processes)
+    add_datasets(read_yaml(str(path)), str(path), campaign, processes, 9)
     return campaign, str(path)
 
 
@@ -96,3 +99,61 @@ def test_unknown_field_and_bad_syntax(tmp_path, processes):
         """, processes)
     with pytest.raises(TmetError, match="invalid YAML in .*datasets.yaml"):
         load(tmp_path, "datasets: [unclosed\n", processes)
+
+
+def settings_config(tmp_path, monkeypatch, settings):
+    """run2_2018 built with a datasets YAML that holds ``settings``."""
+    from config import campaigns
+    from config.analysis import build_config
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"settings": settings, "datasets": {
+        "tt": {"process": "tt_sl", "data": False, "files": ["/data/tt.root"]}}}))
+    monkeypatch.setenv("TMET_DATASETS_RUN2_2018", str(path))
+    return build_config("run2_2018", campaigns.ul2018()), path
+
+
+def test_settings_override_campaign_values_without_code(tmp_path, monkeypatch):
+    (tmp_path / "golden.json").write_text("{}")
+    config, _ = settings_config(tmp_path, monkeypatch, {
+        "triggers": [], "lumi_mask": "golden.json", "redirectors": ["root://my.site//"],
+        "met_filters": {"mc": ["Flag_goodVertices"], "data": ["Flag_goodVertices", "Flag_eeBadScFilter"]},
+        "branch_map": {"MET_pt": "PuppiMET_pt"}, "corrections": {"jes": "my_jerc.json.gz"},
+    })
+    assert config.x.triggers == [] and config.x.redirectors == ["root://my.site//"]
+    assert config.x.lumi_mask == str(tmp_path / "golden.json")
+    assert config.x.met_filters["data"] == ["Flag_goodVertices", "Flag_eeBadScFilter"]
+    assert config.x.branch_map == {"MET_pt": "PuppiMET_pt"}
+    assert config.x.corrections["jes"]["file"] == str(tmp_path / "my_jerc.json.gz")
+    assert config.x.corrections["jes"]["name"] == "Summer19UL18_V5_MC_Total_AK4PFchs"
+    config, _ = settings_config(tmp_path, monkeypatch, {"lumi_mask": None, "met_filters": ["Flag_goodVertices"]})
+    assert config.x.lumi_mask is None and config.x.met_filters == {"mc": ["Flag_goodVertices"],
+                                                                    "data": ["Flag_goodVertices"]}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"trigger": []}, r"settings: unknown key\(s\) \['trigger'\]; known: triggers, met_filters"),
+    ({"corrections": {"jec": "x.json"}}, r"settings: unknown correction 'jec'; known: btag_heavy"),
+    ({"triggers": "HLT_X"}, r"settings: 'triggers' must be a list of names"),
+    ({"met_filters": {"mc": []}}, r"settings: 'met_filters' as a mapping needs exactly 'mc' and 'data'"),
+])
+def test_bad_settings_name_file_and_key(tmp_path, monkeypatch, settings, message):
+    with pytest.raises(TmetError, match=r"mine.yaml, " + message):
+        settings_config(tmp_path, monkeypatch, settings)
+
+
+@pytest.mark.parametrize("generator, message", [
+    ({"met_slop": 100.0}, r"dataset 'sig': unknown generator setting\(s\) \['met_slop'\]"),
+    ({"files": "two"}, r"dataset 'sig': generator setting 'files' must be a whole number >= 1, got 'two'"),
+    ({"lepton_multiplicity": [1, 0]}, r"generator setting 'lepton_multiplicity' must be three non-negative"),
+    ({"nano_version": 11}, r"generator setting 'nano_version' must be a NanoAOD version the generator writes"),
+])
+def test_generator_settings_checked_by_name_and_type(tmp_path, processes, generator, message):
+    import yaml as yaml_module
+
+    defaults = yaml_module.safe_load(open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")))[
+        "generator_defaults"]
+    text = yaml_module.safe_dump({"generator_defaults": defaults, "datasets": {
+        "sig": {"process": "tt_sl", "data": False, "generator": generator}}})
+    with pytest.raises(TmetError, match=message):
+        load(tmp_path, text, processes)

@@ -94,11 +94,18 @@ struct EventBuffers {
     UInt_t nJet;
     Float_t Jet_pt[kMaxJet], Jet_eta[kMaxJet], Jet_phi[kMaxJet], Jet_mass[kMaxJet], Jet_btagDeepFlavB[kMaxJet];
     Int_t Jet_jetId[kMaxJet], Jet_hadronFlavour[kMaxJet];
+    // v12 and later: unsigned-char IDs and flavours, energy fractions and multiplicities
+    UChar_t Jet_jetId_v12[kMaxJet], Jet_hadronFlavour_v12[kMaxJet], Electron_cutBased_v12[kMaxLep];
+    Float_t Jet_chHEF[kMaxJet], Jet_neHEF[kMaxJet], Jet_chEmEF[kMaxJet], Jet_neEmEF[kMaxJet], Jet_muEF[kMaxJet];
+    UChar_t Jet_chMultiplicity[kMaxJet], Jet_neMultiplicity[kMaxJet], Jet_nConstituents[kMaxJet];
     UInt_t nTopCand;
     Float_t TopCand_pt[kMaxTop], TopCand_eta[kMaxTop], TopCand_phi[kMaxTop], TopCand_mass[kMaxTop],
         TopCand_score[kMaxTop];
     Int_t TopCand_type[kMaxTop];
     Float_t MET_pt, MET_phi, MET_sumEt, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY;
+    // v15: PUPPI MET with its unclustered-energy variations
+    Float_t PuppiMET_ptUnclusteredUp, PuppiMET_phiUnclusteredUp, PuppiMET_ptUnclusteredDown,
+        PuppiMET_phiUnclusteredDown;
     Float_t fixedGridRhoFastjetAll;
     Int_t PV_npvs, PV_npvsGood;
     Float_t Pileup_nTrueInt;
@@ -119,7 +126,11 @@ inline const char* kTriggers[4] = {
     "HLT_PFMETNoMu120_PFMHTNoMu120_IDTight", "HLT_PFMET120_PFMHT120_IDTight", "HLT_IsoMu24",
     "HLT_Ele32_WPTight_Gsf"};
 
-inline void book(TTree& t, EventBuffers& b, bool is_data) {
+// book the branches of NanoAOD version nano (9, 12 or 15): v12 and later name rho
+// Rho_fixedGridRhoFastjetAll, store IDs and flavours as unsigned chars and the jet energy
+// fractions; v15 drops Jet_jetId, adds the jet multiplicities and has PUPPI MET, not MET
+inline void book(TTree& t, EventBuffers& b, bool is_data, int nano) {
+    const bool v12 = nano >= 12, v15 = nano >= 15;
     t.Branch("run", &b.run, "run/i");
     t.Branch("luminosityBlock", &b.luminosityBlock, "luminosityBlock/i");
     t.Branch("event", &b.event, "event/l");
@@ -138,16 +149,31 @@ inline void book(TTree& t, EventBuffers& b, bool is_data) {
     t.Branch("Electron_phi", b.Electron_phi, "Electron_phi[nElectron]/F");
     t.Branch("Electron_mass", b.Electron_mass, "Electron_mass[nElectron]/F");
     t.Branch("Electron_charge", b.Electron_charge, "Electron_charge[nElectron]/I");
-    t.Branch("Electron_cutBased", b.Electron_cutBased, "Electron_cutBased[nElectron]/I");
+    if (v12) t.Branch("Electron_cutBased", b.Electron_cutBased_v12, "Electron_cutBased[nElectron]/b");
+    else t.Branch("Electron_cutBased", b.Electron_cutBased, "Electron_cutBased[nElectron]/I");
     t.Branch("Electron_deltaEtaSC", b.Electron_deltaEtaSC, "Electron_deltaEtaSC[nElectron]/F");
     t.Branch("nJet", &b.nJet, "nJet/i");
     t.Branch("Jet_pt", b.Jet_pt, "Jet_pt[nJet]/F");
     t.Branch("Jet_eta", b.Jet_eta, "Jet_eta[nJet]/F");
     t.Branch("Jet_phi", b.Jet_phi, "Jet_phi[nJet]/F");
     t.Branch("Jet_mass", b.Jet_mass, "Jet_mass[nJet]/F");
-    t.Branch("Jet_jetId", b.Jet_jetId, "Jet_jetId[nJet]/I");
+    if (!v12) t.Branch("Jet_jetId", b.Jet_jetId, "Jet_jetId[nJet]/I");
+    else if (!v15) t.Branch("Jet_jetId", b.Jet_jetId_v12, "Jet_jetId[nJet]/b");
     t.Branch("Jet_btagDeepFlavB", b.Jet_btagDeepFlavB, "Jet_btagDeepFlavB[nJet]/F");
-    if (!is_data) t.Branch("Jet_hadronFlavour", b.Jet_hadronFlavour, "Jet_hadronFlavour[nJet]/I");
+    if (!is_data && v12) t.Branch("Jet_hadronFlavour", b.Jet_hadronFlavour_v12, "Jet_hadronFlavour[nJet]/b");
+    else if (!is_data) t.Branch("Jet_hadronFlavour", b.Jet_hadronFlavour, "Jet_hadronFlavour[nJet]/I");
+    if (v12) {
+        t.Branch("Jet_chHEF", b.Jet_chHEF, "Jet_chHEF[nJet]/F");
+        t.Branch("Jet_neHEF", b.Jet_neHEF, "Jet_neHEF[nJet]/F");
+        t.Branch("Jet_chEmEF", b.Jet_chEmEF, "Jet_chEmEF[nJet]/F");
+        t.Branch("Jet_neEmEF", b.Jet_neEmEF, "Jet_neEmEF[nJet]/F");
+        t.Branch("Jet_muEF", b.Jet_muEF, "Jet_muEF[nJet]/F");
+        t.Branch("Jet_nConstituents", b.Jet_nConstituents, "Jet_nConstituents[nJet]/b");
+    }
+    if (v15) {
+        t.Branch("Jet_chMultiplicity", b.Jet_chMultiplicity, "Jet_chMultiplicity[nJet]/b");
+        t.Branch("Jet_neMultiplicity", b.Jet_neMultiplicity, "Jet_neMultiplicity[nJet]/b");
+    }
     t.Branch("nTopCand", &b.nTopCand, "nTopCand/i");
     t.Branch("TopCand_pt", b.TopCand_pt, "TopCand_pt[nTopCand]/F");
     t.Branch("TopCand_eta", b.TopCand_eta, "TopCand_eta[nTopCand]/F");
@@ -155,12 +181,21 @@ inline void book(TTree& t, EventBuffers& b, bool is_data) {
     t.Branch("TopCand_mass", b.TopCand_mass, "TopCand_mass[nTopCand]/F");
     t.Branch("TopCand_score", b.TopCand_score, "TopCand_score[nTopCand]/F");
     t.Branch("TopCand_type", b.TopCand_type, "TopCand_type[nTopCand]/I");
-    t.Branch("MET_pt", &b.MET_pt, "MET_pt/F");
-    t.Branch("MET_phi", &b.MET_phi, "MET_phi/F");
-    t.Branch("MET_sumEt", &b.MET_sumEt, "MET_sumEt/F");
-    t.Branch("MET_MetUnclustEnUpDeltaX", &b.MET_MetUnclustEnUpDeltaX, "MET_MetUnclustEnUpDeltaX/F");
-    t.Branch("MET_MetUnclustEnUpDeltaY", &b.MET_MetUnclustEnUpDeltaY, "MET_MetUnclustEnUpDeltaY/F");
-    t.Branch("fixedGridRhoFastjetAll", &b.fixedGridRhoFastjetAll, "fixedGridRhoFastjetAll/F");
+    const std::string met = v15 ? "PuppiMET" : "MET";
+    t.Branch((met + "_pt").c_str(), &b.MET_pt, (met + "_pt/F").c_str());
+    t.Branch((met + "_phi").c_str(), &b.MET_phi, (met + "_phi/F").c_str());
+    t.Branch((met + "_sumEt").c_str(), &b.MET_sumEt, (met + "_sumEt/F").c_str());
+    if (v15) {
+        t.Branch("PuppiMET_ptUnclusteredUp", &b.PuppiMET_ptUnclusteredUp, "PuppiMET_ptUnclusteredUp/F");
+        t.Branch("PuppiMET_phiUnclusteredUp", &b.PuppiMET_phiUnclusteredUp, "PuppiMET_phiUnclusteredUp/F");
+        t.Branch("PuppiMET_ptUnclusteredDown", &b.PuppiMET_ptUnclusteredDown, "PuppiMET_ptUnclusteredDown/F");
+        t.Branch("PuppiMET_phiUnclusteredDown", &b.PuppiMET_phiUnclusteredDown, "PuppiMET_phiUnclusteredDown/F");
+    } else {
+        t.Branch("MET_MetUnclustEnUpDeltaX", &b.MET_MetUnclustEnUpDeltaX, "MET_MetUnclustEnUpDeltaX/F");
+        t.Branch("MET_MetUnclustEnUpDeltaY", &b.MET_MetUnclustEnUpDeltaY, "MET_MetUnclustEnUpDeltaY/F");
+    }
+    t.Branch(v12 ? "Rho_fixedGridRhoFastjetAll" : "fixedGridRhoFastjetAll", &b.fixedGridRhoFastjetAll,
+             v12 ? "Rho_fixedGridRhoFastjetAll/F" : "fixedGridRhoFastjetAll/F");
     t.Branch("PV_npvs", &b.PV_npvs, "PV_npvs/I");
     t.Branch("PV_npvsGood", &b.PV_npvsGood, "PV_npvsGood/I");
     if (!is_data) {
@@ -176,11 +211,50 @@ inline void book(TTree& t, EventBuffers& b, bool is_data) {
     for (int i = 0; i < 4; ++i) t.Branch(kTriggers[i], &b.triggers[i], (std::string(kTriggers[i]) + "/O").c_str());
 }
 
+// energy fractions and multiplicities of a jet that give it the AK4 PUPPI jet ID of the
+// 13.6 TeV definition its drawn Jet_jetId says (tight: bit 2, lepton veto: bit 4; beyond
+// |eta| 2.7 the veto adds nothing), and NanoAODv12's stored flag: the same definition with
+// its looser neutral cuts between |eta| 2.7 and 3.0 (neHEF < 0.9999) and beyond (neEmEF < 0.9)
+struct JetComposition {
+    float ch_hef, ne_hef, ch_emef, ne_emef, mu_ef;
+    int ch_mult, ne_mult, stored_v12;
+
+    static bool tight(const JetComposition& c, double abseta, bool v12) {
+        if (abseta <= 2.6)
+            return c.ch_hef > 0.01 && c.ne_hef < 0.99 && c.ne_emef < 0.9 && c.ch_mult >= 1 && c.ch_mult + c.ne_mult >= 2;
+        if (abseta <= 2.7) return c.ne_hef < 0.9 && c.ne_emef < 0.99;
+        if (abseta <= 3.0) return c.ne_hef < (v12 ? 0.9999 : 0.99);
+        return c.ne_emef < (v12 ? 0.9 : 0.4) && c.ne_mult >= 2;
+    }
+
+    static JetComposition draw(TRandom3& r, double abseta, int jet_id) {
+        JetComposition c{static_cast<float>(0.05 + 0.5 * r.Rndm()), static_cast<float>(0.3 * r.Rndm()),
+                         static_cast<float>(0.3 * r.Rndm()), static_cast<float>(0.3 * r.Rndm()),
+                         static_cast<float>(0.05 * r.Rndm()), 1 + static_cast<int>(r.Poisson(8)),
+                         2 + static_cast<int>(r.Poisson(5)), 0};
+        if (!(jet_id & 2)) {  // break the tight ID where it is defined
+            if (abseta <= 2.6) c.ne_hef = 0.995 + 0.004 * r.Rndm();
+            else if (abseta <= 2.7) c.ne_hef = 0.92 + 0.06 * r.Rndm();
+            else if (abseta <= 3.0) c.ne_hef = 0.992 + 0.007 * r.Rndm();
+            else c.ne_emef = 0.45 + 0.4 * r.Rndm();
+        } else if (!(jet_id & 4) && abseta <= 2.7) {
+            c.mu_ef = 0.82 + 0.15 * r.Rndm();
+        }
+        const bool stored_tight = tight(c, abseta, true);
+        c.stored_v12 = 2 * stored_tight + 4 * (stored_tight && (abseta > 2.7 || (c.mu_ef < 0.8 && c.ch_emef < 0.8)));
+        return c;
+    }
+};
+
 class EventMaker {
 public:
-    EventMaker(const GenCampaign& campaign, ULong64_t seed) : campaign_(campaign), rng_(0) {
+    // the jets' energy composition (v12 and later) comes from a stream of its own, so that
+    // every layout of a seed holds the same events
+    EventMaker(const GenCampaign& campaign, ULong64_t seed, int nano)
+        : campaign_(campaign), nano_(nano), rng_(0), composition_rng_(0) {
         // TRandom3 takes a 32-bit seed; fold the 64-bit one so that nearby seeds differ
         rng_.SetSeed(static_cast<UInt_t>((seed * 0x9E3779B97F4A7C15ULL) >> 32) | 1u);
+        composition_rng_.SetSeed(static_cast<UInt_t>(((seed + 1) * 0xBF58476D1CE4E5B9ULL) >> 32) | 1u);
     }
 
     // fill b with one event of model m; returns the generator weight (0 for data)
@@ -271,6 +345,12 @@ public:
         b.MET_sumEt = ht + 300.0 + rng_.Exp(300.0);
         b.MET_MetUnclustEnUpDeltaX = rng_.Gaus(0.0, 10.0);
         b.MET_MetUnclustEnUpDeltaY = rng_.Gaus(0.0, 10.0);
+        const double mx = met * std::cos(met_phi), my = met * std::sin(met_phi);
+        const double dx = b.MET_MetUnclustEnUpDeltaX, dy = b.MET_MetUnclustEnUpDeltaY;
+        b.PuppiMET_ptUnclusteredUp = std::hypot(mx + dx, my + dy);
+        b.PuppiMET_phiUnclusteredUp = std::atan2(my + dy, mx + dx);
+        b.PuppiMET_ptUnclusteredDown = std::hypot(mx - dx, my - dy);
+        b.PuppiMET_phiUnclusteredDown = std::atan2(my - dy, mx - dx);
 
         double n_true;
         do { n_true = rng_.Gaus(campaign_.pileup_mean, campaign_.pileup_sigma); } while (n_true < 0 || n_true >= 100);
@@ -330,6 +410,7 @@ private:
             b.Electron_pt[i] = el[i].pt; b.Electron_eta[i] = el[i].eta; b.Electron_phi[i] = el[i].phi;
             b.Electron_mass[i] = 0.000511; b.Electron_charge[i] = el[i].charge;
             b.Electron_cutBased[i] = el[i].cut_based; b.Electron_deltaEtaSC[i] = rng_.Gaus(0.0, 0.01);
+            b.Electron_cutBased_v12[i] = static_cast<UChar_t>(el[i].cut_based);
         }
     }
     void fill_jets(std::vector<Jet>& jets, EventBuffers& b) {
@@ -339,6 +420,15 @@ private:
             b.Jet_pt[i] = jets[i].pt; b.Jet_eta[i] = jets[i].eta; b.Jet_phi[i] = jets[i].phi;
             b.Jet_mass[i] = jets[i].mass; b.Jet_btagDeepFlavB[i] = jets[i].btag;
             b.Jet_jetId[i] = jets[i].jet_id; b.Jet_hadronFlavour[i] = jets[i].flavour;
+            b.Jet_hadronFlavour_v12[i] = static_cast<UChar_t>(jets[i].flavour);
+            if (nano_ < 12) continue;
+            const auto c = JetComposition::draw(composition_rng_, std::abs(jets[i].eta), jets[i].jet_id);
+            b.Jet_chHEF[i] = c.ch_hef; b.Jet_neHEF[i] = c.ne_hef; b.Jet_chEmEF[i] = c.ch_emef;
+            b.Jet_neEmEF[i] = c.ne_emef; b.Jet_muEF[i] = c.mu_ef;
+            b.Jet_chMultiplicity[i] = static_cast<UChar_t>(std::min(c.ch_mult, 255));
+            b.Jet_neMultiplicity[i] = static_cast<UChar_t>(std::min(c.ne_mult, 255));
+            b.Jet_nConstituents[i] = static_cast<UChar_t>(std::min(c.ch_mult + c.ne_mult, 255));
+            b.Jet_jetId_v12[i] = static_cast<UChar_t>(c.stored_v12);
         }
     }
     void fill_tops(std::vector<Top>& tops, EventBuffers& b) {
@@ -381,18 +471,20 @@ private:
     }
 
     GenCampaign campaign_;
-    TRandom3 rng_;
+    int nano_;
+    TRandom3 rng_, composition_rng_;
 };
 
-// Write one NanoAOD file with counts[i] events of models[i] (shuffled when several, as in
-// data); the Runs tree of MC holds, as in NanoAOD, the count and weight sums of the events
+// Write one NanoAOD file (layout of version nano) with counts[i] events of models[i]
+// (shuffled when several, as in data); the Runs tree of MC holds, as in NanoAOD, the count and weight sums of the events
 // written (a generator filter efficiency goes with the cross section, not into Runs).
 inline GenResult write_file(const std::string& path, const std::vector<GenModel>& models,
                             const std::vector<Long64_t>& counts, bool is_data, ULong64_t seed,
-                            ULong64_t first_event, const GenCampaign& campaign, int compression, Long64_t auto_flush) {
+                            ULong64_t first_event, const GenCampaign& campaign, int compression, Long64_t auto_flush,
+                            int nano) {
     std::vector<int> order;
     for (size_t i = 0; i < counts.size(); ++i) order.insert(order.end(), counts[i], static_cast<int>(i));
-    EventMaker maker(campaign, seed);
+    EventMaker maker(campaign, seed, nano);
     TRandom3 shuffler(static_cast<UInt_t>(seed % 4294967291ULL) + 7u);
     for (Long64_t i = static_cast<Long64_t>(order.size()) - 1; i > 0; --i)
         std::swap(order[i], order[shuffler.Integer(i + 1)]);
@@ -401,7 +493,7 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     TTree events("Events", "Events");
     events.SetAutoFlush(auto_flush);
     EventBuffers b{};
-    book(events, b, is_data);
+    book(events, b, is_data, nano);
 
     GenResult result;
     for (size_t i = 0; i < order.size(); ++i) {

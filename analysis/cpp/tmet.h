@@ -70,9 +70,9 @@ public:
     static constexpr int VARIATION = -2;
 
     BoundCorrection(correction::Correction::Ref ref, std::vector<int> sources, const std::vector<std::string>& fixed,
-                    std::vector<std::string> variations, std::string label)
-        : ref_(std::move(ref)), sources_(std::move(sources)), variations_(std::move(variations)),
-          label_(std::move(label)) {
+                    std::vector<std::string> variations, std::string label, std::string spec)
+        : spec(std::move(spec)), ref_(std::move(ref)), sources_(std::move(sources)),
+          variations_(std::move(variations)), label_(std::move(label)) {
         const auto& inputs = ref_->inputs();
         for (size_t i = 0; i < inputs.size(); ++i) {
             is_int_.push_back(inputs[i].type() == correction::Variable::VarType::integer);
@@ -107,6 +107,8 @@ public:
         return value;
     }
 
+    const std::string spec;  // what it was bound from (the config's spec, as text)
+
 private:
     std::string describe(double value, const std::vector<correction::Variable::Type>& args) const {
         std::string text = label_ + " gave " + std::to_string(value) + ", which cannot be a scale factor, "
@@ -136,10 +138,16 @@ inline std::map<std::string, BoundCorrection>& corrections() {
 
 inline void bind_correction(const std::string& key, const std::string& file, const std::string& name,
                             const std::vector<int>& sources, const std::vector<std::string>& fixed,
-                            const std::vector<std::string>& variations) {
+                            const std::vector<std::string>& variations, const std::string& spec) {
     corrections().erase(key);
     corrections().emplace(key, BoundCorrection(find_correction(file, name), sources, fixed, variations,
-                                               "correction '" + name + "' of " + file));
+                                               "correction '" + name + "' of " + file, spec));
+}
+
+// the spec ``key`` is bound from ("" if none): a key is rebound only when its spec changes
+inline std::string bound_spec(const std::string& key) {
+    auto it = corrections().find(key);
+    return it == corrections().end() ? "" : it->second.spec;
 }
 
 inline const BoundCorrection& corr(const std::string& key) {
@@ -270,6 +278,55 @@ RVecB select_jets(const RVecF& pt, const RVecF& eta, const RVecF& phi, const RVe
         sel[i] = ok;
     }
     return sel;
+}
+
+// ---------------------------------------------------------------------------------------
+// the canonical jet ID (bit 2: tight, bit 4: tight lepton veto) of NanoAOD versions whose
+// stored Jet_jetId is wrong (v12) or missing (v15; read with JME's jetid.json from v13 on)
+
+// JME's correction of v12's stored flag: the stored tight bit, tightened where the 13.6 TeV
+// definition is (neutral hadron fraction between the transition and the forward |eta|,
+// neutral EM fraction beyond); the lepton veto rebuilt on it up to the transition |eta|
+template <typename T>
+RVecI jet_id_v12(const RVecF& eta, const RVec<T>& stored, const RVecF& ne_hef, const RVecF& ne_emef,
+                 const RVecF& mu_ef, const RVecF& ch_emef, float transition, float forward, float ne_hef_max,
+                 float ne_emef_max, float mu_ef_max, float ch_emef_max) {
+    RVecI out(eta.size());
+    for (size_t i = 0; i < eta.size(); ++i) {
+        const float abseta = std::abs(eta[i]);
+        bool tight = (static_cast<int>(stored[i]) & 2) != 0;
+        if (abseta > transition && abseta <= forward) tight = tight && ne_hef[i] < ne_hef_max;
+        if (abseta > forward) tight = tight && ne_emef[i] < ne_emef_max;
+        const bool veto = tight && (abseta > transition || (mu_ef[i] < mu_ef_max && ch_emef[i] < ch_emef_max));
+        out[i] = 2 * tight + 4 * veto;
+    }
+    return out;
+}
+
+// JME's jetid.json (corrections jet_id_tight, jet_id_tight_lepton_veto), from the energy
+// fractions and the charged and neutral multiplicities
+template <typename M>
+RVecI jet_id_from_json(const RVecF& eta, const RVecF& ch_hef, const RVecF& ne_hef, const RVecF& ch_emef,
+                       const RVecF& ne_emef, const RVecF& mu_ef, const RVec<M>& ch_mult, const RVec<M>& ne_mult) {
+    const auto& tight = corr("jet_id_tight");
+    const auto& veto = corr("jet_id_tight_lepton_veto");
+    RVecI out(eta.size());
+    for (size_t i = 0; i < eta.size(); ++i) {
+        const double ch = static_cast<double>(ch_mult[i]), ne = static_cast<double>(ne_mult[i]);
+        const std::initializer_list<double> q = {eta[i], ch_hef[i], ne_hef[i], ch_emef[i], ne_emef[i], mu_ef[i],
+                                                 ch, ne, ch + ne};
+        out[i] = 2 * (tight(q) > 0.5) + 4 * (veto(q) > 0.5);
+    }
+    return out;
+}
+
+// v9's unclustered-energy MET deltas (the up variation minus the nominal, per axis) from
+// v15's varied PUPPI MET
+inline float unclustered_delta_x(float pt, float phi, float up_pt, float up_phi) {
+    return up_pt * std::cos(up_phi) - pt * std::cos(phi);
+}
+inline float unclustered_delta_y(float pt, float phi, float up_pt, float up_phi) {
+    return up_pt * std::sin(up_phi) - pt * std::sin(phi);
 }
 
 // transverse mass of the leading (highest-pt) lepton with MET; 0 without a lepton

@@ -1,0 +1,138 @@
+"""Corrections are bound by their inputs' names, checked against the file before any event
+loop: another input order gives the same results, other names or types stop with an error
+naming the file and the correction, and a value that cannot be a correction stops the loop."""
+
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+
+from analysis.corrections import correction_specs, input_sources, setup
+from analysis.errors import TmetError
+from analysis.histograms import make_histograms
+from analysis.skim import sum_of_weights
+from analysis.weights import normalization
+from config import campaigns
+from config.analysis import build_config
+from tests.conftest import REPO
+
+POG = os.path.join(REPO, "tests", "data", "pog")
+JES = "Summer19UL18_V5_MC_Total_AK4PFchs"
+
+
+def contents(hist):
+    return np.array([hist.GetBinContent(i) for i in range(hist.GetNbinsX() + 2)])
+
+
+def with_jes(config, tmp_path, edit):
+    """A copy of ``config`` whose JES correction is ``edit``-ed in a copy of its file."""
+    spec = config.x.corrections["jes"]
+    content = json.load(open(spec["file"]))
+    (jes,) = [c for c in content["corrections"] if c["name"] == JES]
+    edit(jes)
+    path = tmp_path / "jet_jerc_edited.json"
+    path.write_text(json.dumps(content))
+    edited = copy.copy(config)
+    edited.x.corrections = {**config.x.corrections, "jes": {**spec, "file": str(path)}}
+    return edited
+
+
+@pytest.fixture(scope="module")
+def tt(skimmed, config):
+    skim = skimmed["tt_sl"][1]
+    return skim, normalization(config, config.get_dataset("tt_sl"), sum_of_weights([skim]))
+
+
+@pytest.fixture
+def jes_config(tmp_path):
+    return build_config("run2_2018_synth", campaigns.synthetic2018())
+
+
+def jes_histograms(skim, config, norm, btag_efficiency):
+    shifts = [config.get_shift(name) for name in ("nominal", "jes_up", "jes_down")]
+    return make_histograms([skim], config, False, norm, btag_efficiency, shifts, threads=1)
+
+
+def test_another_input_order_gives_the_same_histograms(tt, config, btag_efficiency, jes_config, tmp_path):
+    skim, norm = tt
+    reference = jes_histograms(skim, config, norm, btag_efficiency)
+    reversed_config = with_jes(jes_config, tmp_path, lambda jes: jes["inputs"].reverse())
+    (jes,) = [c for c in json.load(open(reversed_config.x.corrections["jes"]["file"]))["corrections"] if c["name"] == JES]
+    assert [i["name"] for i in jes["inputs"]] == ["JetPt", "JetEta"]
+    hists = jes_histograms(skim, reversed_config, norm, btag_efficiency)
+    for shift, by_key in reference.items():
+        for key, hist in by_key.items():
+            np.testing.assert_array_equal(contents(hists[shift][key]), contents(hist), err_msg=f"{shift} {key}")
+    # and the JES variations bracket the nominal yield
+    totals = {s: sum(hists[s][(c, "met")].Integral(0, -1) for c in ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l"))
+              for s in hists}
+    assert totals["jes_down"] < totals["nominal"] < totals["jes_up"]
+
+
+def test_other_input_names_stop_before_the_event_loop(tt, btag_efficiency, jes_config, tmp_path):
+    def rename(jes):
+        jes["inputs"][0]["name"] = "eta"
+        jes["data"] = json.loads(json.dumps(jes["data"]).replace('"JetEta"', '"eta"'))
+
+    renamed = with_jes(jes_config, tmp_path, rename)
+    skim, norm = tt
+    with pytest.raises(TmetError, match=rf"correction '{JES}' in .*jet_jerc_edited.json \(for 'jes'\): the config "
+                                        r"expects inputs \['JetEta', 'JetPt'\], the file declares \['eta', 'JetPt'\]"):
+        jes_histograms(skim, renamed, norm, btag_efficiency)
+
+
+def test_a_value_that_cannot_be_a_correction_stops_the_loop(tt, btag_efficiency, jes_config, tmp_path):
+    def negative(jes):
+        jes["data"] = {"nodetype": "binning", "input": "JetPt", "edges": [0.0, 1e5], "content": [-0.02], "flow": "clamp"}
+
+    broken = with_jes(jes_config, tmp_path, negative)
+    skim, norm = tt
+    with pytest.raises(TmetError, match=rf"correction '{JES}' of .*jet_jerc_edited.json gave -0.020000, which cannot "
+                                        r"be a scale factor, resolution, uncertainty or efficiency, for JetEta="):
+        jes_histograms(skim, broken, norm, btag_efficiency)
+
+
+def test_muon_file_with_four_inputs(monkeypatch):
+    """The 2021 muon files take (year, abseta, pt, ValType): the config's three-input binding
+    is refused naming file, correction and both input lists; mapped by name it is used."""
+    monkeypatch.setenv("TMET_POG_ROOT", POG)
+    config = build_config("run2_2018", campaigns.ul2018())
+    old = os.path.join(POG, "MUO", "2018_UL", "muon_Z_2021.json.gz")
+    spec = {**config.x.corrections["muon_id"], "file": old}
+    with pytest.raises(TmetError, match=r"correction 'NUM_TightID_DEN_TrackerMuons' in .*muon_Z_2021.json.gz "
+                                        r"\(for 'muon_id'\): the config expects inputs \['eta', 'pt', 'scale_factors'\], "
+                                        r"the file declares \['year', 'abseta', 'pt', 'ValType'\]"):
+        setup({"muon_id": spec})
+    mapping = {"inputs": {"abseta": "abseta", "pt": "pt", "ValType": "variation"}, "fixed": {"year": "2018_UL"},
+               "variations": ["sf", "systup", "systdown"]}
+    current = {key: config.x.corrections[key] for key in ("muon_id", "muon_iso", "electron_id")}
+    mapped = {**current, **{key: {**current[key], **mapping, "file": old} for key in ("muon_id", "muon_iso")}}
+    ROOT = setup(mapped)
+    pt, eta, none = (ROOT.RVecF(v) for v in ([30.0, 60.0], [1.0, -2.2], []))
+    with_old = ROOT.tmet.lepton_weight(pt, eta, none, none, ROOT.tmet.UP)
+    setup(current)
+    with_current = ROOT.tmet.lepton_weight(pt, eta, none, none, ROOT.tmet.UP)
+    # the two formats hold the same numbers
+    assert with_old == pytest.approx(with_current, rel=1e-6) and with_old != 1.0
+
+
+def test_types_are_checked():
+    declared = [("JetEta", "real"), ("systematic", "string")]
+    spec = {"file": "f.json", "name": "sf", "inputs": {"JetEta": "variation", "systematic": "eta"}}
+    with pytest.raises(TmetError, match=r"input 'JetEta' carries the variation, but the file declares it real"):
+        input_sources("jer_sf", spec, declared)
+    spec = {"file": "f.json", "name": "sf", "inputs": {"JetEta": "eta", "systematic": "variation"}}
+    with pytest.raises(TmetError, match=r"give its nominal, up and down strings as 'variations'"):
+        input_sources("jer_sf", spec, declared)
+    assert input_sources("jer_sf", {**spec, "variations": ["nom", "up", "down"]}, declared) == (
+        [0, -2], ["", ""], ["nom", "up", "down"])
+
+
+def test_real_pog_files_bind_by_name(monkeypatch):
+    """Every correction of the real campaigns binds to the real POG files (tests/data/pog)."""
+    monkeypatch.setenv("TMET_POG_ROOT", POG)
+    for name, values in (("run2_2018", campaigns.ul2018()), ("run3_2022", campaigns.run3_2022())):
+        config = build_config(name, values)
+        setup(correction_specs(config, keys=list(config.x.corrections)))
