@@ -16,16 +16,28 @@ import numpy as np
 
 from analysis import corrections
 from analysis.corrections import BTAG_EFFICIENCY_NAME
-from analysis.selection import define_selection
+from analysis.inputs import empty_copies
+from analysis.selection import KERNELS, define_selection
 
 FLAVOURS = (0, 4, 5)
 EPSILON = 1e-4
 NO_JETS_EFFICIENCY = 0.5
 
 
+def used_config(config):
+    """The config values the efficiencies depend on: the jets (smeared with the JER) and the bins."""
+    return {"objects": config.x.objects, "binning": config.x.btag_efficiency_binning,
+            "corrections": corrections.used_corrections(config, ("jer_resolution", "jer_sf"))}
+
+
+def warm_up(directory, paths, config):
+    """Compile in this process what count_jets of ``paths`` runs (on an empty copy of one)."""
+    count_jets(empty_copies(paths[:1], directory), config)
+
+
 def count_jets(paths, config):
     """{flavour: (all, tagged)} arrays of selected-jet counts in the config's (pt, abseta) bins."""
-    ROOT = corrections.setup(corrections.correction_specs(config))
+    ROOT = corrections.setup(corrections.correction_specs(config), KERNELS)
     binning = config.x.btag_efficiency_binning
     pt_edges = np.array(binning["pt"], dtype=float)
     eta_edges = np.array(binning["abseta"], dtype=float)

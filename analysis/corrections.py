@@ -16,6 +16,7 @@ import os
 
 from analysis import root_setup
 from analysis.errors import TmetError
+from analysis.inputs import file_digest
 
 BTAG_EFFICIENCY_NAME = "btag_efficiency"
 VARIATION = "variation"
@@ -60,17 +61,25 @@ def correction_specs(config, btag_efficiency=None, keys=None):
     return specs
 
 
+def used_corrections(config, keys=None):
+    """The correction specs of ``keys`` (as correction_specs) with the digest of each file's
+    content: what a step's results depend on."""
+    return {key: {**spec, "content": file_digest(spec["file"])}
+            for key, spec in correction_specs(config, keys=keys).items()}
+
+
 def btag_efficiency_key(path):
     """Registry key of a b-tag efficiency file: one per file, as every dataset has its own."""
     return f"btag_efficiency:{path}"
 
 
-def setup(specs):
-    """ROOT with the kernels declared and every correction of ``specs`` checked and bound
-    (once per process). Runs in the main process and, through
-    ROOT.RDF.Distributed.initialize, on every Dask worker, so it takes only plain data."""
+def setup(specs, kernels):
+    """ROOT with the C++ of ``kernels`` (header names of analysis/cpp) declared and every
+    correction of ``specs`` checked and bound (each once per process). Runs in the main
+    process and, through ROOT.RDF.Distributed.initialize, on every Dask worker, so it takes
+    only plain data."""
     _register_binding()
-    ROOT = root_setup.load("tmet.h")
+    ROOT = root_setup.load("corrections.h", *kernels)
     for key, spec in sorted(specs.items()):
         _bind(ROOT, key, json.dumps(spec, sort_keys=True))
     return ROOT

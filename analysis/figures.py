@@ -10,8 +10,16 @@ import os
 
 import numpy as np
 
-from analysis import plots
+from analysis import plots, templates
 from config.shifts import RATE, sources, template_name, up_and_down
+
+
+def used_config(config, datasets, variables):
+    """The config values the figures of ``variables`` depend on: the templates' and how they are drawn."""
+    return {**templates.used_config(config, datasets),
+            "figures": {"variables": [(v.name, v.x_title, v.unit, v.binning) for v in variables],
+                        "processes": {p.name: (p.label, p.color) for p, _, _ in config.walk_processes()},
+                        "luminosity": config.x.luminosity.nominal}}
 
 
 def as_arrays(hists):

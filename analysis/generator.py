@@ -1,8 +1,9 @@
 """Synthetic NanoAOD of a synthetic dataset, written by the C++ of ``cpp/generator.cxx``.
 
 MC files hold ``events_per_file`` events of their process's model; data files are a
-mixture of the background models, each with Poisson(lumi * xsec * filter_efficiency /
-n_files) events, so data agrees with the MC prediction in expectation.
+mixture of the background models, each with Poisson(mixture / n_files) events, ``mixture``
+being the data's generator setting: the expected events of each background dataset (set as
+lumi * xsec * filter_efficiency), so data agrees with the MC prediction in expectation.
 """
 
 import numpy as np
@@ -20,6 +21,12 @@ MULTIPLICITY_FIELDS = ("lepton_multiplicity", "b_multiplicity")
 LAYOUTS = (9, 12, 15)
 # every file starts a new block of event numbers so that (run, lumi, event) stay unique
 EVENTS_PER_FILE_BLOCK = 100_000_000
+
+
+DATA_SETTINGS = {
+    "mixture": ("a mapping of background datasets to expected events (numbers >= 0)",
+                lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(n) and n >= 0 for k, n in v.items())),
+}
 
 
 def _whole(value):
@@ -46,16 +53,18 @@ SETTINGS = {
 }
 
 
-def check_generator_settings(settings, where):
+def check_generator_settings(settings, where, is_data):
     """``settings``, checked by name and value: a misspelled or missing setting, or a value of
-    the wrong kind, is an error naming ``where`` and the setting."""
-    unknown = sorted(set(settings) - set(SETTINGS))
+    the wrong kind, is an error naming ``where`` and the setting. Data also gives its
+    ``mixture``: the expected events of each background dataset in the whole data sample."""
+    known = {**SETTINGS, **(DATA_SETTINGS if is_data else {})}
+    unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise TmetError(f"{where}: unknown generator setting(s) {unknown}; known: {', '.join(sorted(SETTINGS))}")
-    missing = sorted(set(SETTINGS) - set(settings))
+        raise TmetError(f"{where}: unknown generator setting(s) {unknown}; known: {', '.join(sorted(known))}")
+    missing = sorted(set(known) - set(settings))
     if missing:
         raise TmetError(f"{where}: generator setting(s) {missing} missing (give them in generator_defaults)")
-    for name, (kind, valid) in SETTINGS.items():
+    for name, (kind, valid) in known.items():
         if not valid(settings[name]):
             raise TmetError(f"{where}: generator setting '{name}' must be {kind}, got {settings[name]!r}")
     return settings
@@ -72,17 +81,30 @@ def make_model(ROOT, settings):
     return model
 
 
-def data_mixture(config, dataset_name, mc_datasets, n_files):
-    """Expected events per file of each background dataset in the data mixture."""
-    lumi = config.x.luminosity.nominal
-    ecm = config.campaign.ecm
-    expected = []
-    for dataset in mc_datasets:
-        xsec = dataset.processes.get_first().get_xsec(ecm).nominal
-        expected.append((dataset, lumi * xsec * dataset.x.filter_efficiency / n_files))
-    if not expected:
-        raise TmetError(f"dataset '{dataset_name}': no synthetic MC background datasets to mix into data")
-    return expected
+def data_mixture(dataset, mc_datasets, n_files):
+    """Expected events per file of each background dataset of ``mc_datasets`` in the data mixture."""
+    mixture = dataset.x.generator["mixture"]
+    missing = [d.name for d in mc_datasets if d.name not in mixture]
+    if missing:
+        raise TmetError(f"dataset '{dataset.name}': generator setting 'mixture' has no expected events of "
+                        f"{', '.join(missing)}")
+    if not mc_datasets:
+        raise TmetError(f"dataset '{dataset.name}': no synthetic MC background datasets to mix into data")
+    return [(d, mixture[d.name] / n_files) for d in mc_datasets]
+
+
+def used_config(config, dataset, mc_backgrounds=()):
+    """The config values the files of the synthetic ``dataset`` depend on (data: ``mc_backgrounds``, its mixture)."""
+    values = {"generator": dataset.x.generator, "campaign": config.x.generator_campaign,
+              "btag_working_point": config.x.objects["btag"]["value"]}
+    if dataset.is_data:
+        values["mixed"] = {d.name: d.x.generator for d in mc_backgrounds}
+    return values
+
+
+def prepare():
+    """ROOT with the generator compiled (ACLiC, cached in the build directory) and loaded."""
+    return root_setup.compile("generator.cxx")
 
 
 def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=()):
@@ -91,7 +113,7 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
     ``n_events`` overrides ``events_per_file`` (MC) for benchmark-sized samples; data
     needs ``mc_backgrounds``, the datasets it mixes.
     """
-    ROOT = root_setup.compile("generator.cxx")
+    ROOT = prepare()
     settings = dataset.x.generator
     campaign = ROOT.tmet.gen.GenCampaign()
     values = config.x.generator_campaign
@@ -105,7 +127,7 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
     counts = ROOT.std.vector["Long64_t"]()
     if dataset.is_data:
         rng = np.random.default_rng(seed)
-        mixture = data_mixture(config, dataset.name, mc_backgrounds, int(settings["files"]))
+        mixture = data_mixture(dataset, mc_backgrounds, int(settings["files"]))
         # a requested size rescales the mixture, keeping its proportions
         scale = 1.0 if n_events is None else n_events / sum(e for _, e in mixture)
         for background, expected in mixture:

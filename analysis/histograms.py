@@ -15,11 +15,26 @@ import io
 from dataclasses import dataclass
 
 from analysis import corrections
+from analysis.dask_client import connected
 from analysis.errors import TmetError
-from analysis.inputs import count_entries
-from analysis.selection import define_selection
+from analysis.inputs import count_entries, empty_copies
+from analysis.selection import KERNELS, define_selection
+from analysis.skim import SUMW, event_filters
 from analysis.weights import define_weight_shifts, define_weights
-from config.shifts import OBJECT, WEIGHT, sources
+from config.shifts import OBJECT, WEIGHT, shape_shifts, sources
+
+
+def used_config(config, dataset):
+    """The config values the histograms of ``dataset`` depend on (not the luminosity or the
+    cross section: the templates apply them)."""
+    return {
+        "objects": config.x.objects,
+        "filters": event_filters(config, dataset.is_data),
+        "categories": [(c.name, c.x.cuts) for c in config.categories],
+        "variables": [(v.name, v.expression, v.binning) for v in config.variables],
+        "shifts": [(s.name, s.tags, s.aux) for s in shape_shifts(config)],
+        "corrections": {} if dataset.is_data else corrections.used_corrections(config),
+    }
 
 
 def varied_sources(config, shifts):
@@ -156,11 +171,11 @@ def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, clien
     with ``threads`` implicit-MT threads.
     """
     specs = corrections.correction_specs(config, None if is_data else btag_efficiency)
-    ROOT = corrections.setup(specs)
+    ROOT = corrections.setup(specs, KERNELS)
     if client is not None and not count_entries(paths):
         client = None  # nothing to distribute (distributed RDataFrame refuses empty inputs)
     if client is not None:
-        ROOT.RDF.Distributed.initialize(corrections.setup, specs)
+        ROOT.RDF.Distributed.initialize(corrections.setup, specs, KERNELS)
         kwargs = {"executor": client, **({"npartitions": partitions} if partitions else {})}
         df = ROOT.RDataFrame("Events", list(paths), **kwargs)
         variations_for = ROOT.RDF.Distributed.VariationsFor
@@ -182,12 +197,35 @@ def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, clien
     return {shift: {key: fold_flow(hist) for key, hist in hists.items()} for shift, hists in results.items()}
 
 
-def write_histograms(path, hists):
-    """One ROOT file with a TH1D per ``<category>/<variable>``."""
+def warm_up(directory, paths, config, is_data, btag_efficiency, shifts):
+    """Compile in this process what make_histograms of ``paths`` runs (on an empty copy of one)."""
+    make_histograms(empty_copies(paths[:1], directory), config, is_data, 1.0, btag_efficiency, shifts)
+
+
+def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency, shifts, scheduler=None,
+                    worker_wait=60.0, partitions=0, threads=1):
+    """Write the histograms of ``shifts`` of the skims ``paths`` to ``output_paths`` ({shift
+    name: path}): weighted without lumi * xsec / sumw, which the templates apply (sumw is
+    written with them). ``scheduler``: the address of a Dask scheduler (distributed
+    RDataFrame); None: local RDataFrame with ``threads`` threads."""
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(connected(scheduler, worker_wait)) if scheduler else None
+        hists = make_histograms(paths, config, is_data, 1.0, btag_efficiency, shifts, client=client,
+                                partitions=partitions, threads=threads)
+    for shift in shifts:
+        write_histograms(output_paths[shift.name], hists[shift.name], sumw)
+
+
+def write_histograms(path, hists, sumw=None):
+    """One ROOT file with a TH1D per ``<category>/<variable>`` and, for MC, the sum of
+    generator weights ``sumw`` that normalises them (``SUMW``; the templates apply
+    lumi * xsec / sumw, so that a cross section or luminosity does not remake them)."""
     from analysis.root_setup import import_root
 
     ROOT = import_root()
     tfile = ROOT.TFile.Open(path, "RECREATE")
+    if sumw is not None:
+        ROOT.TParameter["double"](SUMW, sumw).Write()
     for (category, variable), hist in sorted(hists.items()):
         directory = tfile.GetDirectory(category) or tfile.mkdir(category)
         directory.cd()

@@ -4,6 +4,9 @@ Every failure here names the file (and the redirectors tried) so that a user see
 input is bad instead of a crash inside the event loop.
 """
 
+import functools
+import hashlib
+import os
 import time
 
 from analysis import root_setup
@@ -88,3 +91,64 @@ def count_entries(paths, tree_name="Events"):
         total += tree.GetEntries()
         tfile.Close()
     return total
+
+
+def file_digest(path):
+    """A digest of the content of a local file ("missing" where it does not exist), for the
+    provenance of what reads it; remembered per process while its size and mtime stay."""
+    if not os.path.exists(path):
+        return "missing"
+    info = os.stat(path)
+    return _content_digest(path, info.st_size, info.st_mtime_ns)
+
+
+@functools.cache
+def _content_digest(path, size, mtime):
+    del size, mtime  # part of the cache key only
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:16]
+
+
+def read_whole(path, tree_name="Events"):
+    """Read every entry of every branch of ``tree_name`` in ``path`` (raises, or crashes, where
+    the file is corrupt): used to find which input of a crashed event loop is bad."""
+    ROOT = root_setup.import_root()
+    ROOT.gInterpreter.Declare("""
+        #ifndef TMET_READ_WHOLE
+        #define TMET_READ_WHOLE
+        inline long long tmet_first_unreadable_entry(TTree* tree) {
+            for (long long i = 0; i < tree->GetEntries(); ++i) if (tree->GetEntry(i) < 0) return i;
+            return -1;
+        }
+        #endif
+    """)
+    _, tfile = open_file(path)
+    tree = tfile.Get(tree_name)
+    entry = ROOT.tmet_first_unreadable_entry(tree)
+    tfile.Close()
+    if entry >= 0:
+        raise TmetError(f"{path}: entry {entry} of '{tree_name}' cannot be read")
+
+
+def empty_copies(paths, directory, redirectors=(), trees=("Events", "Runs")):
+    """Local copies of ``paths`` with every tree of ``trees`` they hold, without entries (same
+    branches and types; only the files' metadata is read): a graph built on them is compiled
+    as it would be on the files, without reading an event."""
+    ROOT = root_setup.import_root()
+    copies = []
+    for index, path in enumerate(paths):
+        _, source = open_file(path, redirectors)
+        copy = os.path.join(directory, f"empty_{index}.root")
+        target = ROOT.TFile.Open(copy, "RECREATE")
+        for name in trees:
+            tree = source.Get(name)
+            if tree and tree.InheritsFrom("TTree"):
+                target.cd()
+                tree.CloneTree(0).Write()
+        target.Close()
+        source.Close()
+        copies.append(copy)
+    return copies

@@ -27,6 +27,11 @@ GAMMA_MAX = 20.0  # upper bound of the MC-statistics gammas
 BANDS = {"minus2": -2, "minus1": -1, "expected": 0, "plus1": 1, "plus2": 2}  # expected limits: sigmas
 
 
+def used_config(config):
+    """The config values the limits depend on beyond their cards: whether they are observed."""
+    return {"observed": not config.x.blinded_categories}
+
+
 def parse_datacard(path):
     """A Combine shape card as a dict, checked so that errors name the card: path, bins, observation
     {bin: n}, columns [(bin, process, index)], rates {(bin, process): rate}, lnN {name: {(bin,

@@ -14,6 +14,9 @@ import re
 from analysis.skim import event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
+# the C++ the graph steps call (with corrections.h, which corrections.setup declares)
+KERNELS = ("tmet.h",)
+
 
 def define_objects(df, config, is_data, shift=None, varied=()):
     """Nominal jets and MET, then either one fixed object ``shift`` or a ``Vary`` per source of

@@ -8,13 +8,14 @@ per input file ``Runs.genEventSumw`` (or the legacy ``genEventSumw_``), or, for 
 without ``Runs`` or without either branch, the sum of ``genWeight`` of its events.
 """
 
+import os
 from dataclasses import dataclass
 
 
 from analysis import corrections, root_setup
 from analysis.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
-from analysis.inputs import check_inputs
+from analysis.inputs import check_inputs, empty_copies, file_digest
 from analysis.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
 from config.shifts import weight_sources
 
@@ -124,6 +125,23 @@ def snapshot_options(ROOT, compression, mode="RECREATE"):
     return opts
 
 
+def used_config(config, dataset):
+    """The config values the skims of ``dataset`` depend on."""
+    is_data, version = dataset.is_data, dataset.x.nano_version
+    values = {
+        "selection": {"filters": event_filters(config, is_data), "skim": config.x.skim},
+        "branches": read_branches(config, is_data),
+        "layout": {"nano_version": version, "branch_names": branch_names(config, version),
+                   "derived": {k: v[0] for k, v in derived_columns(config, version, is_data).items()}},
+        "compression": config.x.skim_compression,
+    }
+    if is_data and config.x.lumi_mask:
+        values["selection"]["lumi_mask"] = [config.x.lumi_mask, file_digest(config.x.lumi_mask)]
+    if needs_jet_id_corrections(version):
+        values["jet_id"] = corrections.used_corrections(config, JET_ID_KEYS)
+    return values
+
+
 def input_sumw(ROOT, url, tfile):
     """(sum of generator weights, source) of one unskimmed MC file: its Runs sum, else the
     sum of its events' genWeight."""
@@ -133,6 +151,12 @@ def input_sumw(ROOT, url, tfile):
             if runs.GetBranch(branch):
                 return ROOT.RDataFrame(runs).Sum(branch).GetValue(), branch
     return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
+
+
+def warm_up(directory, paths, config, is_data, nano_version=None, redirectors=()):
+    """Compile in this process what skim_files of ``paths`` runs (on an empty copy of one)."""
+    copies = empty_copies(paths[:1], directory, redirectors)
+    skim_files(copies, os.path.join(directory, "skim.root"), config, is_data, nano_version)
 
 
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3):
@@ -148,7 +172,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     if missing:
         raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config "
                         f"'{config.name}' has no correction {', '.join(missing)}")
-    ROOT = corrections.setup(corrections.correction_specs(config, keys=keys))
+    ROOT = corrections.setup(corrections.correction_specs(config, keys=keys), ("nanoaod.h",))
     branches = read_branches(config, is_data)
     urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries)
     with_runs, sumw_sources, sumw = [], {}, 0.0

@@ -7,12 +7,15 @@ Combine cannot fit a background template with empty or negative bins, so those b
 floored and every floored bin is reported.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 from analysis.errors import TmetError
 from analysis.root_setup import import_root
+from analysis.skim import SUMW
+from analysis.weights import normalisation_values, normalization
 from config.processes import present_processes, top_level_process
-from config.shifts import shape_shifts, template_name
+from config.shifts import RATE, shape_shifts, sources, template_name
 
 # the content (and minimum error) given to empty or negative bins of a background, as Combine users do
 BIN_FLOOR = 1e-5
@@ -40,12 +43,15 @@ class Templates:
     floored: list = field(default_factory=list)
 
 
-def read_histograms(path, categories, variables):
-    """{variable: {category: TH1D}} from a Histograms output (one open per file), detached from it."""
+def read_histograms(path, categories, variables, scale=None):
+    """{variable: {category: TH1D}} from a Histograms output (one open per file), detached from
+    it; ``scale(sumw)`` gives the factor MC histograms are scaled by (sumw: the file's)."""
     ROOT = import_root()
     tfile = ROOT.TFile.Open(path)
     if not tfile or tfile.IsZombie():
         raise TmetError(f"cannot open histogram file {path}")
+    sumw = tfile.Get(SUMW)
+    factor = scale(sumw.GetVal()) if sumw and scale else None
     hists = {}
     for variable in variables:
         for category in categories:
@@ -53,21 +59,25 @@ def read_histograms(path, categories, variables):
             if not hist:
                 raise TmetError(f"{path} has no histogram {category}/{variable}")
             hist.SetDirectory(ROOT.nullptr)
+            if factor is not None:
+                hist.Scale(factor)
             hists.setdefault(variable, {})[category] = hist
     tfile.Close()
     return hists
 
 
 def merged_histograms(config, histogram_files, variables):
-    """{variable: {process: {shift name: {category: TH1D}}}}: the histograms of ``variables``
-    summed over the datasets of each process."""
+    """{variable: {process: {shift name: {category: TH1D}}}}: the histograms of ``variables``,
+    each MC dataset's normalised to lumi * xsec / sumw, summed over the datasets of each process."""
     ROOT = import_root()
     categories = config.categories.names()
     merged = {variable: {} for variable in variables}
     for dataset, files in histogram_files.items():
-        process = top_level_process(config, config.get_dataset(dataset)).name
+        dataset_inst = config.get_dataset(dataset)
+        process = top_level_process(config, dataset_inst).name
+        scale = None if dataset_inst.is_data else functools.partial(normalization, config, dataset_inst)
         for shift, path in files.items():
-            for variable, hists in read_histograms(path, categories, variables).items():
+            for variable, hists in read_histograms(path, categories, variables, scale).items():
                 into = merged[variable].setdefault(process, {}).setdefault(shift, {})
                 for category, hist in hists.items():
                     if category in into:
@@ -134,3 +144,17 @@ def templates_of(config, histogram_files, variables):
             templates.floored += floored
         result[variable] = templates
     return result
+
+
+def used_config(config, datasets):
+    """The config values the templates of ``datasets`` (names) depend on: how datasets enter
+    processes and are normalised, the rate shifts, and what the cards are made of."""
+    datasets = [config.get_dataset(name) for name in datasets]
+    return {
+        "processes": {d.name: top_level_process(config, d).name for d in datasets},
+        "normalisation": {d.name: normalisation_values(config, d) for d in datasets if not d.is_data},
+        "rate_shifts": {s.source: s.x.lnn for s in sources(config, RATE)},
+        "templates": {"categories": config.categories.names(), "shifts": [s.name for s in shape_shifts(config)],
+                      "blinded": config.x.blinded_categories, "fit_variable": config.x.fit_variable,
+                      "signal_mode": config.x.datacard_signal_mode},
+    }

@@ -27,6 +27,12 @@ def normalization(config, dataset, sumw):
     return config.x.luminosity.nominal * xsec.nominal * dataset.x.filter_efficiency / sumw
 
 
+def normalisation_values(config, dataset):
+    """What ``normalization`` takes from the config: luminosity, cross section, filter efficiency."""
+    return [config.x.luminosity, process_xsec(dataset.processes.get_first(), config.campaign.ecm),
+            dataset.x.filter_efficiency]
+
+
 def weight_factors(config):
     """The factors of the weight, in the order of the product: the fixed ones, then the
     factor of every weight shift source (shared factors once)."""

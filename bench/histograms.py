@@ -39,7 +39,7 @@ import time
 from analysis import corrections, root_setup
 from analysis.btag import count_jets, efficiencies, write_efficiency_json
 from analysis.histograms import build_graph, make_histograms
-from analysis.selection import define_selection
+from analysis.selection import KERNELS, define_selection
 from analysis.skim import read_branches, skim_files, sum_of_weights
 from analysis.weights import define_weights, normalization
 from bench.common import OUT_DIR, rootreadspeed_binary, sample
@@ -99,7 +99,7 @@ def nominal_part(paths, config, is_data, norm, btag_efficiency, with_weights):
     """The nominal Histograms graph without its histograms: the selection's events counted
     (``with_weights``: the weight summed). Its time against the whole graph's is the share
     of the selection, the weights and the fills."""
-    ROOT = corrections.setup(corrections.correction_specs(config, btag_efficiency))
+    ROOT = corrections.setup(corrections.correction_specs(config, btag_efficiency), KERNELS)
     df = define_selection(ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](paths)), config, is_data,
                           prefilter=True)
     if with_weights:

@@ -108,7 +108,8 @@ def add_datasets(content, path, campaign, processes, nano_version):
         if "generator" in entry:
             if not isinstance(entry["generator"] or {}, dict):
                 raise TmetError(f"{where}: 'generator' must be a mapping of generator settings")
-            aux["generator"] = check_generator_settings({**defaults, **(entry["generator"] or {})}, where)
+            aux["generator"] = check_generator_settings({**defaults, **(entry["generator"] or {})}, where,
+                                                        entry["data"])
             aux["filter_efficiency"] = _checked_filter_efficiency(where, aux["generator"]["filter_efficiency"])
             aux["nano_version"] = check_version(aux["generator"]["nano_version"], where)
             aux["synthetic"] = True

@@ -22,7 +22,11 @@ from tasks.store import branch_locations, flat_targets, output_target
 
 class AnalysisTask(law.Task):
     """Base of every tmet task: version, config, store, and the completeness check of
-    ``tasks.freshness`` (outputs exist, requirements complete, no output older than an input)."""
+    ``tasks.freshness``: requirements complete, every output up to date with its provenance
+    record. A task says what its outputs depend on: ``used_config()`` (the config values,
+    by section) and ``code_modules`` (the analysis modules its run calls)."""
+
+    code_modules = ()
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")
     config = luigi.Parameter(
@@ -42,6 +46,10 @@ class AnalysisTask(law.Task):
         """The output ``path`` of this task in the store, e.g. store/Skim/<config>/<dataset>/<version>/..."""
         return output_target((*self.store_parts(), self.version, *path), **kwargs)
 
+    def used_config(self):
+        """{section: config values} that the outputs depend on."""
+        return {}
+
     def outputs_exist(self):
         """law's own completeness: every output exists (False for a task without outputs)."""
         return bool(flat_targets(self.output())) and super().complete()
@@ -49,10 +57,16 @@ class AnalysisTask(law.Task):
     def complete(self):
         return freshness.FreshnessCheck().complete(self)
 
+    def workflow_complete(self):
+        """law's hook for the completeness of a workflow (its ``complete`` goes to the proxy):
+        the same check, every branch up to date."""
+        return freshness.FreshnessCheck().complete(self)
+
     def status_flags(self):
-        """Flags of the task line under ``--print-status``: ``out-of-date`` where the outputs
-        exist but an input is newer or upstream is incomplete."""
-        return ["out-of-date"] if freshness.out_of_date(self) else []
+        """Flags of the task line under ``--print-status``: ``out-of-date`` and why, where the
+        outputs exist but are not up to date."""
+        reasons = freshness.out_of_date(self)
+        return [f"out-of-date: {'; '.join(reasons)}"] if reasons else []
 
     def repr(self, all_params=False, color=None, **kwargs):
         """law's repr, with ``status_flags`` under ``--print-status``."""
@@ -134,16 +148,14 @@ class ShiftTask:
 
     @contextlib.contextmanager
     def graph_inputs(self):
-        """(skim locations, normalisation lumi * xsec / sumw, local path of the b-tag
-        efficiency file): what the analysis graph of the dataset reads (1 and None for data)."""
+        """(skim locations, their sum of generator weights, local path of the b-tag efficiency
+        file): what the analysis graph of the dataset reads (None and None for data)."""
         from analysis.skim import sum_of_weights
-        from analysis.weights import normalization
 
         inputs = self.input()
         paths = branch_locations(inputs["skim"])
         if self.dataset_inst.is_data:
-            yield paths, 1.0, None
+            yield paths, None, None
             return
-        norm = normalization(self.config_inst, self.dataset_inst, sum_of_weights(paths))
         with inputs["btag"].localize("r") as btag:
-            yield paths, norm, btag.abspath
+            yield paths, sum_of_weights(paths), btag.abspath

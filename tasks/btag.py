@@ -4,6 +4,8 @@ import law
 
 from analysis.errors import TmetError
 from tasks.base import DatasetTask
+from tasks.isolation import isolated
+from tasks.provenance import trusted_run
 from tasks.skim import Skim
 from tasks.store import branch_locations
 
@@ -18,16 +20,24 @@ class BTagEfficiency(DatasetTask):
     def requires(self):
         return Skim.req(self)
 
+    code_modules = ("analysis.btag",)
+
     def output(self):
         return self.target("btag_efficiency.json")
 
-    @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
-    def run(self):
-        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
+    def used_config(self):
+        from analysis.btag import used_config
 
-        counts = count_jets(branch_locations(self.input()), self.config_inst)
+        return used_config(self.config_inst)
+
+    @law.decorator.log
+    @trusted_run
+    def run(self):
+        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, warm_up, write_efficiency_json
+
+        paths = branch_locations(self.input())
+        counts = isolated(count_jets, paths, self.config_inst, inputs=paths,
+                          warm_up=lambda directory: warm_up(directory, paths, self.config_inst))
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

@@ -1,8 +1,5 @@
 """Datacard and Yields: from the histograms of every dataset and shift to Combine cards and tables."""
 
-import os
-import subprocess
-
 import law
 
 import analysis
@@ -10,15 +7,7 @@ from analysis.datacard import card_file_name, channels, shapes_file_name
 from config.processes import card_sets
 from tasks.base import SignalTask
 from tasks.histograms import every_dataset_histograms, histogram_files
-
-
-def code_revision():
-    """The git commit of the tmet checkout, for the cards' provenance header."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=os.path.dirname(__file__),
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from tasks.provenance import trusted_run, tmet_revision
 
 
 def fit_templates(task):
@@ -31,8 +20,15 @@ def fit_templates(task):
 
 class Datacard(SignalTask):
 
+    code_modules = ("analysis.datacard",)
+
     def requires(self):
         return every_dataset_histograms(self)
+
+    def used_config(self):
+        from analysis.templates import used_config
+
+        return used_config(self.config_inst, self.config_inst.datasets.names())
 
     def output(self):
         return {
@@ -44,8 +40,7 @@ class Datacard(SignalTask):
         }
 
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
         from analysis.datacard import datacards, floored_lines, write_shapes
 
@@ -55,7 +50,7 @@ class Datacard(SignalTask):
         for line in floored_lines(templates.floored, config.categories.names(), templates.backgrounds):
             self.publish_message(f"floored: {line}")
         header = [
-            f"made by tmet {analysis.__version__} (commit {code_revision()}), config {self.config}, "
+            f"made by tmet {analysis.__version__} (commit {tmet_revision()['commit']}), config {self.config}, "
             f"version {self.version}",
             f"fit variable {config.x.fit_variable}; blinded: {', '.join(config.x.blinded_categories) or 'none'}",
         ]
@@ -70,15 +65,21 @@ class Datacard(SignalTask):
 
 class Yields(SignalTask):
 
+    code_modules = ("analysis.yields", "analysis.templates")
+
     def requires(self):
         return every_dataset_histograms(self)
+
+    def used_config(self):
+        from analysis.templates import used_config
+
+        return used_config(self.config_inst, self.config_inst.datasets.names())
 
     def output(self):
         return {"json": self.target("yields.json"), "markdown": self.target("yields.md")}
 
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
         from analysis.yields import yields_json, yields_markdown, yields_table
 

@@ -1,63 +1,81 @@
 """When a task's outputs can be trusted: the completeness check of every tmet task.
 
-law calls a task complete when its outputs exist. tmet also asks that every requirement
-be complete and that no output be older than an input, so that a remade or deleted
-upstream output makes everything downstream of it out of date, and nothing else.
+law calls a task complete when its outputs exist. tmet asks that every requirement be
+complete and that every output be the one its provenance record (``tasks.provenance``)
+describes, made from the config values, code, software and inputs the task would use now;
+so a changed config value, kernel or input makes exactly what depends on it out of date.
+A workflow is complete when all its branches are.
 
-One ``FreshnessCheck`` walks the graph below a task once, remembering each task's answer,
-so checking a large graph costs one stat per target; luigi's ``complete()`` of every task
-starts a new one, so nothing is remembered between checks.
+One ``FreshnessCheck`` walks the graph below a task once, remembering each task's answer
+and record; luigi's ``complete()`` of every task starts a new one, so nothing is remembered
+between checks.
 """
 
 import law
 import luigi
 from luigi.task import flatten
 
+from tasks import provenance
 from tasks.store import flat_targets
 
 
 class FreshnessCheck:
 
     def __init__(self):
-        self.answers = {}
+        self.answers, self.records, self.digests = {}, {}, {}
 
     def complete(self, task):
-        """Outputs exist, every requirement is complete and no output is older than an input."""
+        """Requirements complete and every output up to date (workflows: every branch)."""
         if task.task_id not in self.answers:
-            self.answers[task.task_id] = (task.outputs_exist()
-                                          and all(self.complete(dep) for dep in flatten(task.requires()))
-                                          and not self.stale_outputs(task))
+            requirements = all(self.complete(dep) for dep in flatten(task.requires()))
+            if isinstance(task, law.BaseWorkflow) and task.is_workflow():
+                answer = requirements and all(self.complete(b) for b in task.get_branch_tasks().values())
+            else:
+                answer = requirements and task.outputs_exist() and not self.stale_outputs(task)
+            self.answers[task.task_id] = answer
         return self.answers[task.task_id]
 
-    def stale_outputs(self, task):
-        """Keys of the outputs (a dict) or [None] (one output) that are missing or older than an input."""
-        inputs = flat_targets(task.input())
-        missing = [t for t in inputs if not t.exists()]
-        newest = None if missing or not inputs else max(mtime(t) for t in inputs)
+    def current_record(self, task):
+        if task.task_id not in self.records:
+            self.records[task.task_id] = provenance.current_record(task, self.input_digest)
+        return self.records[task.task_id]
+
+    def input_digest(self, target):
+        key = target.uri()
+        if key not in self.digests:
+            self.digests[key] = provenance.input_digest(target)
+        return self.digests[key]
+
+    def reasons(self, task):
+        """{output key: why it is out of date} ([None] as key for a single output)."""
         outputs = task.output()
         items = outputs.items() if isinstance(outputs, dict) else [(None, outputs)]
-        stale = []
+        current = self.current_record(task)
+        reasons = {}
         for key, struct in items:
-            targets = flat_targets(struct)
-            if missing or not all(t.exists() for t in targets) or (
-                    newest is not None and min(mtime(t) for t in targets) < newest):
-                stale.append(key)
-        return stale
+            found = sorted({r for target in flat_targets(struct) for r in provenance.output_reasons(target, current)})
+            if found:
+                reasons[key] = found
+        return reasons
 
-
-def mtime(target):
-    return target.stat().st_mtime
+    def stale_outputs(self, task):
+        """Keys of the outputs (a dict) or [None] (one output) that are out of date."""
+        return list(self.reasons(task))
 
 
 def out_of_date(task):
-    """Whether ``task`` has outputs, they all exist, but it is not complete (for ``--print-status``).
-
-    A workflow is skipped: its repr is used while its proxy is being set up.
-    """
+    """Why ``task`` is out of date although all its outputs exist ([] where it is not, for
+    ``--print-status``). A workflow is skipped: its repr is used while its proxy is set up."""
     if isinstance(task, law.BaseWorkflow) and task.is_workflow():
-        return False
+        return []
     targets = flat_targets(task.output())
-    return bool(targets) and all(t.exists() for t in targets) and not task.complete()
+    if not targets or not all(t.exists() for t in targets):
+        return []
+    check = FreshnessCheck()
+    if check.complete(task):
+        return []
+    reasons = sorted({r for found in check.reasons(task).values() for r in found})
+    return reasons or ["upstream"]
 
 
 def status_requested():

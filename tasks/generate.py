@@ -6,10 +6,16 @@ import luigi
 from analysis.errors import TmetError
 from config.processes import datasets_of
 from tasks.base import DatasetTask
+from tasks.isolation import isolated
+from tasks.provenance import trusted_run
 from tasks.store import location
 
 
 class GenerateSample(DatasetTask, law.LocalWorkflow):
+
+    # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
+    # manager process, which would outlive a killed run
+    local_workflow_require_branches = True
 
     n_events = luigi.IntParameter(
         default=0,
@@ -28,22 +34,31 @@ class GenerateSample(DatasetTask, law.LocalWorkflow):
     def create_branch_map(self):
         return dict(enumerate(range(int(self.dataset_inst.x.generator["files"]))))
 
+    code_modules = ("analysis.generator",)
+
     def output(self):
         suffix = f"_n{self.n_events}" if self.n_events else ""
         return self.target(f"sample_{self.branch}{suffix}.root")
 
-    @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
-    def run(self):
-        from analysis.generator import generate_file
+    def mixed_backgrounds(self):
+        """The synthetic background datasets that a data dataset mixes (none for MC)."""
+        if not self.dataset_inst.is_data:
+            return ()
+        return [d for d in datasets_of(self.config_inst, self.config_inst.x.background_processes) if d.x.synthetic]
 
-        backgrounds = [
-            dataset for dataset in datasets_of(self.config_inst, self.config_inst.x.background_processes)
-            if dataset.x.synthetic
-        ] if self.dataset_inst.is_data else ()
-        n_events, sumw = generate_file(
-            self.output().abspath, self.config_inst, self.dataset_inst, self.branch,
-            n_events=self.n_events or None, mc_backgrounds=backgrounds,
+    def used_config(self):
+        from analysis.generator import used_config
+
+        return used_config(self.config_inst, self.dataset_inst, self.mixed_backgrounds())
+
+    @law.decorator.log
+    @trusted_run
+    def run(self):
+        from analysis.generator import generate_file, prepare
+
+        n_events, sumw = isolated(
+            generate_file, self.output().abspath, self.config_inst, self.dataset_inst, self.branch,
+            n_events=self.n_events or None, mc_backgrounds=self.mixed_backgrounds(),
+            warm_up=lambda directory: prepare(),
         )
         self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f})")

@@ -1,12 +1,14 @@
 """Histograms: every category x variable of a dataset under one shift or all of them."""
 
+import functools
 import os
 
 import law
 import luigi
 
 from tasks.base import DatasetTask, ShiftTask
-from tasks.freshness import FreshnessCheck
+from tasks.isolation import isolated
+from tasks.provenance import trusted_run
 from tasks.store import location
 
 
@@ -32,31 +34,58 @@ class Histograms(ShiftTask, DatasetTask):
         default=0, significant=False, description="threads of the local executor; default: 0, one per core",
     )
 
+    code_modules = ("analysis.histograms",)
+
     def output(self):
         return {shift.name: self.target(f"hists__{shift.name}.root") for shift in self.shift_insts}
+
+    def used_config(self):
+        from analysis.histograms import used_config
+
+        return used_config(self.config_inst, self.dataset_inst)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.executor == "dask" and self.scheduler_address():
+            # when the graph is built, before any task runs (once per process)
+            from analysis.dask_client import check_scheduler
+
+            check_scheduler(self.scheduler_address(), self.worker_wait())
 
     def scheduler_address(self):
         return (self.dask_scheduler or os.environ.get("TMET_DASK_SCHEDULER")
                 or law.config.get_expanded("tmet", "dask_scheduler", ""))
 
+    @staticmethod
+    def worker_wait():
+        """Seconds a Dask cluster may be without workers: $TMET_DASK_WORKER_WAIT, else [tmet]
+        dask_worker_wait of law.cfg, else 60."""
+        return float(os.environ.get("TMET_DASK_WORKER_WAIT") or law.config.get_expanded("tmet", "dask_worker_wait", 60))
+
+    def dask_address(self):
+        """The scheduler's address: the given one, or this process's LocalCluster's."""
+        from analysis.dask_client import scheduler_address
+
+        return scheduler_address(self.scheduler_address(), self.worker_wait())
+
     @law.decorator.log
+    @trusted_run
     def run(self):
-        from analysis.dask_client import get_client
-        from analysis.histograms import make_histograms, write_histograms
+        from analysis.histograms import fill_histograms, warm_up
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
-        stale = set(FreshnessCheck().stale_outputs(self))
-        shifts = [shift for shift in self.shift_insts if shift.name in stale]
-        client = get_client(self.scheduler_address()) if self.executor == "dask" else None
-        with self.graph_inputs() as (paths, norm, btag):
-            hists = make_histograms(
-                paths, self.config_inst, self.dataset_inst.is_data, norm, btag, shifts,
-                client=client, partitions=self.partitions, threads=self.threads or os.cpu_count(),
-            )
+        shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]
         outputs = self.output()
-        for shift in shifts:
-            with outputs[shift.name].localize("w") as tmp:
-                write_histograms(tmp.abspath, hists[shift.name])
+        with self.graph_inputs() as (paths, sumw, btag):
+            isolated(
+                fill_histograms, {shift.name: outputs[shift.name].abspath for shift in shifts}, paths,
+                self.config_inst, self.dataset_inst.is_data, sumw, btag, shifts, inputs=paths,
+                scheduler=self.dask_address() if self.executor == "dask" else None, worker_wait=self.worker_wait(),
+                partitions=self.partitions, threads=self.threads or os.cpu_count(),
+                warm_up=None if self.executor == "dask" else functools.partial(
+                    warm_up, paths=paths, config=self.config_inst, is_data=self.dataset_inst.is_data,
+                    btag_efficiency=btag, shifts=shifts),
+            )
         self.publish_message(f"{self.dataset}: wrote {len(shifts)} shift(s) with {self.executor} executor")
 
 

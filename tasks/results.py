@@ -11,6 +11,7 @@ from config.shifts import shape_source_names
 from tasks.base import SignalTask
 from tasks.datacard import Datacard
 from tasks.histograms import every_dataset_histograms, histogram_files
+from tasks.provenance import trusted_run
 
 EXTENSIONS = ("png", "pdf")
 
@@ -29,8 +30,15 @@ class Plots(SignalTask):
                 raise unknown_name_error("variable", name, self.config_inst.variables.names())
         self.variable_insts = [v for v in self.config_inst.variables if not self.variables or v.name in self.variables]
 
+    code_modules = ("analysis.figures",)
+
     def requires(self):
         return every_dataset_histograms(self)
+
+    def used_config(self):
+        from analysis.figures import used_config
+
+        return used_config(self.config_inst, self.config_inst.datasets.names(), self.variable_insts)
 
     def store_parts(self):
         # a subset of variables gets its own directory, so that its totals never stand for all
@@ -48,8 +56,7 @@ class Plots(SignalTask):
         return outputs
 
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
         from analysis.figures import draw_figures
         from analysis.templates import templates_of
@@ -69,15 +76,21 @@ class Plots(SignalTask):
 
 class Limits(SignalTask):
 
+    code_modules = ("analysis.limits", "analysis.plots")
+
     def requires(self):
         return Datacard.req(self) if self.has_signal else {}
+
+    def used_config(self):
+        from analysis.limits import used_config
+
+        return used_config(self.config_inst)
 
     def output(self):
         return {"json": self.target("limits.json"), **{ext: self.target(f"limits.{ext}") for ext in EXTENSIONS}}
 
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
         from analysis.limits import limits_from_card
         from analysis.plots import plot_limits

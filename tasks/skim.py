@@ -6,10 +6,16 @@ import luigi
 from config.datasets import dataset_files, listed_files
 from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
+from tasks.isolation import isolated
+from tasks.provenance import trusted_run
 from tasks.store import location
 
 
 class Skim(DatasetTask, law.LocalWorkflow):
+
+    # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
+    # manager process, which would outlive a killed run
+    local_workflow_require_branches = True
 
     files_per_branch = luigi.IntParameter(
         default=1, description="input files per skim branch (one output file each); default: 1",
@@ -41,23 +47,35 @@ class Skim(DatasetTask, law.LocalWorkflow):
             return [GenerateSample.req(self, branch=i) for i in self.branch_data]
         return []
 
+    code_modules = ("analysis.skim",)
+
     def output(self):
         return self.target(f"skim_{self.branch}.root")
 
+    def used_config(self):
+        from analysis.skim import used_config
+
+        values = used_config(self.config_inst, self.dataset_inst)
+        if not self.dataset_inst.x.synthetic:
+            values["input_files"] = list(self.branch_data)
+        return values
+
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
-        from analysis.skim import skim_files
+        from analysis.skim import skim_files, warm_up
 
         if self.dataset_inst.x.synthetic:
             paths = [location(inp) for inp in self.input()]
         else:
             paths = list(self.branch_data) or dataset_files(self.dataset_inst)
-        result = skim_files(
+        result = isolated(
+            skim_files,
             paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
             nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
-            threads=self.threads,
+            threads=self.threads, inputs=paths,
+            warm_up=lambda directory: warm_up(directory, paths, self.config_inst, self.dataset_inst.is_data,
+                                              self.dataset_inst.x.nano_version, self.config_inst.x.redirectors),
         )
         for url in result.fallbacks():
             self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "

@@ -3,21 +3,33 @@
 import law
 
 from tasks.base import DatasetTask, ShiftTask
+from tasks.isolation import isolated
+from tasks.provenance import trusted_run
 
 
 class Snapshot(ShiftTask, DatasetTask):
 
+    code_modules = ("analysis.snapshot",)
+
     def output(self):
         return self.target(f"snapshot__{self.shift}.root")
 
+    def used_config(self):
+        from analysis.snapshot import used_config
+
+        return used_config(self.config_inst, self.dataset_inst)
+
     @law.decorator.log
-    @law.decorator.safe_output
-    @law.decorator.localize(input=False)
+    @trusted_run
     def run(self):
-        from analysis.snapshot import write_snapshot
+        from analysis.snapshot import warm_up, write_snapshot
+        from analysis.weights import normalization
 
         (shift,) = self.shift_insts
-        with self.graph_inputs() as (paths, norm, btag):
-            n = write_snapshot(paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data, norm,
-                               btag, shift)
+        with self.graph_inputs() as (paths, sumw, btag):
+            norm = 1.0 if sumw is None else normalization(self.config_inst, self.dataset_inst, sumw)
+            n = isolated(write_snapshot, paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
+                         norm, btag, shift, inputs=paths,
+                         warm_up=lambda directory: warm_up(directory, paths, self.config_inst,
+                                                           self.dataset_inst.is_data, norm, btag, shift))
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

@@ -91,6 +91,11 @@ def dask_client():
     cluster.close()
 
 
+def outputs_in(directory):
+    """The outputs in a store directory, sorted: what a user sees, not tmet's own .tmet/ files."""
+    return sorted(name for name in os.listdir(directory) if not name.startswith("."))
+
+
 def law_env(base, store=None, **extra):
     """Environment for `law run` in a temporary store, with the environment variables ``extra``."""
     import subprocess

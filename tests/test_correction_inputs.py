@@ -12,6 +12,7 @@ import pytest
 from analysis.corrections import correction_specs, input_sources, setup
 from analysis.errors import TmetError
 from analysis.histograms import make_histograms
+from analysis.selection import KERNELS
 from analysis.skim import sum_of_weights
 from analysis.weights import normalization
 from config import campaigns
@@ -104,15 +105,15 @@ def test_muon_file_with_four_inputs(monkeypatch):
     with pytest.raises(TmetError, match=r"correction 'NUM_TightID_DEN_TrackerMuons' in .*muon_Z_2021.json.gz "
                                         r"\(for 'muon_id'\): the config expects inputs \['eta', 'pt', 'scale_factors'\], "
                                         r"the file declares \['year', 'abseta', 'pt', 'ValType'\]"):
-        setup({"muon_id": spec})
+        setup({"muon_id": spec}, KERNELS)
     mapping = {"inputs": {"abseta": "abseta", "pt": "pt", "ValType": "variation"}, "fixed": {"year": "2018_UL"},
                "variations": ["sf", "systup", "systdown"]}
     current = {key: config.x.corrections[key] for key in ("muon_id", "muon_iso", "electron_id")}
     mapped = {**current, **{key: {**current[key], **mapping, "file": old} for key in ("muon_id", "muon_iso")}}
-    ROOT = setup(mapped)
+    ROOT = setup(mapped, KERNELS)
     pt, eta, none = (ROOT.RVecF(v) for v in ([30.0, 60.0], [1.0, -2.2], []))
     with_old = ROOT.tmet.lepton_weight(pt, eta, none, none, ROOT.tmet.UP)
-    setup(current)
+    setup(current, KERNELS)
     with_current = ROOT.tmet.lepton_weight(pt, eta, none, none, ROOT.tmet.UP)
     # the two formats hold the same numbers
     assert with_old == pytest.approx(with_current, rel=1e-6) and with_old != 1.0
@@ -135,4 +136,4 @@ def test_real_pog_files_bind_by_name(monkeypatch):
     monkeypatch.setenv("TMET_POG_ROOT", POG)
     for name, values in (("run2_2018", campaigns.ul2018()), ("run3_2022", campaigns.run3_2022())):
         config = build_config(name, values)
-        setup(correction_specs(config, keys=list(config.x.corrections)))
+        setup(correction_specs(config, keys=list(config.x.corrections)), KERNELS)

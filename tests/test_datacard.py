@@ -8,7 +8,7 @@ import os
 import pytest
 import uproot
 
-from tests.conftest import law_run, tiny_law_env
+from tests.conftest import law_run, outputs_in, tiny_law_env
 
 DATASETS = ["tt_sl", "wjets", "znunu", "tdm_ps_m500", "tdm_ps_m1000", "data_met"]
 
@@ -68,10 +68,10 @@ def histogram(shapes, name):
 
 def test_cards_parse_and_match_shapes(chain):
     _, store = chain
-    card_sets = sorted(os.listdir(store))
+    card_sets = outputs_in(store)
     assert card_sets == ["tdm_ps_m1000", "tdm_ps_m500"]
     for card_set in card_sets:
-        files = sorted(os.listdir(os.path.join(store, card_set)))
+        files = outputs_in(os.path.join(store, card_set))
         assert "datacard_combined.txt" in files and "datacard_sr_0l.txt" in files
         for card_file in [f for f in files if f.endswith(".txt")]:
             path = os.path.join(store, card_set, card_file)
@@ -132,7 +132,7 @@ def test_reruns_follow_dependencies(chain):
     removed = os.path.join(env["TMET_STORE"], "Histograms", "run2_2018_synth", "wjets", "v1", "hists__jes_up.root")
     os.remove(removed)
     code, out = law_run(env, "Datacard", "--print-status", "1,0")
-    assert code == 0 and "Datacard(version=v1, config=run2_2018_synth, out-of-date)" in out
+    assert code == 0 and "Datacard(version=v1, config=run2_2018_synth, out-of-date: inputs)" in out, out
     code, out = law_run(env, "Datacard")
     assert code == 0, out
     assert "* 2 ran successfully:\n    - 1 Datacard(...)\n    - 1 Histograms(...)" in out

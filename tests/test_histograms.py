@@ -179,7 +179,7 @@ def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
 
 
 def test_unreachable_scheduler_is_clear_error():
-    from analysis.dask_client import get_client
+    from analysis.dask_client import check_scheduler
 
     with pytest.raises(TmetError, match="cannot reach the Dask scheduler tcp://127.0.0.1:9"):
-        get_client("tcp://127.0.0.1:9", timeout=2)
+        check_scheduler("tcp://127.0.0.1:9", 2)

@@ -17,7 +17,7 @@ from analysis.skim import file_branches, skim_files, sum_of_weights
 from analysis.weights import normalization
 from config import campaigns
 from config.analysis import build_config
-from tests.conftest import REPO, law_env, law_run
+from tests.conftest import REPO, law_env, law_run, outputs_in
 
 DATA = os.path.join(REPO, "tests", "data")
 NANO = os.path.join(DATA, "nanoaod")
@@ -267,7 +267,7 @@ def test_law_run_datacard_end_to_end_on_real_files(real_chain):
     assert "no Runs sum of generator weights" in out and "tt_no_runs is normalised with the sum of its events' " \
                                                           "genWeight" in out
     cards = os.path.join(env["TMET_STORE"], "Datacard", "run2_2018", "v1", "tdm_ps_m500")
-    assert sorted(os.listdir(cards)) == sorted(
+    assert outputs_in(cards) == sorted(
         [f"datacard_{c}.txt" for c in ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l", "combined")]
         + [f"shapes_{c}.root" for c in ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l", "combined")])
     # the dataset without events is in the cards, floored and reported

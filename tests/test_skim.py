@@ -11,7 +11,7 @@ import uproot
 from analysis import corrections
 from analysis.errors import TmetError
 from analysis.histograms import universe
-from analysis.selection import category_flag, define_selection
+from analysis.selection import KERNELS, category_flag, define_selection
 from analysis.skim import skim_files, sum_of_weights
 from analysis.weights import define_weights
 from config.shifts import OBJECT, shape_shifts, sources
@@ -19,7 +19,7 @@ from config.shifts import OBJECT, shape_shifts, sources
 
 def category_yields(paths, config, is_data, btag_efficiency):
     """{variation: {category: (events, sum of weights)}} with all object shifts in one pass."""
-    ROOT = corrections.setup(corrections.correction_specs(config, None if is_data else btag_efficiency))
+    ROOT = corrections.setup(corrections.correction_specs(config, None if is_data else btag_efficiency), KERNELS)
     varied = [] if is_data else sources(config, OBJECT)
     df = define_selection(ROOT.RDataFrame("Events", paths), config, is_data, varied=varied)
     df = define_weights(df, config, is_data, btag_efficiency=btag_efficiency)

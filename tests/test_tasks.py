@@ -5,7 +5,7 @@ import os
 import pytest
 import uproot
 
-from tests.conftest import law_run, tiny_law_env
+from tests.conftest import law_run, outputs_in, tiny_law_env
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def test_generate_sample_then_nothing_to_do(law_env):
     assert code == 0, out
     assert "3 ran successfully" in out
     store = os.path.join(law_env["TMET_STORE"], "GenerateSample", "run2_2018_synth", "tt_sl", "v1")
-    files = sorted(os.listdir(store))
+    files = outputs_in(store)
     assert files == ["sample_0.root", "sample_1.root"]
     with uproot.open(os.path.join(store, files[0])) as f:
         assert f["Events"].num_entries == 3000
@@ -30,7 +30,7 @@ def test_skim_and_snapshot_chain(law_env):
     code, out = law_run(law_env, "Snapshot", "--dataset", "tt_sl", "--workers", "2")
     assert code == 0, out
     store = law_env["TMET_STORE"]
-    skims = os.listdir(os.path.join(store, "Skim", "run2_2018_synth", "tt_sl", "v1"))
+    skims = outputs_in(os.path.join(store, "Skim", "run2_2018_synth", "tt_sl", "v1"))
     assert sorted(skims) == ["skim_0.root", "skim_1.root"]
     snapshot = os.path.join(store, "Snapshot", "run2_2018_synth", "tt_sl", "v1", "snapshot__nominal.root")
     with uproot.open(snapshot) as f:

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -490,6 +491,7 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         std::swap(order[i], order[shuffler.Integer(i + 1)]);
 
     TFile file(path.c_str(), "RECREATE", "", compression);
+    if (file.IsZombie()) throw std::runtime_error("cannot create " + path);
     TTree events("Events", "Events");
     events.SetAutoFlush(auto_flush);
     EventBuffers b{};

@@ -1,6 +1,6 @@
-// C++ kernels of the tmet analysis, JIT-compiled into RDataFrame graphs (locally and on
-// every Dask worker). Object definitions, corrections and shifts live here; cuts and
-// working points come from the config as function arguments.
+// C++ kernels of the tmet analysis graph, JIT-compiled into RDataFrame graphs (locally and
+// on every Dask worker): objects and their shifts, selection, weights. Cuts and working
+// points come from the config as function arguments, corrections from corrections.h.
 #ifndef TMET_KERNELS_H
 #define TMET_KERNELS_H
 
@@ -8,17 +8,11 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
-#include <map>
-#include <memory>
-#include <stdexcept>
-#include <string>
 #include <utility>
-#include <variant>
-#include <vector>
 
 #include "ROOT/RVec.hxx"
 #include "TMath.h"
-#include "correction.h"
+#include "corrections.h"
 
 namespace tmet {
 
@@ -27,134 +21,6 @@ using ROOT::RVecB;
 using ROOT::RVecD;
 using ROOT::RVecF;
 using ROOT::RVecI;
-
-// ---------------------------------------------------------------------------------------
-// corrections: each file parsed once per process, each correction bound once by key to the
-// quantities its kernel gives it, then evaluated read-only inside the event loop
-
-// the variation a kernel asks a correction for; the binding maps it to the file's own string
-enum Variation : int { NOMINAL = 0, UP = 1, DOWN = 2 };
-
-inline std::map<std::string, std::unique_ptr<correction::CorrectionSet>>& correction_files() {
-    static std::map<std::string, std::unique_ptr<correction::CorrectionSet>> files;
-    return files;
-}
-
-inline correction::Correction::Ref find_correction(const std::string& file, const std::string& name) {
-    auto& files = correction_files();
-    auto it = files.find(file);
-    if (it == files.end()) it = files.emplace(file, correction::CorrectionSet::from_file(file)).first;
-    const auto& cset = *it->second;
-    std::string names;
-    for (const auto& entry : cset) {
-        if (entry.first == name) return entry.second;
-        names += (names.empty() ? "" : ", ") + entry.first;
-    }
-    throw std::runtime_error("no correction '" + name + "' in " + file + " (it holds: " + names + ")");
-}
-
-// "name type" of every input of a correction, in the file's order
-inline std::vector<std::string> correction_inputs(const std::string& file, const std::string& name) {
-    std::vector<std::string> out;
-    for (const auto& input : find_correction(file, name)->inputs()) out.push_back(input.name() + " " + input.typeStr());
-    return out;
-}
-
-// A correction whose inputs are filled by name: input i of the file takes the kernel's
-// quantity sources[i] (>= 0), a fixed value (FIXED) or the variation's string (VARIATION).
-// Its value must be finite and non-negative (a scale factor, weight, resolution,
-// uncertainty or efficiency); anything else stops the event loop naming the inputs.
-class BoundCorrection {
-public:
-    static constexpr int FIXED = -1;
-    static constexpr int VARIATION = -2;
-
-    BoundCorrection(correction::Correction::Ref ref, std::vector<int> sources, const std::vector<std::string>& fixed,
-                    std::vector<std::string> variations, std::string label, std::string spec)
-        : spec(std::move(spec)), ref_(std::move(ref)), sources_(std::move(sources)),
-          variations_(std::move(variations)), label_(std::move(label)) {
-        const auto& inputs = ref_->inputs();
-        for (size_t i = 0; i < inputs.size(); ++i) {
-            is_int_.push_back(inputs[i].type() == correction::Variable::VarType::integer);
-            if (sources_[i] != FIXED) {
-                fixed_.emplace_back(0.0);
-            } else if (inputs[i].type() == correction::Variable::VarType::string) {
-                fixed_.emplace_back(fixed[i]);
-            } else if (is_int_.back()) {
-                fixed_.emplace_back(static_cast<int64_t>(std::stoll(fixed[i])));
-            } else {
-                fixed_.emplace_back(std::stod(fixed[i]));
-            }
-        }
-    }
-
-    double operator()(std::initializer_list<double> quantities, int variation = NOMINAL) const {
-        thread_local std::vector<correction::Variable::Type> args;
-        args.resize(sources_.size());
-        for (size_t i = 0; i < sources_.size(); ++i) {
-            const int source = sources_[i];
-            if (source >= 0) {
-                const double q = quantities.begin()[source];
-                if (is_int_[i]) args[i] = static_cast<int64_t>(q); else args[i] = q;
-            } else if (source == FIXED) {
-                args[i] = fixed_[i];
-            } else {
-                args[i] = variations_.at(variation);
-            }
-        }
-        const double value = ref_->evaluate(args);
-        if (!std::isfinite(value) || value < 0) throw std::runtime_error(describe(value, args));
-        return value;
-    }
-
-    const std::string spec;  // what it was bound from (the config's spec, as text)
-
-private:
-    std::string describe(double value, const std::vector<correction::Variable::Type>& args) const {
-        std::string text = label_ + " gave " + std::to_string(value) + ", which cannot be a scale factor, "
-                           "resolution, uncertainty or efficiency, for ";
-        const auto& inputs = ref_->inputs();
-        for (size_t i = 0; i < args.size(); ++i) {
-            text += (i ? ", " : "") + inputs[i].name() + "=";
-            if (auto p = std::get_if<double>(&args[i])) text += std::to_string(*p);
-            else if (auto p = std::get_if<int64_t>(&args[i])) text += std::to_string(*p);
-            else text += std::get<std::string>(args[i]);
-        }
-        return text;
-    }
-
-    correction::Correction::Ref ref_;
-    std::vector<int> sources_;
-    std::vector<bool> is_int_;
-    std::vector<correction::Variable::Type> fixed_;
-    std::vector<std::string> variations_;
-    std::string label_;
-};
-
-inline std::map<std::string, BoundCorrection>& corrections() {
-    static std::map<std::string, BoundCorrection> registry;
-    return registry;
-}
-
-inline void bind_correction(const std::string& key, const std::string& file, const std::string& name,
-                            const std::vector<int>& sources, const std::vector<std::string>& fixed,
-                            const std::vector<std::string>& variations, const std::string& spec) {
-    corrections().erase(key);
-    corrections().emplace(key, BoundCorrection(find_correction(file, name), sources, fixed, variations,
-                                               "correction '" + name + "' of " + file, spec));
-}
-
-// the spec ``key`` is bound from ("" if none): a key is rebound only when its spec changes
-inline std::string bound_spec(const std::string& key) {
-    auto it = corrections().find(key);
-    return it == corrections().end() ? "" : it->second.spec;
-}
-
-inline const BoundCorrection& corr(const std::string& key) {
-    auto it = corrections().find(key);
-    if (it == corrections().end()) throw std::runtime_error("tmet: correction '" + key + "' was not loaded");
-    return it->second;
-}
 
 // ---------------------------------------------------------------------------------------
 // objects that systematic shifts vary: jet pt and mass, MET and its phi. Each variation
@@ -278,55 +144,6 @@ RVecB select_jets(const RVecF& pt, const RVecF& eta, const RVecF& phi, const RVe
         sel[i] = ok;
     }
     return sel;
-}
-
-// ---------------------------------------------------------------------------------------
-// the canonical jet ID (bit 2: tight, bit 4: tight lepton veto) of NanoAOD versions whose
-// stored Jet_jetId is wrong (v12) or missing (v15; read with JME's jetid.json from v13 on)
-
-// JME's correction of v12's stored flag: the stored tight bit, tightened where the 13.6 TeV
-// definition is (neutral hadron fraction between the transition and the forward |eta|,
-// neutral EM fraction beyond); the lepton veto rebuilt on it up to the transition |eta|
-template <typename T>
-RVecI jet_id_v12(const RVecF& eta, const RVec<T>& stored, const RVecF& ne_hef, const RVecF& ne_emef,
-                 const RVecF& mu_ef, const RVecF& ch_emef, float transition, float forward, float ne_hef_max,
-                 float ne_emef_max, float mu_ef_max, float ch_emef_max) {
-    RVecI out(eta.size());
-    for (size_t i = 0; i < eta.size(); ++i) {
-        const float abseta = std::abs(eta[i]);
-        bool tight = (static_cast<int>(stored[i]) & 2) != 0;
-        if (abseta > transition && abseta <= forward) tight = tight && ne_hef[i] < ne_hef_max;
-        if (abseta > forward) tight = tight && ne_emef[i] < ne_emef_max;
-        const bool veto = tight && (abseta > transition || (mu_ef[i] < mu_ef_max && ch_emef[i] < ch_emef_max));
-        out[i] = 2 * tight + 4 * veto;
-    }
-    return out;
-}
-
-// JME's jetid.json (corrections jet_id_tight, jet_id_tight_lepton_veto), from the energy
-// fractions and the charged and neutral multiplicities
-template <typename M>
-RVecI jet_id_from_json(const RVecF& eta, const RVecF& ch_hef, const RVecF& ne_hef, const RVecF& ch_emef,
-                       const RVecF& ne_emef, const RVecF& mu_ef, const RVec<M>& ch_mult, const RVec<M>& ne_mult) {
-    const auto& tight = corr("jet_id_tight");
-    const auto& veto = corr("jet_id_tight_lepton_veto");
-    RVecI out(eta.size());
-    for (size_t i = 0; i < eta.size(); ++i) {
-        const double ch = static_cast<double>(ch_mult[i]), ne = static_cast<double>(ne_mult[i]);
-        const std::initializer_list<double> q = {eta[i], ch_hef[i], ne_hef[i], ch_emef[i], ne_emef[i], mu_ef[i],
-                                                 ch, ne, ch + ne};
-        out[i] = 2 * (tight(q) > 0.5) + 4 * (veto(q) > 0.5);
-    }
-    return out;
-}
-
-// v9's unclustered-energy MET deltas (the up variation minus the nominal, per axis) from
-// v15's varied PUPPI MET
-inline float unclustered_delta_x(float pt, float phi, float up_pt, float up_phi) {
-    return up_pt * std::cos(up_phi) - pt * std::cos(phi);
-}
-inline float unclustered_delta_y(float pt, float phi, float up_pt, float up_phi) {
-    return up_pt * std::sin(up_phi) - pt * std::sin(phi);
 }
 
 // transverse mass of the leading (highest-pt) lepton with MET; 0 without a lepton

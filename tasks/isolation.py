@@ -1,0 +1,93 @@
+"""Event loops in a child process, so that ROOT cannot take the law process down with it.
+
+A corrupt basket can make ROOT crash (a segmentation fault) rather than raise; Ctrl-C is
+not seen while ROOT's event loop runs. ``isolated`` runs the loop in a forked child, waits
+for it, and turns a crash into a ``TmetError`` naming the input that crashes when read
+alone; Ctrl-C in the parent ends the child and the run. The child dies with its parent,
+also when the parent is killed.
+
+The child inherits the parent's interpreter: ``warm_up`` (run here first) declares the C++
+and builds the same graph on inputs without entries, so that the JIT-compiled code is the
+parent's, made once per process, and a child compiles nothing it already has.
+"""
+
+import multiprocessing
+import signal
+import tempfile
+import traceback
+
+from analysis.dask_preload import dask_setup as die_with_parent
+from analysis.errors import TmetError
+
+
+def isolated(fn, *args, inputs=(), warm_up=None, **kwargs):
+    """``fn(*args, **kwargs)`` in a forked child; its result (or its exception) comes back
+    pickled. ``inputs``: the files it reads, named if it crashes; ``warm_up(directory)``: run
+    here first, with a scratch directory, to compile what the child will use."""
+    if warm_up is not None:
+        with tempfile.TemporaryDirectory() as directory:
+            warm_up(directory)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(sender, fn, args, kwargs), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        outcome = receiver.recv()
+    except EOFError:
+        outcome = None
+    except KeyboardInterrupt:
+        child.kill()
+        child.join()
+        raise
+    finally:
+        receiver.close()
+    child.join()
+    if outcome is None:
+        raise TmetError(f"{crash_text(child.exitcode)} in the event loop over {', '.join(map(str, inputs)) or 'its inputs'}"
+                        + culprit(inputs))
+    ok, value = outcome
+    if not ok:
+        raise value
+    return value
+
+
+def _child(sender, fn, args, kwargs):
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        outcome = (True, fn(*args, **kwargs))
+    except BaseException as e:  # noqa: B036 - everything goes back to the parent
+        if not isinstance(e, TmetError):
+            e = TmetError(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+        outcome = (False, e)
+    sender.send(outcome)
+    sender.close()
+
+
+def crash_text(exitcode):
+    if exitcode is not None and exitcode < 0:
+        return f"crash (signal {-exitcode}, {signal.Signals(-exitcode).name})"
+    return f"crash (exit code {exitcode})"
+
+
+def culprit(inputs):
+    """Which of ``inputs`` cannot be read on its own (each read whole in a child), as text."""
+    from analysis.inputs import read_whole
+
+    if len(inputs) < 1:
+        return ""
+    bad = []
+    for path in inputs:
+        context = multiprocessing.get_context("fork")
+        child = context.Process(target=_read, args=(read_whole, path), daemon=True)
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            bad.append(str(path))
+    return f": {', '.join(bad)} cannot be read (a corrupt file?)" if bad else ""
+
+
+def _read(read, path):
+    die_with_parent()
+    read(path)
