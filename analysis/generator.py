@@ -43,7 +43,9 @@ SETTINGS = {
     "files": ("a whole number >= 1", lambda v: _whole(v) and v >= 1),
     "events_per_file": ("a whole number >= 0", lambda v: _whole(v) and v >= 0),
     "seed": ("a whole number >= 0", lambda v: _whole(v) and v >= 0),
-    "compression": ("a ROOT compression setting (e.g. 404)", lambda v: _whole(v) and v >= 0),
+    "compression": ("a ROOT compression setting (e.g. 404; CMS writes NanoAOD with 209, LZMA 9)",
+                    lambda v: _whole(v) and v >= 0),
+    "nano_precision": ("true or false: floats rounded to NanoAOD's stored precision", lambda v: isinstance(v, bool)),
     "auto_flush": ("a whole number of entries >= 1", lambda v: _whole(v) and v >= 1),
     "filter_efficiency": ("a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
     "nano_version": ("a NanoAOD version the generator writes (9, 12 or 15)", lambda v: v in LAYOUTS),
@@ -107,14 +109,16 @@ def prepare():
     return root_setup.compile("generator.cxx")
 
 
-def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=()):
+def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None):
     """Write file ``file_index`` of the synthetic ``dataset`` to ``path``; returns (events, sumw).
 
-    ``n_events`` overrides ``events_per_file`` (MC) for benchmark-sized samples; data
-    needs ``mc_backgrounds``, the datasets it mixes.
+    ``n_events`` overrides ``events_per_file`` (MC) for benchmark-sized samples, as
+    ``overrides`` does other generator settings (the benchmarks' NanoAOD compression and
+    precision); data needs ``mc_backgrounds``, the datasets it mixes.
     """
     ROOT = prepare()
-    settings = dataset.x.generator
+    settings = check_generator_settings({**dataset.x.generator, **(overrides or {})},
+                                        f"dataset '{dataset.name}'", dataset.is_data)
     campaign = ROOT.tmet.gen.GenCampaign()
     values = config.x.generator_campaign
     campaign.pileup_mean = float(values["pileup_mc"]["mean"])
@@ -140,5 +144,6 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
     result = ROOT.tmet.gen.write_file(
         str(path), models, counts, dataset.is_data, seed, (file_index + 1) * EVENTS_PER_FILE_BLOCK,
         campaign, int(settings["compression"]), int(settings["auto_flush"]), int(settings["nano_version"]),
+        bool(settings["nano_precision"]),
     )
     return result.n_events, result.sumw

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -19,6 +21,7 @@
 #include "Compression.h"
 #include "Rtypes.h"
 #include "TFile.h"
+#include "TLeaf.h"
 #include "TMath.h"
 #include "TRandom3.h"
 #include "TTree.h"
@@ -476,13 +479,64 @@ private:
     TRandom3 rng_, composition_rng_;
 };
 
+// NanoAOD's stored precision of a float branch (mantissa bits kept; -1: all), as CMSSW's
+// NanoAOD tables set it (PhysicsTools/NanoAOD: common_cff.py for the kinematics, jets_cff.py,
+// muons_cff.py, met_cff.py for the rest): pt in full, eta and phi 12 bits, masses 10 bits,
+// discriminants, isolation, energy fractions and MET's sums and deltas 10 bits; weights,
+// rho and the pileup in full
+inline int nano_precision_bits(const std::string& branch) {
+    auto ends = [&](const char* suffix) {
+        const std::string s(suffix);
+        return branch.size() >= s.size() && branch.compare(branch.size() - s.size(), s.size(), s) == 0;
+    };
+    if (ends("_eta") || ends("_phi")) return 12;
+    if (ends("_mass") || ends("_btagDeepFlavB") || ends("_pfRelIso04_all") || ends("_score") || ends("EF") ||
+        ends("_sumEt") || ends("_deltaEtaSC") || branch.find("MetUnclustEnUpDelta") != std::string::npos ||
+        branch.find("Unclustered") != std::string::npos)
+        return 10;
+    return -1;
+}
+
+// x rounded to ``bits`` mantissa bits (to nearest, ties away from zero), as NanoAOD stores it
+inline float reduce_mantissa(float x, int bits) {
+    if (bits < 0 || bits >= 23 || !std::isfinite(x)) return x;
+    const uint32_t shift = 23 - bits;
+    uint32_t i;
+    std::memcpy(&i, &x, sizeof i);
+    i += 1u << (shift - 1);  // a carry into the exponent is the correct rounding up
+    i &= ~((1u << shift) - 1u);
+    std::memcpy(&x, &i, sizeof x);
+    return x;
+}
+
+// every float leaf of ``tree`` that NanoAOD stores with reduced precision: (values, count
+// of entries or nullptr for a scalar, bits)
+struct RoundedLeaf {
+    float* values;
+    const UInt_t* count;
+    int bits;
+};
+
+inline std::vector<RoundedLeaf> rounded_leaves(TTree& tree) {
+    std::vector<RoundedLeaf> out;
+    for (auto* object : *tree.GetListOfLeaves()) {
+        auto* leaf = static_cast<TLeaf*>(object);
+        const int bits = nano_precision_bits(leaf->GetName());
+        if (std::string(leaf->GetTypeName()) != "Float_t" || bits < 0) continue;
+        const TLeaf* count = leaf->GetLeafCount();
+        out.push_back({static_cast<float*>(leaf->GetValuePointer()),
+                       count ? static_cast<const UInt_t*>(count->GetValuePointer()) : nullptr, bits});
+    }
+    return out;
+}
+
 // Write one NanoAOD file (layout of version nano) with counts[i] events of models[i]
 // (shuffled when several, as in data); the Runs tree of MC holds, as in NanoAOD, the count and weight sums of the events
 // written (a generator filter efficiency goes with the cross section, not into Runs).
 inline GenResult write_file(const std::string& path, const std::vector<GenModel>& models,
                             const std::vector<Long64_t>& counts, bool is_data, ULong64_t seed,
                             ULong64_t first_event, const GenCampaign& campaign, int compression, Long64_t auto_flush,
-                            int nano) {
+                            int nano, bool nano_precision) {
     std::vector<int> order;
     for (size_t i = 0; i < counts.size(); ++i) order.insert(order.end(), counts[i], static_cast<int>(i));
     EventMaker maker(campaign, seed, nano);
@@ -496,6 +550,7 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     events.SetAutoFlush(auto_flush);
     EventBuffers b{};
     book(events, b, is_data, nano);
+    const auto rounded = nano_precision ? rounded_leaves(events) : std::vector<RoundedLeaf>{};
 
     GenResult result;
     for (size_t i = 0; i < order.size(); ++i) {
@@ -504,6 +559,9 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         b.event = first_event + i;
         b.run = is_data ? campaign.run_min + static_cast<UInt_t>((first_event + i) / 50000) % (campaign.run_max - campaign.run_min + 1) : 1;
         b.luminosityBlock = 1 + static_cast<UInt_t>(((first_event + i) / 200) % 2000);
+        for (const auto& leaf : rounded)
+            for (UInt_t k = 0; k < (leaf.count ? *leaf.count : 1u); ++k)
+                leaf.values[k] = reduce_mantissa(leaf.values[k], leaf.bits);
         events.Fill();
         result.sumw += w;
         result.sumw2 += w * w;
