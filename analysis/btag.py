@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from analysis import corrections
+from analysis.compiled import Graph
 from analysis.corrections import BTAG_EFFICIENCY_NAME
-from analysis.inputs import empty_copies
 from analysis.selection import KERNELS, define_selection
 
 FLAVOURS = (0, 4, 5)
@@ -30,18 +30,14 @@ def used_config(config):
             "corrections": corrections.used_corrections(config, ("jer_resolution", "jer_sf"))}
 
 
-def warm_up(directory, paths, config):
-    """Compile in this process what count_jets of ``paths`` runs (on an empty copy of one)."""
-    count_jets(empty_copies(paths[:1], directory), config)
-
-
 def count_jets(paths, config):
-    """{flavour: (all, tagged)} arrays of selected-jet counts in the config's (pt, abseta) bins."""
-    ROOT = corrections.setup(corrections.correction_specs(config), KERNELS)
+    """{flavour: (all, tagged)} arrays of selected-jet counts in the config's (pt, abseta) bins
+    (the flow bins folded into the edge bins, so that clamped evaluation sees every jet)."""
     binning = config.x.btag_efficiency_binning
-    pt_edges = np.array(binning["pt"], dtype=float)
-    eta_edges = np.array(binning["abseta"], dtype=float)
-    df = define_selection(ROOT.RDataFrame("Events", paths), config, is_data=False)
+    pt_edges = [float(e) for e in binning["pt"]]
+    eta_edges = [float(e) for e in binning["abseta"]]
+    graph = Graph(corrections.correction_specs(config), KERNELS, f"b-tag efficiency counts of config {config.name}")
+    df = define_selection(graph.frame(), config, is_data=False)
     booked = {}
     for flavour in FLAVOURS:
         sel = f"jet_sel && Jet_hadronFlavour == {flavour}"
@@ -49,21 +45,21 @@ def count_jets(paths, config):
         d = d.Define(f"pt_{flavour}_tag", f"jet_pt[{sel} && jet_tagged]")
         d = d.Define(f"eta_{flavour}_tag", f"abs(Jet_eta[{sel} && jet_tagged])")
         for kind, suffix in (("all", ""), ("tagged", "_tag")):
-            model = ROOT.RDF.TH2DModel(f"h_{flavour}_{kind}", "", len(pt_edges) - 1, pt_edges,
-                                       len(eta_edges) - 1, eta_edges)
+            model = (f"h_{flavour}_{kind}", "", len(pt_edges) - 1, pt_edges, len(eta_edges) - 1, eta_edges)
             booked[(flavour, kind)] = d.Histo2D(model, f"pt_{flavour}{suffix}", f"eta_{flavour}{suffix}")
-    ROOT.RDF.RunGraphs(list(booked.values()))
+    graph.run(paths)
 
     def contents(hist):
-        # fold under/overflow into the edge bins so that clamped evaluation sees every jet
-        n_x, n_y = hist.GetNbinsX(), hist.GetNbinsY()
-        out = np.zeros((n_x, n_y))
-        for ix in range(n_x + 2):
-            for iy in range(n_y + 2):
-                out[min(max(ix, 1), n_x) - 1, min(max(iy, 1), n_y) - 1] += hist.GetBinContent(ix, iy)
-        return out
+        # [abseta bin][pt bin] with flow -> [pt bin][abseta bin], each flow bin added to its edge bin
+        folded = hist.contents.T.copy()
+        for axis in (0, 1):
+            folded = np.moveaxis(folded, axis, 0)
+            folded[1] += folded[0]
+            folded[-2] += folded[-1]
+            folded = np.moveaxis(folded[1:-1], 0, axis)
+        return folded
 
-    return {f: (contents(booked[(f, "all")].GetValue()), contents(booked[(f, "tagged")].GetValue())) for f in FLAVOURS}
+    return {f: (contents(booked[(f, "all")].value()), contents(booked[(f, "tagged")].value())) for f in FLAVOURS}
 
 
 def efficiencies(counts):

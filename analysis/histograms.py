@@ -1,23 +1,20 @@
 """Histograms of every category x variable under every requested shift, in one pass.
 
-The graph is built by plain functions (objects -> selection -> weights -> histograms) and
-runs unchanged on a local RDataFrame (implicit multithreading) or a distributed one on
-Dask. Object shifts are ``Vary``s of jets and MET before the selection, booked with
-``VariationsFor``; weight shifts keep the nominal selection, so they are the entries of
-one ``weight_shifts`` column, filled along a (category, shift) axis (a ``Vary`` per weight
-source would cost one varied fill per histogram and shift). Either way a dataset is read
-once for all its shifts. Every histogram is a bin range of one TH2D per variable, split
-into a TH1D per category (and shift) after the event loop.
+The graph is built by plain functions (objects -> selection -> weights -> histograms) on a
+compiled graph (analysis.compiled), which runs here (threads) or on Dask workers (entry
+ranges). Object shifts are ``Vary``s of jets and MET before the selection, asked for under
+every universe; weight shifts keep the nominal selection, so they are the entries of one
+``weight_shifts`` column, filled along a (category, shift) axis. Either way a dataset is
+read once for all its shifts. Every histogram is a row of one 2D histogram per variable,
+split into one per category (and shift) after the event loop.
 """
 
 import contextlib
-import io
 from dataclasses import dataclass
 
 from analysis import corrections
+from analysis.compiled import NOMINAL, Graph, Histogram
 from analysis.dask_client import connected
-from analysis.errors import TmetError
-from analysis.inputs import count_entries, empty_copies
 from analysis.selection import KERNELS, define_selection
 from analysis.skim import SUMW, event_filters
 from analysis.weights import define_weight_shifts, define_weights
@@ -67,9 +64,8 @@ class Booking:
 def book_histograms(df, config, weight_shift_list=()):
     """Book every category x variable histogram on ``df`` (events in some category): one
     Histo2D per variable against ``category_index`` and, with weight shifts, one against
-    the (category, shift) bins. Per event, RDataFrame runs every booked action and every
-    node in every universe, so a handful of actions filled with RVecs costs less than a
-    Histo1D per category, variable and shift."""
+    the (category, shift) bins: a handful of fills with containers per event instead of a
+    histogram per category, variable and shift."""
     categories = [category.name for category in config.categories]
     n_cat, n_shifts = len(categories), len(weight_shift_list)
     category_axis = (n_cat, -0.5, n_cat - 0.5)
@@ -100,46 +96,32 @@ def build_graph(df, config, is_data, norm, btag_efficiency, shifts):
     return book_histograms(df, config, weight_shift_list)
 
 
-def category_histogram(hist2d, ybin, name, entries):
-    """TH1D of y bin ``ybin`` of ``hist2d`` (x flow bins kept) with the entry count
-    ``entries``, the number of events that entered that bin's category."""
-    hist = hist2d.ProjectionX(name, ybin, ybin, "e")
-    hist.SetDirectory(0)
-    hist.SetEntries(entries)
-    return hist
-
-
 def _split(booking, hists2d, entries, shift_index=None):
-    """{(category, variable): TH1D} of one universe's Histo2Ds (``shift_index``: the weight
-    shift of weight-shift Histo2Ds)."""
+    """{(category, variable): Histogram} of one universe's Histo2Ds (``shift_index``: the
+    weight shift of weight-shift Histo2Ds); each category's entries are its events."""
     n_shifts = len(booking.weight_shift_list)
     out = {}
     for k, category in enumerate(booking.categories):
-        ybin = k + 1 if shift_index is None else k * n_shifts + shift_index + 1
+        row = k + 1 if shift_index is None else k * n_shifts + shift_index + 1
         for variable, hist2d in hists2d.items():
-            name = f"h_{category}_{variable}" + ("" if shift_index is None else f"__{booking.weight_shift_list[shift_index].name}")
-            out[(category, variable)] = category_histogram(hist2d, ybin, name, entries.GetBinContent(k + 1))
+            out[(category, variable)] = Histogram(hist2d.x, hist2d.contents[row].copy(), hist2d.variances[row].copy(),
+                                                  float(entries.contents[k + 1]))
     return out
 
 
-def collect(booking, shifts, variations_for):
-    """{shift name: {(category, variable): TH1D}} of ``shifts``, as booked by ``build_graph``
-    (running the event loop)."""
-    if any(shift.has_tag(OBJECT) for shift in shifts):
-        varied = {variable: variations_for(ptr) for variable, ptr in booking.nominal.items()}
-        varied_entries = variations_for(booking.entries)
+def collect(graph, booking, shifts):
+    """{shift name: {(category, variable): Histogram}} of ``shifts``, as booked by
+    ``build_graph`` on ``graph`` (which has run)."""
+    def results_of(universe_key):
+        return ({variable: result.value(universe_key) for variable, result in booking.nominal.items()},
+                booking.entries.value(universe_key))
 
-        def results_of(key):
-            return {variable: result[key] for variable, result in varied.items()}, varied_entries[key]
-    else:
-        def results_of(key):
-            return {variable: ptr.GetValue() for variable, ptr in booking.nominal.items()}, booking.entries.GetValue()
-    nominal_entries = results_of("nominal")[1]
-    weight_shifted = {variable: ptr.GetValue() for variable, ptr in booking.weight_shifts.items()}
+    nominal_entries = results_of(NOMINAL)[1]
+    weight_shifted = {variable: result.value() for variable, result in booking.weight_shifts.items()}
     results = {}
     for shift in shifts:
         if shift.is_nominal:
-            results[shift.name] = _split(booking, *results_of("nominal"))
+            results[shift.name] = _split(booking, *results_of(NOMINAL))
         elif shift.has_tag(OBJECT):
             results[shift.name] = _split(booking, *results_of(universe(shift)))
         else:
@@ -149,65 +131,40 @@ def collect(booking, shifts, variations_for):
 
 
 def fold_flow(hist):
-    """Under- and overflow added to the first and last bins; the entry count is kept."""
-    entries = hist.GetEntries()
-    last = hist.GetNbinsX()
-    for flow, edge in ((0, 1), (last + 1, last)):
-        content = hist.GetBinContent(edge) + hist.GetBinContent(flow)
-        error = (hist.GetBinError(edge) ** 2 + hist.GetBinError(flow) ** 2) ** 0.5
-        hist.SetBinContent(edge, content)
-        hist.SetBinError(edge, error)
-        hist.SetBinContent(flow, 0.0)
-        hist.SetBinError(flow, 0.0)
-    hist.SetEntries(entries)
-    return hist
+    """``hist`` with under- and overflow added to the first and last bins (contents and
+    variances); the entries are kept."""
+    contents, variances = hist.contents.copy(), hist.variances.copy()
+    for values in (contents, variances):
+        values[1] += values[0]
+        values[-2] += values[-1]
+        values[0] = values[-1] = 0.0
+    return Histogram(hist.x, contents, variances, hist.entries)
 
 
 def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, client=None, partitions=0, threads=1):
-    """{shift name: {(category, variable): TH1D}} of the skims ``paths`` under ``shifts``
-    (order shifts), in one event loop.
+    """{shift name: {(category, variable): Histogram}} of the skims ``paths`` under ``shifts``
+    (order shifts), in one event loop of the compiled graph.
 
-    ``client``: a dask.distributed Client (distributed RDataFrame); None: local RDataFrame
-    with ``threads`` implicit-MT threads.
+    ``client``: a dask.distributed Client (the graph runs on its workers in ``partitions``
+    entry ranges, 0: one per worker thread); None: here, with ``threads`` threads.
     """
     specs = corrections.correction_specs(config, None if is_data else btag_efficiency)
-    ROOT = corrections.setup(specs, KERNELS)
-    if client is not None and not count_entries(paths):
-        client = None  # nothing to distribute (distributed RDataFrame refuses empty inputs)
-    if client is not None:
-        ROOT.RDF.Distributed.initialize(corrections.setup, specs, KERNELS)
-        kwargs = {"executor": client, **({"npartitions": partitions} if partitions else {})}
-        df = ROOT.RDataFrame("Events", list(paths), **kwargs)
-        variations_for = ROOT.RDF.Distributed.VariationsFor
-    else:
-        if threads > 1:
-            ROOT.EnableImplicitMT(threads)
-        df = ROOT.RDataFrame("Events", ROOT.std.vector["std::string"](list(paths)))
-        variations_for = ROOT.RDF.Experimental.VariationsFor
-    try:
-        booking = build_graph(df, config, is_data, norm, btag_efficiency, shifts)
-        # the first result accessed runs the one event loop; Dask's progress bar is silenced
-        with contextlib.redirect_stdout(io.StringIO()):
-            results = collect(booking, shifts, variations_for)
-    except Exception as e:
-        raise TmetError(f"histogramming {len(paths)} skim(s) failed: {e}") from e
-    finally:
-        if client is None and threads > 1:
-            ROOT.DisableImplicitMT()
+    graph = Graph(specs, KERNELS, f"histograms of config {config.name} ({'data' if is_data else 'MC'})")
+    booking = build_graph(graph.frame(), config, is_data, norm, btag_efficiency, shifts)
+    if any(shift.has_tag(OBJECT) for shift in shifts):
+        for result in [*booking.nominal.values(), booking.entries]:
+            graph.vary(result)
+    graph.run(paths, threads=threads, client=client, partitions=partitions)
+    results = collect(graph, booking, shifts)
     return {shift: {key: fold_flow(hist) for key, hist in hists.items()} for shift, hists in results.items()}
-
-
-def warm_up(directory, paths, config, is_data, btag_efficiency, shifts):
-    """Compile in this process what make_histograms of ``paths`` runs (on an empty copy of one)."""
-    make_histograms(empty_copies(paths[:1], directory), config, is_data, 1.0, btag_efficiency, shifts)
 
 
 def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency, shifts, scheduler=None,
                     worker_wait=60.0, partitions=0, threads=1):
     """Write the histograms of ``shifts`` of the skims ``paths`` to ``output_paths`` ({shift
     name: path}): weighted without lumi * xsec / sumw, which the templates apply (sumw is
-    written with them). ``scheduler``: the address of a Dask scheduler (distributed
-    RDataFrame); None: local RDataFrame with ``threads`` threads."""
+    written with them). ``scheduler``: the address of a Dask scheduler; None: here, with
+    ``threads`` threads."""
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(connected(scheduler, worker_wait)) if scheduler else None
         hists = make_histograms(paths, config, is_data, 1.0, btag_efficiency, shifts, client=client,
@@ -229,7 +186,11 @@ def write_histograms(path, hists, sumw=None):
     for (category, variable), hist in sorted(hists.items()):
         directory = tfile.GetDirectory(category) or tfile.mkdir(category)
         directory.cd()
-        clone = hist.Clone(variable)
-        clone.SetDirectory(directory)
-        clone.Write()
+        th1 = ROOT.TH1D(variable, variable, hist.x.n, hist.x.low, hist.x.high)
+        th1.Sumw2()
+        th1.SetContent(hist.contents)
+        th1.GetSumw2().Set(len(hist.variances), hist.variances)
+        th1.SetEntries(hist.entries)
+        th1.SetDirectory(directory)
+        th1.Write()
     tfile.Close()

@@ -83,7 +83,8 @@ def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False
     NanoAOD selects exactly what the same graph on skims selects. With ``prefilter``,
     events are dropped after each step as soon as no category can accept them: MET first
     where no shift varies it (it is one branch), then leptons and top candidates, which no
-    shift varies, then the varied MET, which needs no jet smearing, then jets.
+    shift varies, then the varied MET, which needs no jet smearing, then jets (each step
+    reads only its own columns).
     """
     df = (df.Define("event_filters", " && ".join(event_filters(config, is_data)) or "true")
           .Define("met", "MET_pt").Define("met_phi", "MET_phi"))
@@ -149,11 +150,13 @@ def _define_leptons(df, config):
 
 
 def _define_jets(df, config):
-    """Selected jets of the (possibly varied) objects and the variables made from them."""
+    """Selected jets of the (possibly varied) objects and the variables made from them: the
+    eta, ID and lepton cleaning once, the pt cut on the varied jets."""
     jet, btag = config.x.objects["jet"], config.x.objects["btag"]
     return (
-        df.Define("jet_sel", f"tmet::select_jets(jet_pt, Jet_eta, Jet_phi, Jet_jetId, veto_lep_eta, veto_lep_phi, "
-                           f"{jet['pt']}, {jet['abseta']}, {jet['id_bit']}, {jet['lepton_dr']})")
+        df.Define("jet_clean", f"tmet::clean_jets(Jet_eta, Jet_phi, Jet_jetId, veto_lep_eta, veto_lep_phi, "
+                               f"{jet['abseta']}, {jet['id_bit']}, {jet['lepton_dr']})")
+        .Define("jet_sel", f"jet_clean && jet_pt > float({jet['pt']})")
         .Define("jet_tagged", f"{btag['branch']} > {btag['value']}")
         .Define("n_jet", "Sum(jet_sel, 0)")
         .Define("n_bjet", "Sum(jet_sel && jet_tagged, 0)")
@@ -174,8 +177,8 @@ def _prefilter(df, config, columns, name):
         if not known:
             return df  # this category accepts every event so far
         clauses.append(" && ".join(f"({cut})" for cut in known))
-    # the cuts before the flags: a skim's events pass the flags, and MET is the cheaper read
-    return df.Filter("(" + " || ".join(f"({c})" for c in clauses) + ") && event_filters", name)
+    # not the MET filters and trigger: a skim's events pass them, and every category checks them
+    return df.Filter(" || ".join(f"({c})" for c in clauses), name)
 
 
 def category_flag(name):

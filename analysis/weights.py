@@ -7,7 +7,6 @@ or down expression, either fixed (Snapshot) or as one more entry of the ``weight
 column (Histograms: one pass for all shifts).
 """
 
-from analysis.corrections import btag_efficiency_key
 from analysis.errors import TmetError
 from config.processes import process_xsec
 from config.shifts import WEIGHT, weight_sources
@@ -55,7 +54,7 @@ def define_weights(df, config, is_data, norm=1.0, btag_efficiency=None, shift=No
         raise TmetError("the MC weight needs the dataset's b-tag efficiencies (BTagEfficiency output)")
 
     df = (df.Define("jet_btag_efficiency", "tmet::btag_efficiencies(jet_pt, Jet_eta, Jet_hadronFlavour, jet_tagged, "
-                                           f'jet_sel, "{btag_efficiency_key(btag_efficiency)}")')
+                                           "jet_sel)")
           .Define("w_norm", f"{norm!r}").Define("w_gen", "double(genWeight)"))
     fixed = shift if shift is not None and shift.has_tag(WEIGHT) else None
     for factor in factors[len(FIXED_FACTORS):]:

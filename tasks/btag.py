@@ -33,11 +33,10 @@ class BTagEfficiency(DatasetTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, warm_up, write_efficiency_json
+        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
 
         paths = branch_locations(self.input())
-        counts = isolated(count_jets, paths, self.config_inst, inputs=paths,
-                          warm_up=lambda directory: warm_up(directory, paths, self.config_inst))
+        counts = isolated(count_jets, paths, self.config_inst, inputs=paths)
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

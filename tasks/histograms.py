@@ -1,6 +1,5 @@
 """Histograms: every category x variable of a dataset under one shift or all of them."""
 
-import functools
 import os
 
 import law
@@ -19,8 +18,8 @@ class Histograms(ShiftTask, DatasetTask):
     executor = luigi.ChoiceParameter(
         choices=["dask", "local"], significant=False,
         default=os.environ.get("TMET_EXECUTOR") or law.config.get_expanded("tmet", "executor", "dask"),
-        description="'dask': distributed RDataFrame on Dask; 'local': RDataFrame with implicit "
-        "multithreading; default: $TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
+        description="'dask': the compiled graph on Dask workers, in entry ranges; 'local': here, with "
+        "implicit multithreading; default: $TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
     )
     dask_scheduler = luigi.Parameter(
         default="", significant=False,
@@ -28,7 +27,7 @@ class Histograms(ShiftTask, DatasetTask):
         "[tmet] dask_scheduler of law.cfg, else a LocalCluster sized to the machine",
     )
     partitions = luigi.IntParameter(
-        default=0, significant=False, description="distributed partitions; default: 0, one per Dask core",
+        default=0, significant=False, description="entry ranges on Dask; default: 0, one per worker thread",
     )
     threads = luigi.IntParameter(
         default=0, significant=False, description="threads of the local executor; default: 0, one per core",
@@ -71,7 +70,7 @@ class Histograms(ShiftTask, DatasetTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.histograms import fill_histograms, warm_up
+        from analysis.histograms import fill_histograms
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]
@@ -82,9 +81,6 @@ class Histograms(ShiftTask, DatasetTask):
                 self.config_inst, self.dataset_inst.is_data, sumw, btag, shifts, inputs=paths,
                 scheduler=self.dask_address() if self.executor == "dask" else None, worker_wait=self.worker_wait(),
                 partitions=self.partitions, threads=self.threads or os.cpu_count(),
-                warm_up=None if self.executor == "dask" else functools.partial(
-                    warm_up, paths=paths, config=self.config_inst, is_data=self.dataset_inst.is_data,
-                    btag_efficiency=btag, shifts=shifts),
             )
         self.publish_message(f"{self.dataset}: wrote {len(shifts)} shift(s) with {self.executor} executor")
 

@@ -14,10 +14,6 @@ from config.shifts import shape_shifts
 CATEGORIES = ["sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l"]
 
 
-def contents(hist):
-    return np.array([hist.GetBinContent(i) for i in range(hist.GetNbinsX() + 2)])
-
-
 @pytest.fixture(scope="module")
 def tt(skimmed, config, btag_efficiency):
     skim = skimmed["tt_sl"][1]
@@ -44,17 +40,17 @@ def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shift
         for category in CATEGORIES:
             mask = cols[f"cat_{category}"]
             hist = all_shifts_local[shift][(category, "met")]
-            assert hist.Integral(0, hist.GetNbinsX() + 1) == pytest.approx(cols["weight"][mask].sum(), rel=1e-9)
-            assert hist.GetEntries() == mask.sum()
+            assert hist.contents.sum() == pytest.approx(cols["weight"][mask].sum(), rel=1e-9)
+            assert hist.entries == mask.sum()
             # n_jet histogram from numpy with the same edges and folded flow
             edges = np.linspace(1.5, 9.5, 9)
             values = np.clip(cols["n_jet"][mask], edges[0], edges[-1] - 1e-9)
             expected, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask])
             hist = all_shifts_local[shift][(category, "n_jet")]
-            np.testing.assert_allclose(contents(hist)[1:-1], expected, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(hist.contents[1:-1], expected, rtol=1e-9, atol=1e-12)
             # Sumw2: the variance of each bin is the sum of squared weights
             expected_w2, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask] ** 2)
-            variances = np.array([hist.GetBinError(i) ** 2 for i in range(1, hist.GetNbinsX() + 1)])
+            variances = hist.variances[1:-1]
             np.testing.assert_allclose(variances, expected_w2, rtol=1e-9, atol=1e-15)
 
 
@@ -69,14 +65,14 @@ def test_some_shifts_equal_the_all_shifts_graph(tt, config, btag_efficiency, all
     for shift in shifts:
         for key, hist in hists[shift].items():
             reference = all_shifts_local[shift][key]
-            assert hist.GetEntries() == reference.GetEntries(), (shift, key)
-            np.testing.assert_allclose(contents(hist), contents(reference), rtol=1e-12, err_msg=f"{shift} {key}")
+            assert hist.entries == reference.entries, (shift, key)
+            np.testing.assert_allclose(hist.contents, reference.contents, rtol=1e-12, err_msg=f"{shift} {key}")
 
 
 def test_flow_folded_and_sumw2(all_shifts_local):
     hist = all_shifts_local["nominal"][("sr_0l", "met")]
-    assert hist.GetBinContent(0) == 0 and hist.GetBinContent(hist.GetNbinsX() + 1) == 0
-    assert hist.GetSumw2N() == hist.GetNbinsX() + 2
+    assert hist.contents[0] == 0 and hist.contents[-1] == 0
+    assert len(hist.variances) == hist.x.n + 2
 
 
 def test_dask_equals_local_with_1_and_4_partitions(tt, config, btag_efficiency, all_shifts_local, dask_client):
@@ -87,13 +83,13 @@ def test_dask_equals_local_with_1_and_4_partitions(tt, config, btag_efficiency, 
                                client=dask_client, partitions=partitions)
         for shift in shifts:
             for key, hist in dask[shift].items():
-                np.testing.assert_allclose(contents(hist), contents(all_shifts_local[shift][key]), rtol=1e-9,
+                np.testing.assert_allclose(hist.contents, all_shifts_local[shift][key].contents, rtol=1e-9,
                                            atol=1e-12, err_msg=f"{shift} {key} npartitions={partitions}")
-                assert hist.GetEntries() == all_shifts_local[shift][key].GetEntries()
+                assert hist.entries == all_shifts_local[shift][key].entries
 
 
 def totals(hists, shift):
-    return {c: hists[shift][(c, "met")].Integral(0, -1) for c in CATEGORIES}
+    return {c: hists[shift][(c, "met")].contents.sum() for c in CATEGORIES}
 
 
 def test_weight_shifts_differ_and_bracket(all_shifts_local):
@@ -104,8 +100,8 @@ def test_weight_shifts_differ_and_bracket(all_shifts_local):
         assert any(down[c] != nominal[c] for c in CATEGORIES), source
         # a weight shift never changes which events enter a category
         for c in CATEGORIES:
-            assert (all_shifts_local[f"{source}_up"][(c, "met")].GetEntries()
-                    == all_shifts_local["nominal"][(c, "met")].GetEntries())
+            assert (all_shifts_local[f"{source}_up"][(c, "met")].entries
+                    == all_shifts_local["nominal"][(c, "met")].entries)
     # lepton SFs: tight leptons only, so 1-lepton categories bracket and sr_0l is unchanged
     lep_up, lep_down = totals(all_shifts_local, "lep_up"), totals(all_shifts_local, "lep_down")
     for c in ("sr_1l", "cr_tt_1l", "cr_w_1l"):
@@ -125,7 +121,7 @@ def test_weight_shifts_differ_and_bracket(all_shifts_local):
 
 def test_object_shifts_migrate_events(all_shifts_local):
     def entries(shift):
-        return {c: all_shifts_local[shift][(c, "met")].GetEntries() for c in CATEGORIES}
+        return {c: all_shifts_local[shift][(c, "met")].entries for c in CATEGORIES}
 
     nominal = entries("nominal")
     for source in ("jes", "jer", "met_uncl"):
@@ -167,10 +163,10 @@ def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
     skim = skimmed["data_met"][1]
     hists = make_histograms([skim], config, True, 1.0, None, [config.get_shift("nominal")], threads=1)["nominal"]
     for (category, variable), hist in hists.items():
-        assert hist.Integral(0, -1) == pytest.approx(hist.GetEntries())
-        errors = np.array([hist.GetBinError(i) for i in range(1, hist.GetNbinsX() + 1)])
-        np.testing.assert_allclose(errors ** 2, contents(hist)[1:-1])
-    assert sum(hists[(c, "met")].GetEntries() for c in CATEGORIES) > 0
+        assert hist.contents.sum() == pytest.approx(hist.entries)
+        errors = np.sqrt(hist.variances[1:-1])
+        np.testing.assert_allclose(errors ** 2, hist.contents[1:-1])
+    assert sum(hists[(c, "met")].entries for c in CATEGORIES) > 0
     path = str(tmp_path / "data.root")
     write_histograms(path, hists)
     with uproot.open(path) as f:

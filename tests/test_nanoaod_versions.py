@@ -38,10 +38,6 @@ def layouts(config, tmp_path_factory, btag_efficiency):
     return result
 
 
-def contents(hist):
-    return np.array([hist.GetBinContent(i) for i in range(hist.GetNbinsX() + 2)])
-
-
 def test_layouts_differ_as_nanoaod_does(layouts):
     with uproot.open(layouts[9][0]) as v9, uproot.open(layouts[12][0]) as v12, uproot.open(layouts[15][0]) as v15:
         assert {"Jet_jetId", "MET_pt", "fixedGridRhoFastjetAll"} <= set(v9["Events"].keys())
@@ -83,9 +79,9 @@ def test_histograms_equal_across_versions(layouts):
             for key, hist in by_key.items():
                 if version == 15 and shift.startswith("met_uncl"):
                     # v15's variation is rebuilt from float pt and phi: rounding only
-                    np.testing.assert_allclose(contents(hists[shift][key]), contents(hist), rtol=0.05, atol=1e-9)
+                    np.testing.assert_allclose(hists[shift][key].contents, hist.contents, rtol=0.05, atol=1e-9)
                     continue
-                np.testing.assert_array_equal(contents(hists[shift][key]), contents(hist), err_msg=f"v{version} {shift}")
+                np.testing.assert_array_equal(hists[shift][key].contents, hist.contents, err_msg=f"v{version} {shift}")
 
 
 def test_v13_files_need_the_jet_id_json(config, layouts, tmp_path):

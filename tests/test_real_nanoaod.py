@@ -207,7 +207,7 @@ def test_data_category_counts_equal_an_independent_selection(run2, tmp_path):
     skim = str(tmp_path / "skim.root")
     skim_files([source], skim, relaxed, True, 6)
     hists = make_histograms([skim], relaxed, True, 1.0, None, [relaxed.get_shift("nominal")], threads=1)["nominal"]
-    counts = {name: int(hists[(name, "met")].GetEntries()) for name in RELAXED}
+    counts = {name: int(hists[(name, "met")].entries) for name in RELAXED}
     assert counts == independent_counts(source, relaxed)
     # the comparison is meaningful: most categories are populated, and differently
     assert sum(n > 0 for n in counts.values()) >= 5 and len(set(counts.values())) >= 5, counts

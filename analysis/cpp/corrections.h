@@ -1,15 +1,18 @@
 // correctionlib corrections of tmet: each file parsed once per process, each correction
-// bound once by key to the quantities its kernel gives it (by the inputs' names, checked
-// by analysis/corrections.py), then evaluated read-only inside the event loop.
+// bound once to the quantities its kernel gives it (by the inputs' names, checked by
+// analysis/corrections.py), then evaluated read-only inside the event loop. Kernels find a
+// correction by its role (tmet::Key), an array index: no string per call.
 #ifndef TMET_CORRECTIONS_H
 #define TMET_CORRECTIONS_H
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -20,22 +23,19 @@
 
 namespace tmet {
 
-// ---------------------------------------------------------------------------------------
-// corrections: each file parsed once per process, each correction bound once by key to the
-// quantities its kernel gives it, then evaluated read-only inside the event loop
-
 // the variation a kernel asks a correction for; the binding maps it to the file's own string
 enum Variation : int { NOMINAL = 0, UP = 1, DOWN = 2 };
 
-inline std::map<std::string, std::unique_ptr<correction::CorrectionSet>>& correction_files() {
+// the correction ``name`` of ``file``, the file parsed once per process and content (a
+// long-lived Dask worker sees a remade b-tag efficiency file under the same path)
+inline correction::Correction::Ref find_correction(const std::string& file, const std::string& name,
+                                                   const std::string& content) {
+    static std::mutex mutex;
     static std::map<std::string, std::unique_ptr<correction::CorrectionSet>> files;
-    return files;
-}
-
-inline correction::Correction::Ref find_correction(const std::string& file, const std::string& name) {
-    auto& files = correction_files();
-    auto it = files.find(file);
-    if (it == files.end()) it = files.emplace(file, correction::CorrectionSet::from_file(file)).first;
+    std::lock_guard<std::mutex> lock(mutex);
+    const std::string key = file + "\n" + content;
+    auto it = files.find(key);
+    if (it == files.end()) it = files.emplace(key, correction::CorrectionSet::from_file(file)).first;
     const auto& cset = *it->second;
     std::string names;
     for (const auto& entry : cset) {
@@ -46,9 +46,10 @@ inline correction::Correction::Ref find_correction(const std::string& file, cons
 }
 
 // "name type" of every input of a correction, in the file's order
-inline std::vector<std::string> correction_inputs(const std::string& file, const std::string& name) {
+inline std::vector<std::string> correction_inputs(const std::string& file, const std::string& name,
+                                                  const std::string& content) {
     std::vector<std::string> out;
-    for (const auto& input : find_correction(file, name)->inputs()) out.push_back(input.name() + " " + input.typeStr());
+    for (const auto& input : find_correction(file, name, content)->inputs()) out.push_back(input.name() + " " + input.typeStr());
     return out;
 }
 
@@ -64,15 +65,18 @@ public:
     BoundCorrection(correction::Correction::Ref ref, std::vector<int> sources, const std::vector<std::string>& fixed,
                     std::vector<std::string> variations, std::string label, std::string spec)
         : spec(std::move(spec)), ref_(std::move(ref)), sources_(std::move(sources)),
-          variations_(std::move(variations)), label_(std::move(label)) {
+          variations_(std::move(variations)), label_(std::move(label)), id_(next_id()++) {
         const auto& inputs = ref_->inputs();
         for (size_t i = 0; i < inputs.size(); ++i) {
-            is_int_.push_back(inputs[i].type() == correction::Variable::VarType::integer);
-            if (sources_[i] != FIXED) {
-                fixed_.emplace_back(0.0);
+            const bool is_int = inputs[i].type() == correction::Variable::VarType::integer;
+            if (sources_[i] >= 0) {
+                numeric_.push_back({i, sources_[i], is_int});
+                fixed_.emplace_back(is_int ? correction::Variable::Type(int64_t(0)) : correction::Variable::Type(0.0));
+            } else if (sources_[i] != FIXED) {
+                fixed_.emplace_back(std::string());
             } else if (inputs[i].type() == correction::Variable::VarType::string) {
                 fixed_.emplace_back(fixed[i]);
-            } else if (is_int_.back()) {
+            } else if (is_int) {
                 fixed_.emplace_back(static_cast<int64_t>(std::stoll(fixed[i])));
             } else {
                 fixed_.emplace_back(std::stod(fixed[i]));
@@ -81,18 +85,10 @@ public:
     }
 
     double operator()(std::initializer_list<double> quantities, int variation = NOMINAL) const {
-        thread_local std::vector<correction::Variable::Type> args;
-        args.resize(sources_.size());
-        for (size_t i = 0; i < sources_.size(); ++i) {
-            const int source = sources_[i];
-            if (source >= 0) {
-                const double q = quantities.begin()[source];
-                if (is_int_[i]) args[i] = static_cast<int64_t>(q); else args[i] = q;
-            } else if (source == FIXED) {
-                args[i] = fixed_[i];
-            } else {
-                args[i] = variations_.at(variation);
-            }
+        auto& args = arguments(variation);
+        for (const auto& input : numeric_) {
+            const double q = quantities.begin()[input.source];
+            if (input.is_int) args[input.index] = static_cast<int64_t>(q); else args[input.index] = q;
         }
         const double value = ref_->evaluate(args);
         if (!std::isfinite(value) || value < 0) throw std::runtime_error(describe(value, args));
@@ -115,37 +111,105 @@ private:
         return text;
     }
 
+    static size_t& next_id() {
+        static size_t id = 0;  // only bind_correction makes them, under its lock
+        return id;
+    }
+
+    // this thread's arguments for ``variation``, the fixed values and the variation's string
+    // in place: a call writes only the quantities
+    std::vector<correction::Variable::Type>& arguments(int variation) const {
+        static thread_local std::vector<std::vector<correction::Variable::Type>> cache;
+        const size_t key = id_ * 3 + static_cast<size_t>(variation);
+        if (key >= cache.size()) cache.resize(key + 1);
+        auto& args = cache[key];
+        if (args.empty()) {
+            args = fixed_;
+            for (size_t i = 0; i < sources_.size(); ++i)
+                if (sources_[i] == VARIATION) args[i] = variations_.at(variation);
+        }
+        return args;
+    }
+
+    struct Numeric {
+        size_t index;
+        int source;
+        bool is_int;
+    };
+
     correction::Correction::Ref ref_;
     std::vector<int> sources_;
-    std::vector<bool> is_int_;
     std::vector<correction::Variable::Type> fixed_;
     std::vector<std::string> variations_;
     std::string label_;
+    size_t id_;
+    std::vector<Numeric> numeric_;
 };
 
-inline std::map<std::string, BoundCorrection>& corrections() {
-    static std::map<std::string, BoundCorrection> registry;
-    return registry;
+// the corrections of the analysis, one per role; the order is analysis/corrections.py's KEYS
+enum Key : int {
+    PILEUP, MUON_ID, MUON_ISO, ELECTRON_ID, BTAG_HEAVY, BTAG_LIGHT, JES, JER_RESOLUTION, JER_SF, BTAG_EFFICIENCY,
+    JET_ID_TIGHT, JET_ID_TIGHT_LEPTON_VETO, N_KEYS
+};
+inline const char* const KEY_NAMES[N_KEYS] = {
+    "pileup", "muon_id", "muon_iso", "electron_id", "btag_heavy", "btag_light", "jes", "jer_resolution", "jer_sf",
+    "btag_efficiency", "jet_id_tight", "jet_id_tight_lepton_veto"};
+
+// the correction bound to every role (nullptr: not loaded)
+using CorrectionTable = std::array<const BoundCorrection*, N_KEYS>;
+
+// every binding of the process, by its spec (which holds the file's content digest), made
+// once and never freed: tables point into it
+inline const BoundCorrection* bind_correction(const std::string& file, const std::string& name,
+                                              const std::string& content, const std::vector<int>& sources,
+                                              const std::vector<std::string>& fixed,
+                                              const std::vector<std::string>& variations, const std::string& spec) {
+    static std::mutex mutex;
+    static std::map<std::string, std::unique_ptr<BoundCorrection>> bound;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& entry = bound[spec];
+    if (!entry)
+        entry = std::make_unique<BoundCorrection>(find_correction(file, name, content), sources, fixed, variations,
+                                                  "correction '" + name + "' of " + file, spec);
+    return entry.get();
 }
 
-inline void bind_correction(const std::string& key, const std::string& file, const std::string& name,
-                            const std::vector<int>& sources, const std::vector<std::string>& fixed,
-                            const std::vector<std::string>& variations, const std::string& spec) {
-    corrections().erase(key);
-    corrections().emplace(key, BoundCorrection(find_correction(file, name), sources, fixed, variations,
-                                               "correction '" + name + "' of " + file, spec));
+// the table of the jitted graphs of the process (corrections.setup fills it)
+inline CorrectionTable& process_table() {
+    static CorrectionTable table{};
+    return table;
 }
 
-// the spec ``key`` is bound from ("" if none): a key is rebound only when its spec changes
-inline std::string bound_spec(const std::string& key) {
-    auto it = corrections().find(key);
-    return it == corrections().end() ? "" : it->second.spec;
+inline void bind_process_key(int key, const std::string& file, const std::string& name, const std::string& content,
+                             const std::vector<int>& sources, const std::vector<std::string>& fixed,
+                             const std::vector<std::string>& variations, const std::string& spec) {
+    process_table().at(key) = bind_correction(file, name, content, sources, fixed, variations, spec);
 }
 
-inline const BoundCorrection& corr(const std::string& key) {
-    auto it = corrections().find(key);
-    if (it == corrections().end()) throw std::runtime_error("tmet: correction '" + key + "' was not loaded");
-    return it->second;
+// the spec the process's role ``key`` is bound from ("" if none)
+inline std::string process_spec(int key) {
+    const BoundCorrection* c = process_table().at(key);
+    return c ? c->spec : "";
+}
+
+#ifdef TMET_COMPILED_GRAPH
+// the table of the compiled graph running on this thread, set by its entry functions (runs
+// of several datasets may share a process; the jitted graphs never see this: the
+// interpreter mishandles a thread_local returned by reference)
+inline const CorrectionTable*& run_table() {
+    static thread_local const CorrectionTable* table = nullptr;
+    return table;
+}
+#endif
+
+inline const BoundCorrection& corr(Key key) {
+#ifdef TMET_COMPILED_GRAPH
+    const BoundCorrection* c = (*run_table())[key];
+#else
+    const BoundCorrection* c = process_table()[key];
+#endif
+    if (!c) throw std::runtime_error(std::string("tmet: correction '") + KEY_NAMES[key] + "' was not loaded");
+    return *c;
 }
 
 }  // namespace tmet

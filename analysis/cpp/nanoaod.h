@@ -43,8 +43,8 @@ RVecI jet_id_v12(const RVecF& eta, const RVec<T>& stored, const RVecF& ne_hef, c
 template <typename M>
 RVecI jet_id_from_json(const RVecF& eta, const RVecF& ch_hef, const RVecF& ne_hef, const RVecF& ch_emef,
                        const RVecF& ne_emef, const RVecF& mu_ef, const RVec<M>& ch_mult, const RVec<M>& ne_mult) {
-    const auto& tight = corr("jet_id_tight");
-    const auto& veto = corr("jet_id_tight_lepton_veto");
+    const auto& tight = corr(JET_ID_TIGHT);
+    const auto& veto = corr(JET_ID_TIGHT_LEPTON_VETO);
     RVecI out(eta.size());
     for (size_t i = 0; i < eta.size(); ++i) {
         const double ch = static_cast<double>(ch_mult[i]), ne = static_cast<double>(ne_mult[i]);

@@ -1,6 +1,7 @@
-// C++ kernels of the tmet analysis graph, JIT-compiled into RDataFrame graphs (locally and
-// on every Dask worker): objects and their shifts, selection, weights. Cuts and working
-// points come from the config as function arguments, corrections from corrections.h.
+// C++ kernels of the tmet analysis graph: objects and their shifts, selection, weights. The
+// graph's expressions call them, compiled into a graph's library (analysis/compiled.py) or
+// jitted into an RDataFrame graph (Snapshot). Cuts and working points come from the config
+// as function arguments, corrections from corrections.h by role.
 #ifndef TMET_KERNELS_H
 #define TMET_KERNELS_H
 
@@ -53,7 +54,7 @@ inline double seeded_gaus(uint64_t run, uint64_t lumi, uint64_t event, uint64_t 
 // the stochastic JER smearing that all scale-factor variations share
 inline RVecF jer_noise(const RVecF& pt, const RVecF& eta, float rho, uint64_t run, uint64_t lumi, uint64_t event) {
     RVecF out(pt.size());
-    const auto& res = corr("jer_resolution");
+    const auto& res = corr(JER_RESOLUTION);
     for (size_t i = 0; i < pt.size(); ++i)
         out[i] = seeded_gaus(run, lumi, event, i) * res({eta[i], pt[i], rho});
     return out;
@@ -62,7 +63,7 @@ inline RVecF jer_noise(const RVecF& pt, const RVecF& eta, float rho, uint64_t ru
 // per jet: the stochastic JER factor for the scale factor's variation, 1 + noise *
 // sqrt(SF^2 - 1), never below zero; it scales both pt and mass
 inline RVecF jer_factor(const RVecF& pt, const RVecF& eta, const RVecF& noise, int variation) {
-    const auto& sf = corr("jer_sf");
+    const auto& sf = corr(JER_SF);
     RVecF out(pt.size());
     for (size_t i = 0; i < pt.size(); ++i) {
         const double s = sf({eta[i], pt[i]}, variation);
@@ -81,7 +82,7 @@ inline RVec<RVecF> factor_variations(const RVecF& x, const RVec<RVecF>& f) { ret
 
 // per jet: the relative jet energy scale uncertainty at pt (smeared for the jets, unsmeared for type-1 MET)
 inline RVecF jes_uncertainty(const RVecF& eta, const RVecF& pt) {
-    const auto& unc = corr("jes");
+    const auto& unc = corr(JES);
     RVecF out(pt.size());
     for (size_t i = 0; i < pt.size(); ++i) out[i] = unc({eta[i], pt[i]});
     return out;
@@ -129,14 +130,15 @@ inline RVec<RVecF> met_uncl_variations(float met, float met_phi, float dx, float
 // ---------------------------------------------------------------------------------------
 // object selection
 
-// jets passing pt, eta and ID cuts and DeltaR > dr to every veto lepton; ID types differ
+// jets passing the eta and ID cuts and DeltaR > dr to every veto lepton: the part of the jet
+// selection that no shift changes (the pt cut is applied per universe); ID types differ
 // between NanoAOD versions (Int_t in v9, UChar_t in v12), hence the template
 template <typename T>
-RVecB select_jets(const RVecF& pt, const RVecF& eta, const RVecF& phi, const RVec<T>& jet_id, const RVecF& lep_eta,
-                  const RVecF& lep_phi, float pt_min, float abseta_max, int id_bit, float dr) {
-    RVecB sel(pt.size());
-    for (size_t i = 0; i < pt.size(); ++i) {
-        bool ok = pt[i] > pt_min && std::abs(eta[i]) < abseta_max && (static_cast<int>(jet_id[i]) & id_bit) != 0;
+RVecB clean_jets(const RVecF& eta, const RVecF& phi, const RVec<T>& jet_id, const RVecF& lep_eta,
+                 const RVecF& lep_phi, float abseta_max, int id_bit, float dr) {
+    RVecB sel(eta.size());
+    for (size_t i = 0; i < eta.size(); ++i) {
+        bool ok = std::abs(eta[i]) < abseta_max && (static_cast<int>(jet_id[i]) & id_bit) != 0;
         for (size_t j = 0; ok && j < lep_eta.size(); ++j) {
             const double deta = eta[i] - lep_eta[j], dphi = TVector2Phi(phi[i] - lep_phi[j]);
             ok = deta * deta + dphi * dphi > dr * dr;
@@ -191,29 +193,29 @@ inline int best_top(const RVecF& score) { return score.empty() ? -1 : static_cas
 // weights: each kernel evaluates one variation, so that the nominal weight (needed under
 // every object shift) costs one evaluation and up/down are evaluated only when asked for
 
-inline double pileup_weight(float n_true, int variation) { return corr("pileup")({n_true}, variation); }
+inline double pileup_weight(float n_true, int variation) { return corr(PILEUP)({n_true}, variation); }
 
 // tight-lepton scale factors (muon quantities: abseta, pt, eta; electron: eta, pt, abseta)
 inline double lepton_weight(const RVecF& mu_pt, const RVecF& mu_eta, const RVecF& el_pt, const RVecF& el_eta,
                             int variation) {
     double w = 1.0;
-    const auto& id = corr("muon_id");
-    const auto& iso = corr("muon_iso");
+    const auto& id = corr(MUON_ID);
+    const auto& iso = corr(MUON_ISO);
     for (size_t i = 0; i < mu_pt.size(); ++i) {
         const double abseta = std::abs(mu_eta[i]);
         w *= id({abseta, mu_pt[i], mu_eta[i]}, variation) * iso({abseta, mu_pt[i], mu_eta[i]}, variation);
     }
-    const auto& el = corr("electron_id");
+    const auto& el = corr(ELECTRON_ID);
     for (size_t i = 0; i < el_pt.size(); ++i) w *= el({el_eta[i], el_pt[i], std::abs(el_eta[i])}, variation);
     return w;
 }
 
-// per jet: the measured b-tag efficiency (efficiency_key: the dataset's BTagEfficiency map)
-// of each selected untagged jet, 0 for the others (the fixed-working-point weight uses only those)
+// per jet: the measured b-tag efficiency (the dataset's BTagEfficiency map) of each selected
+// untagged jet, 0 for the others (the fixed-working-point weight uses only those)
 template <typename T, typename B>
 RVecD btag_efficiencies(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged,
-                        const RVecB& sel, const std::string& efficiency_key) {
-    const auto& eff = corr(efficiency_key);
+                        const RVecB& sel) {
+    const auto& eff = corr(BTAG_EFFICIENCY);
     RVecD out(pt.size(), 0.0);
     for (size_t i = 0; i < pt.size(); ++i)
         if (sel[i] && !tagged[i]) out[i] = eff({static_cast<double>(flavour[i]), pt[i], std::abs(eta[i])});
@@ -226,8 +228,8 @@ template <typename T, typename B>
 double btag_weight(const RVecF& pt, const RVecF& eta, const RVec<T>& flavour, const RVec<B>& tagged, const RVecB& sel,
                    const RVecD& efficiency, int variation) {
     double w = 1.0;
-    const auto& heavy = corr("btag_heavy");
-    const auto& light = corr("btag_light");
+    const auto& heavy = corr(BTAG_HEAVY);
+    const auto& light = corr(BTAG_LIGHT);
     for (size_t i = 0; i < pt.size(); ++i) {
         if (!sel[i]) continue;
         const int flav = static_cast<int>(flavour[i]);

@@ -1,0 +1,123 @@
+"""Shared libraries of tmet's C++, compiled with the system compiler and cached by content.
+
+A library is named after the digest of everything that makes it: its source, the headers
+of analysis/cpp it includes, the compiler and its flags, and the ROOT and correctionlib it
+is built against. So a second process (or a Dask worker) finds it built, and a changed cut,
+kernel or ROOT version builds a new one. Builds are atomic (a temporary file renamed into
+place) and serialised per library by a lock, so that concurrent runs build it once. The
+cache is TMET_BUILD_DIR (default ``.build`` of the repository); the libraries are loaded
+with ctypes, without ROOT's interpreter.
+"""
+
+import ctypes
+import fcntl
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+
+from analysis.errors import TmetError
+from analysis.root_setup import BUILD_DIR, CPP_DIR
+
+# what a graph's library links: RDataFrame and what it reads, correctionlib
+ROOT_LIBRARIES = ("Core", "RIO", "Tree", "TreePlayer", "ROOTVecOps", "ROOTDataFrame", "ROOTNTuple", "Imt", "Hist")
+# -ffp-contract=off: the same floating-point results as ROOT's interpreter, on any CPU
+FLAGS = ("-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-ffp-contract=off", "-fno-semantic-interposition")
+COMPILER = os.environ.get("CXX", "g++")
+NAMESPACES = ("tmet", "tmet_graph")
+
+
+@functools.cache
+def _package_dirs():
+    """(include dirs, library dirs) of the ROOT and correctionlib packages of this Python."""
+    import correctionlib
+
+    root = _root_package()
+    corr = os.path.dirname(correctionlib.__file__)
+    return [os.path.join(root, "include"), os.path.join(corr, "include"), CPP_DIR], \
+        [os.path.join(root, "lib"), os.path.join(corr, "lib")]
+
+
+def _root_package():
+    """The directory of the ROOT package, found without importing it (that starts ROOT)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ROOT")
+    if spec is None or not spec.submodule_search_locations:
+        raise TmetError("cannot find the ROOT Python package (pip install root, see requirements.txt)")
+    return list(spec.submodule_search_locations)[0]
+
+
+@functools.cache
+def _toolchain():
+    """Text naming the compiler, ROOT and correctionlib builds: part of every library's digest."""
+    try:
+        compiler = subprocess.run([COMPILER, "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise TmetError(f"no C++ compiler '{COMPILER}' (setup.sh installs g++; CXX names another): {e}") from e
+    include, _ = _package_dirs()
+    versions = []
+    for header in (os.path.join(include[0], "RVersion.h"), os.path.join(include[1], "correctionlib_version.h")):
+        with open(header) as f:
+            versions.append(f.read())
+    return "\n".join([compiler.splitlines()[0], *FLAGS, *NAMESPACES, "TMET_COMPILED_GRAPH", *ROOT_LIBRARIES, *versions,
+                      sys.platform])
+
+
+def _header_text(names):
+    text = []
+    for name in sorted(names):
+        with open(os.path.join(CPP_DIR, name)) as f:
+            text.append(f.read())
+    return "\n".join(text)
+
+
+def _digest(source, headers):
+    return hashlib.sha256("\0".join([source, _header_text(headers), _toolchain()]).encode()).hexdigest()[:20]
+
+
+def library_path(stem, source, headers):
+    """Where the library of ``source`` (C++ text including analysis/cpp's ``headers``) is cached."""
+    return os.path.join(BUILD_DIR, f"{stem}-{_digest(source, headers)}.so")
+
+
+def build(stem, source, headers):
+    """The path of the library of ``source``, compiled unless cached. A compiler error is a
+    TmetError with the compiler's first messages and the path of the source (kept next to the
+    library, as is the source of every library)."""
+    path = library_path(stem, source, headers)
+    if os.path.exists(path):
+        return path
+    os.makedirs(BUILD_DIR, exist_ok=True)
+    source_path = path[:-3] + ".cxx"
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(path):  # another process built it meanwhile
+            return path
+        with open(source_path, "w") as f:
+            f.write(source)
+        include, libdirs = _package_dirs()
+        tmp = f"{path}.tmp{os.getpid()}"
+        # tmet's namespaces renamed per library: the static registries of inline functions
+        # are process-wide symbols, and two libraries (two graphs, or two versions of the
+        # kernels in a long-lived Dask worker) must not share them
+        digest = _digest(source, headers)
+        renamed = [f"-D{name}={name}_{digest}" for name in NAMESPACES] + ["-DTMET_COMPILED_GRAPH"]
+        cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), source_path, "-o", tmp,
+               *(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs),
+               *(f"-l{lib}" for lib in ROOT_LIBRARIES), "-lcorrectionlib"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            messages = "\n".join(line for line in proc.stderr.splitlines() if "error" in line)[:4000]
+            raise TmetError(f"compiling {source_path} failed:\n{messages or proc.stderr[-4000:]}")
+        os.replace(tmp, path)
+    return path
+
+
+@functools.cache
+def load(path):
+    """The library at ``path``, loaded once per process (its symbols kept to itself)."""
+    return ctypes.CDLL(path, mode=os.RTLD_LOCAL)

@@ -1,0 +1,135 @@
+// The runtime of a compiled graph (analysis/compiled.py writes the rest of its source):
+// lazy per-entry columns, histogram accumulators that bin exactly like TH1/TH2, and the
+// data of a run. Every graph is compiled into its own shared library with the entry points
+// of frame_api.h, loaded with ctypes: no interpreter is involved in a run.
+#ifndef TMET_FRAME_H
+#define TMET_FRAME_H
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ROOT/RDFHelpers.hxx"
+#include "ROOT/RDataFrame.hxx"
+#include "ROOT/RVec.hxx"
+#include "TROOT.h"
+#include "corrections.h"
+
+#define TMET_API extern "C" __attribute__((visibility("default")))
+
+namespace tmet::frame {
+
+// one axis of a histogram, binned as TAxis::FindBin of a histogram that cannot extend
+struct Axis {
+    int n;
+    double low, high;
+    std::vector<double> edges;  // variable bins (n + 1 edges), or empty
+
+    int find(double x) const {
+        if (x < low) return 0;
+        if (!(x < high)) return n + 1;  // also NaN, as ROOT
+        if (edges.empty()) return 1 + int(n * (x - low) / (high - low));
+        return int(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin());
+    }
+};
+
+// The histograms of one action: for each universe it fills, the bin contents, the sums of
+// squared weights ((nx + 2) x (ny + 2) bins, x fastest, flow included, as TH2D; one row
+// without a y axis, y.n = -1) and the number of fills; ``offset`` is where its universes
+// start in a slot's buffer
+struct Action {
+    Axis x, y;
+    int universes;
+    size_t offset;
+    size_t bins() const { return size_t(x.n + 2) * size_t(y.n + 2); }
+    size_t size() const { return universes * (2 * bins() + 1); }
+    size_t bin(double vx, double vy) const { return bin_of(size_t(x.find(vx)), vy); }
+    size_t bin_of(size_t x_bin, double vy) const {
+        return (y.n < 0 ? 0 : size_t(y.find(vy)) * size_t(x.n + 2)) + x_bin;
+    }
+};
+
+inline size_t buffer_size(const std::vector<Action>& actions) {
+    size_t size = 0;
+    for (const auto& action : actions) size += action.size();
+    return size;
+}
+
+template <typename T>
+struct is_rvec : std::false_type {};
+template <typename T>
+struct is_rvec<ROOT::RVec<T>> : std::true_type {};
+
+template <typename T>
+constexpr bool is_rvec_v = is_rvec<std::decay_t<T>>::value;
+
+template <typename T>
+double at(const T& v, size_t i) {
+    if constexpr (is_rvec_v<T>) return static_cast<double>(v[i]); else return static_cast<double>(v);
+}
+
+// what RDataFrame's Histo1D/Histo2D do with their columns: containers of one size are filled
+// element by element, scalars repeated for each element
+template <typename X, typename Y, typename W>
+void fill(double* buffer, const Action& action, int universe, const X& x, const Y& y, const W& w) {
+    const size_t bins = action.bins();
+    double* sumw = buffer + action.offset + universe * (2 * bins + 1);
+    double* sumw2 = sumw + bins;
+    if constexpr (!is_rvec_v<X> && !is_rvec_v<Y> && !is_rvec_v<W>) {
+        const double weight = static_cast<double>(w);
+        const size_t bin = action.bin(static_cast<double>(x), static_cast<double>(y));
+        sumw[bin] += weight;
+        sumw2[bin] += weight * weight;
+        sumw[2 * bins] += 1;  // entries
+    } else {
+        size_t n = 0;
+        bool sized = false;
+        auto check = [&](const auto& v) {
+            if constexpr (is_rvec_v<decltype(v)>) {
+                if (sized && v.size() != n)
+                    throw std::runtime_error("cannot fill a histogram with containers of different sizes");
+                n = v.size();
+                sized = true;
+            }
+        };
+        check(x);
+        check(y);
+        check(w);
+        // a scalar's bin (or weight) is found once
+        const size_t x_bin = is_rvec_v<X> ? 0 : size_t(action.x.find(at(x, 0)));
+        for (size_t i = 0; i < n; ++i) {
+            const double weight = at(w, i);
+            const size_t bin = is_rvec_v<X> ? action.bin(at(x, i), at(y, i))
+                                            : action.bin_of(x_bin, at(y, i));
+            sumw[bin] += weight;
+            sumw2[bin] += weight * weight;
+        }
+        sumw[2 * bins] += static_cast<double>(n);
+    }
+}
+
+// the library's last error on this thread (its C entry points return it)
+inline const char* error_text(const std::string& text) {
+    static thread_local std::string last;
+    last = text;
+    return last.c_str();
+}
+
+// the data of a run: every file of ``files`` (entries [begin, end) of all of them when end > 0)
+inline ROOT::RDataFrame make_dataframe(const char* tree, const std::vector<std::string>& files, long long begin,
+                                       long long end) {
+    if (end <= 0) return ROOT::RDataFrame(tree, files);
+    ROOT::RDF::Experimental::RDatasetSpec spec;
+    spec.AddSample(ROOT::RDF::Experimental::RSample("skims", tree, files));
+    spec.WithGlobalRange({begin, end});
+    return ROOT::RDataFrame(spec);
+}
+
+}  // namespace tmet::frame
+
+#endif

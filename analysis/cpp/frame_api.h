@@ -1,0 +1,69 @@
+// The C entry points of a compiled graph's library: its source (analysis/compiled.py)
+// defines tmet_graph::Graph (its actions, the stages its data passes, its entry function)
+// and includes this header last. They are called only through the library's handle; none
+// calls another, since an exported name may resolve to the library loaded first.
+#ifndef TMET_FRAME_API_H
+#define TMET_FRAME_API_H
+
+#include "frame.h"
+
+TMET_API const char* tmet_key_name(int key) { return key >= 0 && key < tmet::N_KEYS ? tmet::KEY_NAMES[key] : ""; }
+
+// "name type" of each input of a correction, one per line; "!" and the error on failure
+TMET_API const char* tmet_correction_inputs(const char* file, const char* name, const char* content) {
+    try {
+        std::string out;
+        for (const auto& input : tmet::correction_inputs(file, name, content)) out += input + "\n";
+        return tmet::frame::error_text(out);
+    } catch (const std::exception& e) {
+        return tmet::frame::error_text(std::string("!") + e.what());
+    }
+}
+
+// the correction bound as analysis.corrections.Binding says (nullptr and ``error`` on failure)
+TMET_API const void* tmet_bind(const char* file, const char* name, const char* content, int n_inputs,
+                               const int* sources, const char* const* fixed, int n_variations,
+                               const char* const* variations, const char* spec, const char** error) {
+    try {
+        *error = nullptr;
+        return tmet::bind_correction(file, name, content, std::vector<int>(sources, sources + n_inputs),
+                                     std::vector<std::string>(fixed, fixed + n_inputs),
+                                     std::vector<std::string>(variations, variations + n_variations), spec);
+    } catch (const std::exception& e) {
+        *error = tmet::frame::error_text(e.what());
+        return nullptr;
+    }
+}
+
+// doubles of the buffer a run fills (tmet_graph::Graph::actions, see tmet::frame::Action)
+TMET_API long long tmet_buffer_size() { return static_cast<long long>(tmet::frame::buffer_size(tmet_graph::Graph::actions())); }
+
+// Run the graph over ``files`` (entries [begin, end) of them when end > 0) with ``threads``
+// threads (implicit multithreading when more than one) and the corrections ``table`` (one
+// per tmet::Key), adding its histograms to ``out``; nullptr, or the error that stopped it
+TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* files, long long begin,
+                              long long end, int threads, const void* const* table, double* out) {
+    try {
+        tmet::CorrectionTable corrections{};
+        for (int k = 0; k < tmet::N_KEYS; ++k) corrections[k] = static_cast<const tmet::BoundCorrection*>(table[k]);
+        if (threads > 1) ROOT::EnableImplicitMT(threads);
+        struct DisableMT {
+            bool on;
+            ~DisableMT() {
+                if (on) ROOT::DisableImplicitMT();
+            }
+        } disable{threads > 1};
+        auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), begin, end);
+        // not tmet_buffer_size(): an exported function may resolve to another library's
+        const size_t size = tmet::frame::buffer_size(tmet_graph::Graph::actions());
+        std::vector<std::vector<double>> slots(df.GetNSlots(), std::vector<double>(size, 0.0));
+        tmet_graph::Graph::run(ROOT::RDF::AsRNode(df), corrections, slots);
+        for (const auto& slot : slots)
+            for (size_t i = 0; i < size; ++i) out[i] += slot[i];
+        return nullptr;
+    } catch (const std::exception& e) {
+        return tmet::frame::error_text(e.what());
+    }
+}
+
+#endif
