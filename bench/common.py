@@ -1,12 +1,16 @@
-"""Helpers shared by the benchmarks in bench/: synthetic samples and rootreadspeed.
+"""Helpers shared by the benchmarks in bench/: realistic synthetic samples, skims, fresh
+pinned processes and rootreadspeed.
 
 Outputs go to bench/out/ (git-ignored). Samples are reused across runs when a file with
-the requested number of events is already there.
+the requested number of events is already there. Every sample is written as CMS writes
+NanoAOD (``REALISTIC``), so that reading costs what it costs on real files.
 """
 
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 from analysis import root_setup
@@ -15,20 +19,54 @@ from analysis.generator import generate_file
 from analysis.inputs import check_inputs
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# CMS's NanoAOD output: LZMA level 9 (PhysicsTools/NanoAOD/python/NanoAODEDMEventContent_cff.py,
+# NANOAODSIMEventContent) and floats rounded to their stored mantissa bits
+REALISTIC = {"compression": 209, "nano_precision": True}
 
 
 def sample(config, dataset_name, n_events, file_index=0):
-    """Path of a synthetic ``dataset_name`` file with ``n_events`` events (generated if needed)
-    and the generation time in seconds (0 when reused)."""
+    """Path of a synthetic ``dataset_name`` file with ``n_events`` events written as CMS's
+    NanoAOD (generated if needed) and the generation time in seconds (0 when reused)."""
     os.makedirs(OUT_DIR, exist_ok=True)
-    path = os.path.join(OUT_DIR, f"{dataset_name}_{file_index}_n{n_events}.root")
+    path = os.path.join(OUT_DIR, f"{dataset_name}_{file_index}_n{n_events}_nano.root")
     if os.path.exists(path) and _entries(path) == n_events:
         return path, 0.0
     tmp = f"{path}.tmp.root"  # renamed into place, so an interrupted run leaves nothing reusable
     start = time.perf_counter()
-    generate_file(tmp, config, config.get_dataset(dataset_name), file_index, n_events=n_events)
+    generate_file(tmp, config, config.get_dataset(dataset_name), file_index, n_events=n_events, overrides=REALISTIC)
     os.replace(tmp, path)
     return path, time.perf_counter() - start
+
+
+def skim(config, path, is_data=False):
+    """tmet's skim of ``path`` next to it (made once; written to a temporary file, renamed)."""
+    from analysis.skim import skim_files
+
+    output = path.replace(".root", "_skim.root")
+    if not os.path.exists(output):
+        skim_files([path], output + ".tmp.root", config, is_data=is_data, threads=1)
+        os.replace(output + ".tmp.root", output)
+    return output
+
+
+def run_pinned(args, cores):
+    """The JSON a fresh ``python <args>`` prints on its last line, run with the repository on
+    its path and pinned to ``cores`` (its children, e.g. Dask workers, inherit the pinning)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          preexec_fn=lambda: os.sched_setaffinity(0, set(cores)))
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise TmetError(f"benchmark process {' '.join(args)} failed (exit code {proc.returncode}):\n"
+                        f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def bench_core():
+    """The core the single-core measurements run on: the last one (the first takes more of
+    the machine's interrupts and background work)."""
+    return max(os.sched_getaffinity(0))
 
 
 def _entries(path):

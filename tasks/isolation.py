@@ -2,18 +2,20 @@
 
 A corrupt basket can make ROOT crash (a segmentation fault) rather than raise; Ctrl-C is
 not seen while ROOT's event loop runs. ``isolated`` runs the loop in a forked child, waits
-for it, and turns a crash into a ``TmetError`` naming the input that crashes when read
-alone; Ctrl-C in the parent ends the child and the run. The child dies with its parent,
-also when the parent is killed.
+for it (logging its time, which bench/main_job.py reads), and turns a crash into a
+``TmetError`` naming the input that crashes when read alone; Ctrl-C in the parent ends the
+child and the run. The child dies with its parent, also when the parent is killed.
 
 The child inherits the parent's interpreter: ``warm_up`` (run here first) declares the C++
 and builds the same graph on inputs without entries, so that the JIT-compiled code is the
 parent's, made once per process, and a child compiles nothing it already has.
 """
 
+import logging
 import multiprocessing
 import signal
 import tempfile
+import time
 import traceback
 
 from analysis.dask_preload import dask_setup as die_with_parent
@@ -27,6 +29,7 @@ def isolated(fn, *args, inputs=(), warm_up=None, **kwargs):
     if warm_up is not None:
         with tempfile.TemporaryDirectory() as directory:
             warm_up(directory)
+    start = time.perf_counter()
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(sender, fn, args, kwargs), daemon=True)
@@ -49,6 +52,7 @@ def isolated(fn, *args, inputs=(), warm_up=None, **kwargs):
     ok, value = outcome
     if not ok:
         raise value
+    logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s", fn.__name__, time.perf_counter() - start)
     return value
 
 
