@@ -143,14 +143,30 @@ def used_config(config, dataset):
 
 
 def input_sumw(ROOT, url, tfile):
-    """(sum of generator weights, source) of one unskimmed MC file: its Runs sum, else the
-    sum of its events' genWeight."""
+    """(sum of generator weights, source) of one unskimmed MC file: its Runs sum (a plain
+    loop over its few entries, nothing to compile), else the sum of its events' genWeight."""
     runs = tfile.Get("Runs")
     if runs and runs.InheritsFrom("TTree"):
         for branch in RUNS_SUMW_BRANCHES:
             if runs.GetBranch(branch):
-                return ROOT.RDataFrame(runs).Sum(branch).GetValue(), branch
+                runs.SetBranchStatus("*", 0)
+                runs.SetBranchStatus(branch, 1)
+                return sum(getattr(entry, branch) for entry in runs), branch
     return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
+
+
+def copy_runs(ROOT, urls, output_path):
+    """The Runs trees of ``urls`` appended, unchanged, to ``output_path`` (baskets copied as
+    they are: no decompression, nothing to compile)."""
+    chain = ROOT.TChain("Runs")
+    for url in urls:
+        chain.Add(url)
+    tfile = ROOT.TFile.Open(output_path, "UPDATE")
+    try:
+        copy = chain.CloneTree(-1, "fast")
+        copy.Write()
+    finally:
+        tfile.Close()
 
 
 def warm_up(directory, paths, config, is_data, nano_version=None, redirectors=()):
@@ -195,9 +211,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
         count = selected.Count()
         selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))
         if with_runs:
-            runs = ROOT.RDataFrame("Runs", with_runs)
-            runs.Snapshot("Runs", output_path, runs.GetColumnNames(),
-                          snapshot_options(ROOT, config.x.skim_compression, mode="UPDATE"))
+            copy_runs(ROOT, with_runs, output_path)
         if not is_data:
             tfile = ROOT.TFile.Open(output_path, "UPDATE")
             ROOT.TParameter["double"](SUMW, sumw).Write()
