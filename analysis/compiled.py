@@ -1,8 +1,8 @@
 """Graphs compiled into shared libraries: RDataFrame's event loop without the JIT wait.
 
-A ``Graph`` records what the graph builders (analysis.selection, weights, histograms, btag)
-call on a dataframe: ``Define``, ``Redefine``, ``Vary``, ``Filter``, ``Histo1D`` and
-``Histo2D``, with the same C++ expressions. From them and the input files' column types it
+A ``Graph`` records what the graph builders (analysis.skim, selection, weights, histograms,
+btag) call on a dataframe: ``Alias``, ``Define``, ``Redefine``, ``Vary``, ``Filter``,
+``Histo1D``, ``Histo2D`` and ``Snapshot``, with the same C++ expressions. From them and the input files' column types it
 writes one C++ entry function (``source``) with RDataFrame's semantics, compiles it once
 into a library cached by content (analysis.build) and runs it through RDataFrame with
 typed, compiled callables. What the JIT did per process (seconds per graph) is then a
@@ -17,7 +17,8 @@ library lookup, and what ``Vary`` did per node and universe is plain code:
   the events that pass them;
 - corrections are bound once per process and run, found by role in the kernels.
 
-Results are numpy arrays (``Histogram``) binned as TH1D/TH2D bin, flow included.
+Results are numpy arrays (``Histogram``) binned as TH1D/TH2D bin, flow included, or a
+file written by a typed ``Snapshot``.
 """
 
 import ctypes
@@ -110,6 +111,16 @@ class Action:
 
 
 @dataclass
+class Snapshot:
+    """Columns written for the entries that pass ``filters``: (name, var, or None for an
+    input column, and the input column it aliases)."""
+
+    tree: str
+    columns: tuple
+    filters: tuple
+
+
+@dataclass
 class Histogram:
     """One histogram's bins, flow included (a 2D one: [y bin, x bin]), as TH1D / TH2D hold
     them: ``contents``, ``variances`` (sums of squared weights) and ``entries`` (fills)."""
@@ -155,6 +166,19 @@ class Frame:
                              columns=tuple(self._columns[c] for c in columns), tags=tuple(tags), variation=variation))
         return self
 
+    def Alias(self, name, column):  # noqa: N802
+        if name in self._columns:
+            raise TmetError(f"column '{name}' is defined twice in the graph; cannot alias it to '{column}'")
+        if column in self._columns:
+            return Frame(self._graph, {**self._columns, name: self._columns[column]}, self._filters)
+        return self._with_column(name, column, "alias")
+
+    def Snapshot(self, tree, columns):  # noqa: N802
+        """Write ``columns`` of the entries that pass this node's filters (by Graph.write)."""
+        if self._graph.snapshot is not None or self._graph.actions:
+            raise TmetError("a graph writes one snapshot and books no histogram with it")
+        self._graph.snapshot = Snapshot(tree, tuple((c, self._columns.get(c)) for c in columns), self._filters)
+
     def Filter(self, expression, name=""):  # noqa: N802
         node = self._graph.add(Node("filter", self._graph.new_var(), name or expression, expression,
                                     dict(self._columns)))
@@ -172,6 +196,8 @@ class Frame:
 
     def _book(self, model, dimensions, args):
         graph, index = self._graph, len(self._graph.actions)
+        if graph.snapshot is not None:
+            raise TmetError("a graph writes one snapshot and books no histogram with it")
         vars_ = []
         for role, arg in zip(("x", "y", "weight"), args):
             if arg is None:
@@ -201,11 +227,12 @@ class Graph:
     """A graph recorded from the builders' calls (``frame()``), compiled and run (``run``).
 
     ``specs``: the corrections its kernels use (analysis.corrections.correction_specs);
-    ``kernels``: the headers of analysis/cpp its expressions call."""
+    ``kernels``: the headers of analysis/cpp its expressions call; ``prelude``: C++ of the
+    graph's own that they call (e.g. a lumi mask's data)."""
 
-    def __init__(self, specs, kernels, description=""):
-        self.specs, self.kernels, self.description = specs, tuple(kernels), description
-        self.nodes, self.actions = [], []
+    def __init__(self, specs, kernels, description="", prelude=""):
+        self.specs, self.kernels, self.description, self.prelude = specs, tuple(kernels), description, prelude
+        self.nodes, self.actions, self.snapshot = [], [], None
         self._results = None
 
     def frame(self):
@@ -247,7 +274,7 @@ class Graph:
         universe recomputes, what each action fills and the stage filters."""
         by_var = {node.var: node for node in self.nodes}
         for node in self.nodes:
-            if node.kind == "define" and node.label in schema and node.label not in node.refs:
+            if node.kind in ("define", "alias") and node.label in schema and node.label not in node.refs:
                 raise TmetError(f"column '{node.label}' is defined in the graph but is also a column of the input")
         deps = {node.var: node.dependencies(schema) for node in self.nodes}
         needed = set()
@@ -260,6 +287,9 @@ class Graph:
 
         for action in self.actions:
             for var in action.args + action.filters:
+                need(var)
+        if self.snapshot is not None:
+            for var in tuple(v for _, v in self.snapshot.columns) + self.snapshot.filters:
                 need(var)
         varies = [n for n in self.nodes if n.kind == "vary" and set(n.columns) & needed]
         for node in varies:
@@ -284,7 +314,8 @@ class Graph:
                                                if action.varied else [])
         # every filter of every action is a stage: an RDataFrame Filter passed by the entries
         # that pass it in some universe (of all, when no variation changes it)
-        shared = set.intersection(*(set(a.filters) for a in self.actions)) if self.actions else set()
+        filter_sets = [set(a.filters) for a in self.actions] or ([set(self.snapshot.filters)] if self.snapshot else [])
+        shared = set.intersection(*filter_sets) if filter_sets else set()
         stages = [n.var for n in self.nodes if n.var in shared]
         return by_var, deps, needed, overrides, affected, fills, stages
 
@@ -327,14 +358,15 @@ class Graph:
             visit(root)
             return out
 
-        # a stage's universes: those of the actions; its getters, one per distinct value
-        stage_getters = {stage: list(dict.fromkeys(getter(stage, universes.index(u)) for a in self.actions
-                                                     for u in fills[a.index])) for stage in stages}
+        # a stage's universes: those of the actions (a snapshot's: the nominal one); its
+        # getters, one per distinct value
+        stage_universes = [universes.index(u) for a in self.actions for u in fills[a.index]] or [0]
+        stage_getters = {stage: list(dict.fromkeys(getter(stage, u) for u in stage_universes)) for stage in stages}
         exact = {stage for stage in stages if len(stage_getters[stage]) == 1}
 
         lines = [f"// tmet compiled graph: {self.description}", "// written by analysis/compiled.py; do not edit"]
         lines += [f'#include "{h}"' for h in self.kernels] + [
-            '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "",
+            '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "", self.prelude,
             "// every column, a function of the columns its expression reads"]
         for var in order:
             node, args = by_var[var], deps[var]
@@ -379,8 +411,7 @@ class Graph:
         def pointers(names, indent):
             return [f"{indent}tmet_event.in_{name} = &{name};" for name in names]
 
-        stage_inputs = [list(dict.fromkeys(name for a in self.actions for u in fills[a.index]
-                                           for name in closure_inputs(stage, universes.index(u))))
+        stage_inputs = [list(dict.fromkeys(name for u in stage_universes for name in closure_inputs(stage, u)))
                         for stage in stages]
         for k, (stage, names) in enumerate(zip(stages, stage_inputs)):
             lines += [f"    struct Stage{k} {{", "        const tmet::CorrectionTable* tmet_table;",
@@ -390,13 +421,38 @@ class Graph:
                       "            tmet_event.entry = tmet_entry;", *pointers(names, "            "),
                       f"            return {' || '.join(f'tmet_event.{g}' for g in stage_getters[stage])};",
                       "        }", "    };", ""]
-        lines += ["    struct Entry {", "        const tmet::CorrectionTable* tmet_table;", "        std::vector<Event>* tmet_events;",
-                  "        std::vector<std::vector<double>>* tmet_slots;",
-                  f"        void operator()(unsigned int tmet_slot, ULong64_t tmet_entry{parameters(inputs)}) const {{",
-                  "            tmet::run_table() = tmet_table;", "            Event& tmet_event = (*tmet_events)[tmet_slot];",
-                  "            tmet_event.entry = tmet_entry;", *pointers(inputs, "            "),
-                  "            double* tmet_buffer = (*tmet_slots)[tmet_slot].data();",
-                  "            const auto& tmet_actions = Graph::actions();"]
+        def columns(names):
+            return ", ".join(json.dumps(name) for name in ["rdfentry_", *names])
+
+        def stage_nodes():
+            return [f"        node = ROOT::RDF::AsRNode(node.Filter(Stage{k}{{&table, &events}}, "
+                    f"{{\"rdfslot_\", {columns(names)}}}, {json.dumps(by_var[stage].label)}));"
+                    for k, (stage, names) in enumerate(zip(stages, stage_inputs))]
+
+        if self.snapshot is None:
+            lines += self._entry(universes, fills, exact, getter, parameters, pointers, inputs)
+            lines += ["    static void run(ROOT::RDF::RNode df, const tmet::CorrectionTable& table, "
+                      "std::vector<std::vector<double>>& slots) {",
+                      "        std::vector<Event> events(slots.size());", "        ROOT::RDF::RNode node = df;",
+                      *stage_nodes(),
+                      f"        node.ForeachSlot(Entry{{&table, &events, &slots}}, {{{columns(inputs)}}});", "    }",
+                      "    static unsigned long long snapshot(ROOT::RDF::RNode, const tmet::CorrectionTable&, const char*,",
+                      "                                       const ROOT::RDF::RSnapshotOptions&) {",
+                      '        throw std::logic_error("this graph fills histograms; it writes no snapshot");', "    }"]
+        else:
+            lines += self._snapshot(schema, by_var, deps, getter, parameters, pointers, closure_inputs, stage_nodes)
+        lines += ["};", "}  // namespace tmet_graph", "", '#include "frame_api.h"', ""]
+        return "\n".join(lines), layout
+
+    def _entry(self, universes, fills, exact, getter, parameters, pointers, inputs):
+        """The C++ of the function that fills every histogram of an entry, per universe."""
+        lines = ["    struct Entry {", "        const tmet::CorrectionTable* tmet_table;", "        std::vector<Event>* tmet_events;",
+                 "        std::vector<std::vector<double>>* tmet_slots;",
+                 f"        void operator()(unsigned int tmet_slot, ULong64_t tmet_entry{parameters(inputs)}) const {{",
+                 "            tmet::run_table() = tmet_table;", "            Event& tmet_event = (*tmet_events)[tmet_slot];",
+                 "            tmet_event.entry = tmet_entry;", *pointers(inputs, "            "),
+                 "            double* tmet_buffer = (*tmet_slots)[tmet_slot].data();",
+                 "            const auto& tmet_actions = Graph::actions();"]
         for u, universe in enumerate(universes):
             lines.append(f"            // universe {universe}")
             for action in self.actions:
@@ -407,20 +463,55 @@ class Graph:
                            for role, v in zip(("x", "y", "weight"), action.args))
                 lines.append(f"            if ({conditions}) tmet::frame::fill(tmet_buffer, tmet_actions[{action.index}], "
                              f"{fills[action.index].index(universe)}, {x}, {y}, {w});")
+        return lines + ["        }", "    };", ""]
 
-        def columns(names):
-            return ", ".join(json.dumps(name) for name in ["rdfentry_", *names])
-
-        lines += ["        }", "    };", "",
-                  "    static void run(ROOT::RDF::RNode df, const tmet::CorrectionTable& table, "
-                  "std::vector<std::vector<double>>& slots) {",
-                  "        std::vector<Event> events(slots.size());", "        ROOT::RDF::RNode node = df;"]
-        for k, (stage, names) in enumerate(zip(stages, stage_inputs)):
-            lines.append(f"        node = ROOT::RDF::AsRNode(node.Filter(Stage{k}{{&table, &events}}, "
-                         f"{{\"rdfslot_\", {columns(names)}}}, {json.dumps(by_var[stage].label)}));")
-        lines += [f"        node.ForeachSlot(Entry{{&table, &events, &slots}}, {{{columns(inputs)}}});", "    }", "};",
-                  "}  // namespace tmet_graph", "", '#include "frame_api.h"', ""]
-        return "\n".join(lines), layout
+    def _snapshot(self, schema, by_var, deps, getter, parameters, pointers, closure_inputs, stage_nodes):
+        """The C++ of a typed Snapshot: input columns as they are (an alias of one by
+        RDataFrame's Alias), derived ones computed by the slot's Event (so that what a
+        stage filter computed is not computed again) into columns of their own names."""
+        snap, lines, nodes, types, computed = self.snapshot, [], [], [], {}
+        for k, (name, var) in enumerate(snap.columns):
+            if var is None:
+                if name not in schema:
+                    raise TmetError(f"snapshot column '{name}' is neither in the input nor defined in the graph")
+                types.append(schema[name])
+                continue
+            node = by_var[var]
+            if node.kind == "alias" and deps[var] and deps[var][0][1] is None:
+                nodes.append(f"        node = ROOT::RDF::AsRNode(node.Alias({json.dumps(name)}, "
+                             f"{json.dumps(deps[var][0][0])}));")
+                types.append(schema[deps[var][0][0]])
+                continue
+            names = list(dict.fromkeys(closure_inputs(var, 0)))
+            lines += [f"    struct Column{k} {{", "        const tmet::CorrectionTable* tmet_table;",
+                      "        std::vector<Event>* tmet_events;",
+                      f"        T_{var} operator()(unsigned int tmet_slot, ULong64_t tmet_entry{parameters(names)}) const {{",
+                      "            tmet::run_table() = tmet_table;", "            Event& tmet_event = (*tmet_events)[tmet_slot];",
+                      "            tmet_event.entry = tmet_entry;", *pointers(names, "            "),
+                      f"            return tmet_event.{getter(var, 0)};", "        }", "    };", ""]
+            # computed from the inputs first, then given its name (which may be an input's)
+            columns = ", ".join(json.dumps(c) for c in ["rdfslot_", "rdfentry_", *names])
+            nodes.append(f"        node = ROOT::RDF::AsRNode(node.Define(\"tmet_out{k}\", Column{k}{{&table, &events}}, "
+                         f"{{{columns}}}));")
+            types.append(f"T_{var}")
+            computed[k] = (name, var)
+        renames = []  # after every Define, so that each read the inputs, not a redefined one
+        for k, (name, var) in computed.items():
+            if name in schema:
+                renames.append(f"        node = ROOT::RDF::AsRNode(node.Redefine({json.dumps(name)}, "
+                               f"[](const T_{var}& v) {{ return v; }}, {{\"tmet_out{k}\"}}));")
+            else:
+                renames.append(f"        node = ROOT::RDF::AsRNode(node.Alias({json.dumps(name)}, \"tmet_out{k}\"));")
+        names = ", ".join(json.dumps(name) for name, _ in snap.columns)
+        return lines + [
+            "    static void run(ROOT::RDF::RNode, const tmet::CorrectionTable&, std::vector<std::vector<double>>&) {",
+            '        throw std::logic_error("this graph writes a snapshot; it fills no histogram");', "    }",
+            "    static unsigned long long snapshot(ROOT::RDF::RNode df, const tmet::CorrectionTable& table, "
+            "const char* path,", "                                       const ROOT::RDF::RSnapshotOptions& options) {",
+            "        std::vector<Event> events(df.GetNSlots());", "        ROOT::RDF::RNode node = df;", *stage_nodes(),
+            *nodes, *renames, "        auto count = node.Count();",
+            f"        node.Snapshot<{', '.join(types)}>({json.dumps(snap.tree)}, path, {{{names}}}, options);",
+            "        return *count;", "    }"]
 
     # ---------------------------------------------------------------------------------
     # running it
@@ -443,6 +534,16 @@ class Graph:
         else:
             buffer = library.run(tree, list(paths), 0, 0, threads, library.table(self.specs), layout.size)
         self._results = _unpack(buffer, self.actions, layout)
+
+    def write(self, paths, output, compression, tree="Events", threads=1):
+        """Run the graph's ``Snapshot`` over ``paths`` into ``output`` (``compression``: a
+        dict of ROOT's algorithm name and level); returns the number of entries written."""
+        if self.snapshot is None:
+            raise TmetError("the graph has no snapshot to write")
+        if not paths:
+            raise TmetError("a graph needs at least one input file")
+        library, _ = self.compile(input_schema(paths[0], tree))
+        return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression)
 
     def value(self, action, universe):
         if self._results is None:
@@ -484,6 +585,10 @@ class Library:
                                   ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
                                   ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
         lib.tmet_buffer_size.restype = ctypes.c_longlong
+        lib.tmet_snapshot.restype = ctypes.c_char_p
+        lib.tmet_snapshot.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
+                                      ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
         lib.tmet_run.restype = ctypes.c_char_p
         lib.tmet_run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_longlong,
                                  ctypes.c_longlong, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
@@ -526,6 +631,18 @@ class Library:
         if error is not None:
             raise TmetError(f"the event loop over {', '.join(files)} failed: {error.decode()}")
         return buffer
+
+
+    def snapshot(self, tree, files, threads, table, output, compression, autoflush=10000):
+        """Entries written by the graph's snapshot of ``files`` into ``output``."""
+        names = (ctypes.c_char_p * len(files))(*(f.encode() for f in files))
+        written = ctypes.c_ulonglong()
+        error = self._lib.tmet_snapshot(tree.encode(), len(files), names, threads, table, output.encode(),
+                                        str(compression["algorithm"]).encode(), int(compression["level"]), autoflush,
+                                        ctypes.byref(written))
+        if error is not None:
+            raise TmetError(f"writing {output} from {', '.join(files)} failed: {error.decode()}")
+        return written.value
 
 
 @functools.cache

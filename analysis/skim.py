@@ -8,14 +8,14 @@ per input file ``Runs.genEventSumw`` (or the legacy ``genEventSumw_``), or, for 
 without ``Runs`` or without either branch, the sum of ``genWeight`` of its events.
 """
 
-import os
 from dataclasses import dataclass
 
 
 from analysis import corrections, root_setup
+from analysis.compiled import Graph, input_schema
 from analysis.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
-from analysis.inputs import check_inputs, empty_copies, file_digest
+from analysis.inputs import check_inputs, file_digest
 from analysis.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
 from config.shifts import weight_sources
 
@@ -71,46 +71,45 @@ def file_branches(config, is_data, nano_version):
     return list(dict.fromkeys(needed))
 
 
-def canonical_events(df, config, is_data, nano_version):
-    """The Events of files of this version with every canonical column: renamed branches as
-    aliases, the version's derived columns (jet ID, v15's MET variation) defined."""
+def canonical_events(df, columns, config, is_data, nano_version):
+    """The Events of files of this version (whose columns are ``columns``) with every
+    canonical column: renamed branches as aliases, the version's derived columns (jet ID,
+    v15's MET variation) defined."""
     for canonical, actual in branch_names(config, nano_version).items():
         df = df.Alias(canonical, actual)
-    columns = set(df.GetColumnNames())
     for column, (expression, _) in derived_columns(config, nano_version, is_data).items():
         df = df.Redefine(column, expression) if column in columns else df.Define(column, expression)
     return df
 
 
-def load_lumi_mask(path):
-    """Declare the golden JSON ``path`` ({"run": [[first, last], ...]}) as tmet::lumi_masks()[path]."""
+def lumi_mask_source(path):
+    """C++ of ``certified(run, luminosityBlock)``: whether a luminosity section is in the
+    golden JSON ``path`` ({"run": [[first, last], ...]}), its ranges compiled in."""
     import json
 
-    ROOT = root_setup.load("lumimask.h")
-    masks = ROOT.tmet.lumi_masks()
-    if not masks.count(path):
-        try:
-            with open(path) as f:
-                ranges = json.load(f)
-        except (OSError, ValueError) as e:
-            raise TmetError(f"cannot read the certified-luminosity JSON {path}: {e}") from e
-        mask = masks[path]
-        for run, blocks in ranges.items():
-            for first, last in blocks:
-                mask.add(int(run), int(first), int(last))
-    return ROOT
+    try:
+        with open(path) as f:
+            ranges = [(int(run), int(first), int(last)) for run, blocks in json.load(f).items()
+                      for first, last in blocks]
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise TmetError(f"cannot read the certified-luminosity JSON {path} (runs to [[first, last], ...]): {e}") from e
+    adds = "".join(f"        mask.add({run}, {first}, {last});\n" for run, first, last in ranges)
+    return (f"// the certified luminosity sections of {path}\n"
+            "inline bool certified(unsigned int run, unsigned int lumi) {\n"
+            "    static const tmet::LumiMask certified_sections = [] {\n        tmet::LumiMask mask;\n"
+            f"{adds}        return mask;\n    }}();\n    return certified_sections.contains(run, lumi);\n}}\n")
 
 
 def preselection(config, is_data):
-    """The skim selection as one RDataFrame filter expression over canonical names.
+    """The skim selection as one filter expression over canonical names.
 
-    Data is also restricted to the config's certified luminosity sections (``lumi_mask``).
+    Data is also restricted to the config's certified luminosity sections (``lumi_mask``:
+    ``certified``, of lumi_mask_source).
     """
     skim = config.x.skim
     cuts = list(event_filters(config, is_data))
     if is_data and config.x.lumi_mask:
-        load_lumi_mask(config.x.lumi_mask)
-        cuts.append(f'tmet::lumi_masks()["{config.x.lumi_mask}"].contains(run, luminosityBlock)')
+        cuts.append("certified(run, luminosityBlock)")
     cuts.append(f"MET_pt > {skim['met_min']}")
     cuts.append(f"Sum(Jet_pt > {skim['jet_pt_min']}) >= {skim['n_jet_min']}")
     return " && ".join(cuts)
@@ -169,18 +168,13 @@ def copy_runs(ROOT, urls, output_path):
         tfile.Close()
 
 
-def warm_up(directory, paths, config, is_data, nano_version=None, redirectors=()):
-    """Compile in this process what skim_files of ``paths`` runs (on an empty copy of one)."""
-    copies = empty_copies(paths[:1], directory, redirectors)
-    skim_files(copies, os.path.join(directory, "skim.root"), config, is_data, nano_version)
-
-
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3):
     """Skim ``paths`` (NanoAOD of ``nano_version``, default the campaign's) into
     ``output_path``; returns a SkimResult.
 
     Every input is opened and checked for the branches first, so that a missing branch
-    or unreadable file raises before the event loop and no output is written.
+    or unreadable file raises before the event loop and no output is written. The
+    selection and the Snapshot are a compiled graph (analysis.compiled), built once.
     """
     nano_version = config.x.nano_version if nano_version is None else nano_version
     keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
@@ -188,9 +182,12 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     if missing:
         raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config "
                         f"'{config.name}' has no correction {', '.join(missing)}")
-    ROOT = corrections.setup(corrections.correction_specs(config, keys=keys), ("nanoaod.h",))
-    branches = read_branches(config, is_data)
+    masked = is_data and bool(config.x.lumi_mask)
+    graph = Graph(corrections.correction_specs(config, keys=keys), ("nanoaod.h",) + (("lumimask.h",) if masked else ()),
+                  f"skim of config {config.name} ({'data' if is_data else 'MC'}, NanoAODv{nano_version})",
+                  lumi_mask_source(config.x.lumi_mask) if masked else "")
     urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries)
+    ROOT = root_setup.import_root()
     with_runs, sumw_sources, sumw = [], {}, 0.0
     for url in urls:
         tfile = ROOT.TFile.Open(url)
@@ -203,13 +200,11 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
         finally:
             tfile.Close()
 
-    if threads > 1:
-        ROOT.EnableImplicitMT(threads)
+    schema = input_schema(urls[0])
+    events = canonical_events(graph.frame(), schema, config, is_data, nano_version)
+    events.Filter(preselection(config, is_data), "skim preselection").Snapshot("Events", read_branches(config, is_data))
     try:
-        df = canonical_events(ROOT.RDataFrame("Events", urls), config, is_data, nano_version)
-        selected = df.Filter(preselection(config, is_data), "skim preselection")
-        count = selected.Count()
-        selected.Snapshot("Events", output_path, branches, snapshot_options(ROOT, config.x.skim_compression))
+        n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads)
         if with_runs:
             copy_runs(ROOT, with_runs, output_path)
         if not is_data:
@@ -218,10 +213,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
             tfile.Close()
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
-    finally:
-        if threads > 1:
-            ROOT.DisableImplicitMT()
-    return SkimResult(n_in, count.GetValue(), sumw_sources)
+    return SkimResult(n_in, n_out, sumw_sources)
 
 
 def sum_of_weights(skim_paths):

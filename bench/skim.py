@@ -4,92 +4,105 @@ The skim (analysis.skim.skim_files) reads a fixed set of Events branches, applie
 preselection and snapshots the survivors. However light its selection, it cannot be
 faster than reading and decompressing those branches; rootreadspeed measures that limit
 (plain TBranch::GetEntry over the same branches, one thread). The ratio of the two rates
-says how much of the skim's time goes to reading, and how much to RDataFrame, the
-selection and writing the output. A ratio near 1 means the skim is I/O bound; a low one
-means there is framework or output cost worth looking at.
+says how much of the skim's time is reading, and how much is the selection and writing.
 
-    python bench/skim.py [--events N] [--keep]
+The sample is synthetic tt_sl written as CMS writes NanoAOD (bench.common.REALISTIC: LZMA
+level 9, NanoAOD's float precision), made once under bench/out/. Both are measured in fresh
+processes pinned to one core, alternating, --repeats times, fastest kept; the skim process
+first skims a small file (its library loaded: start-up is not timed), then times the
+skim of the sample; rootreadspeed's start-up is subtracted (its time on the small file).
+The files are in the page cache for both (no disk reads).
 
-The sample (synthetic tt_sl, NanoAODv9 layout) is written once under bench/out/ and
-reused while it holds N events. The file is in the page cache for both measurements
-(it has just been written or read), so neither includes disk reads. rootreadspeed's
-real time includes ~0.5 s of ROOT start-up (its first TFile::Open), so use >= 1M events.
+    python bench/skim.py [--events N] [--repeats R]
 
 Last line: ``skim_over_readspeed=<skim events/s / rootreadspeed events/s>``.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
 
-from analysis import root_setup
-from analysis.skim import read_branches, skim_files
-from bench.common import OUT_DIR, rootreadspeed, sample
-from config.analysis import get_config
+from bench.common import OUT_DIR, bench_core, rootreadspeed, run_pinned, sample
 
 DATASET = "tt_sl"
 WARMUP_EVENTS = 10_000
 MB = 1024 * 1024  # rootreadspeed's MB
 
 
-def timed_skim(path, output, config):
-    """(wall s, CPU s, input events, selected events) of one single-threaded skim_files call."""
-    start, cpu = time.perf_counter(), time.process_time()
-    result = skim_files([path], output, config, is_data=False, threads=1)
-    return time.perf_counter() - start, time.process_time() - cpu, result.events_in, result.events_out
+def measure(spec):
+    """Run the measurement ``spec`` here; returns its figures."""
+    if spec["side"] == "readspeed":
+        # rootreadspeed's real time includes ROOT's start-up (about 0.5 s): that of the
+        # small file (start-up and its few events) is subtracted
+        start_up = rootreadspeed(spec["warm"], "Events", spec["branches"])
+        speed = rootreadspeed(spec["path"], "Events", spec["branches"])
+        return {**speed, "real_time": speed["real_time"] - start_up["real_time"],
+                "cpu_time": speed["cpu_time"] - start_up["cpu_time"]}
+    from analysis.skim import skim_files
+    from config.analysis import get_config
+
+    config = get_config("run2_2018_synth")
+    output = os.path.join(OUT_DIR, f"skim_bench_{os.getpid()}.root")
+    try:
+        skim_files([spec["warm"]], output, config, is_data=False, threads=1)
+        start, cpu = time.perf_counter(), time.process_time()
+        result = skim_files([spec["path"]], output, config, is_data=False, threads=1)
+        real_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu
+        size = os.path.getsize(output)
+    finally:
+        if os.path.exists(output):
+            os.remove(output)
+    return {"real_time": real_time, "cpu_time": cpu_time, "events_in": result.events_in,
+            "events_out": result.events_out, "size": size}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=2_000_000, help="events in the sample (default: 2000000)")
-    parser.add_argument("--keep", action="store_true", help="keep the skim outputs (the sample is always kept)")
+    parser.add_argument("--events", type=int, default=500_000, help="events in the sample (default: 500000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement, fastest kept (default 3)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # a measurement's JSON spec (child process)
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(json.loads(args.measure))))
+        return 0
 
-    root_setup.import_root()
+    from analysis.skim import read_branches
+    from config.analysis import get_config
+
     config = get_config("run2_2018_synth")
     path, gen_time = sample(config, DATASET, args.events)
-    print(f"sample: {path} ({'generated in %.1f s' % gen_time if gen_time else 'reused'})")
-
+    warm, _ = sample(config, DATASET, WARMUP_EVENTS, 99)
+    print(f"sample: {path} ({'generated in %.1f s' % gen_time if gen_time else 'reused'}), written as CMS's "
+          f"NanoAOD (LZMA 9, NanoAOD precision)", flush=True)
     branches = read_branches(config, is_data=False)
-    speed = rootreadspeed(path, "Events", branches)
-    real_time, unzipped, zipped = speed["real_time"], speed["uncompressed"], speed["compressed"]
-    print(f"rootreadspeed, {len(branches)} branches, 1 thread:")
-    for line in speed["raw"]:
-        print("    " + line)
-
-    # warm-up on a small file: the one-off start-up of RDataFrame in this process (loading
-    # libraries, parsing headers, jitting the preselection and Snapshot) is paid here
-    warm_path, _ = sample(config, DATASET, WARMUP_EVENTS)
-    warm_output = os.path.join(OUT_DIR, f"skim_warmup_n{WARMUP_EVENTS}.root")
-    warm_time = timed_skim(warm_path, warm_output, config)[0]
-
-    output = os.path.join(OUT_DIR, f"skim_{DATASET}_n{args.events}.root")
-    skim_time, skim_cpu, n_in, n_out = timed_skim(path, output, config)
-    size = os.path.getsize(output)
-    if not args.keep:
-        for name in (warm_output, output):
-            os.remove(name)
-
-    read_rate, skim_rate = args.events / real_time, n_in / skim_time
+    specs = {"readspeed": {"side": "readspeed", "path": path, "warm": warm, "branches": branches},
+             "skim": {"side": "skim", "path": path, "warm": warm}}
+    runs = {name: [] for name in specs}
+    for _ in range(args.repeats):
+        for name, spec in specs.items():
+            runs[name].append(run_pinned([os.path.abspath(__file__), "--measure", json.dumps(spec)], [bench_core()]))
+    speed = min(runs["readspeed"], key=lambda r: r["real_time"])
+    skim = min(runs["skim"], key=lambda r: r["real_time"])
+    read_rate, skim_rate = args.events / speed["real_time"], skim["events_in"] / skim["real_time"]
     rows = [
         ("events", f"{args.events}"),
-        ("rootreadspeed real time", f"{real_time:.2f} s (CPU {speed['cpu_time']:.2f} s)"),
-        ("rootreadspeed events/s", f"{read_rate:,.0f}"),
-        ("rootreadspeed MB/s", f"{unzipped / MB / real_time:.1f} uncompressed, {zipped / MB / real_time:.1f} compressed"
-                               f" ({unzipped / args.events:.0f} B/event uncompressed)"),
-        (f"skim warm-up ({WARMUP_EVENTS} events)", f"{warm_time:.2f} s (start-up, not counted)"),
-        ("skim wall time", f"{skim_time:.2f} s (CPU {skim_cpu:.2f} s)"),
-        ("skim events/s", f"{skim_rate:,.0f}"),
-        ("skim selected", f"{n_out} ({100 * n_out / n_in:.1f}%)"),
-        ("skim output size", f"{size / MB:.1f} MB{' (kept: ' + output + ')' if args.keep else ''}"),
-        ("ratio on CPU time", f"{speed['cpu_time'] / skim_cpu:.3f} (less sensitive to other load)"),
+        ("rootreadspeed", ", ".join(f"{r['real_time']:.2f}" for r in runs["readspeed"]) + " s"),
+        ("rootreadspeed MB/s", f"{speed['uncompressed'] / MB / speed['real_time']:.1f} uncompressed, "
+                               f"{speed['compressed'] / MB / speed['real_time']:.1f} compressed "
+                               f"({speed['uncompressed'] / args.events:.0f} B/event uncompressed, "
+                               f"{speed['compressed'] / args.events:.0f} compressed)"),
+        ("skim", ", ".join(f"{r['real_time']:.2f}" for r in runs["skim"]) + f" s (CPU {skim['cpu_time']:.2f} s)"),
+        ("skim selected", f"{skim['events_out']} ({100 * skim['events_out'] / skim['events_in']:.1f}%), "
+                          f"output {skim['size'] / MB:.1f} MB"),
+        ("events/s", f"skim {skim_rate:,.0f}, rootreadspeed {read_rate:,.0f}"),
+        ("ratio on CPU time", f"{speed['cpu_time'] / skim['cpu_time']:.3f} (less sensitive to other load)"),
         ("load average (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),
     ]
-    print("\nskim time = one skim_files() call: input checks, the Events loop (preselection, Count, "
-          "Sum(genWeight), Snapshot), the Runs copy and the sum_genWeight write; after a warm-up skim")
+    print(f"wall seconds ({args.repeats} fresh processes each, in turn, on core {bench_core()}; fastest kept):")
     for name, value in rows:
-        print(f"  {name:<28}{value}")
+        print(f"  {name:<22}{value}")
     print(f"skim_over_readspeed={skim_rate / read_rate:.3f}")
     return 0
 

@@ -6,9 +6,8 @@ for it (logging its time, which bench/main_job.py reads), and turns a crash into
 ``TmetError`` naming the input that crashes when read alone; Ctrl-C in the parent ends the
 child and the run. The child dies with its parent, also when the parent is killed.
 
-The child inherits the parent's interpreter: ``warm_up`` (run here first) declares the C++
-and builds the same graph on inputs without entries, so that the JIT-compiled code is the
-parent's, made once per process, and a child compiles nothing it already has.
+The child inherits the parent's interpreter: ``warm_up`` (run here first) compiles what the
+child will use (the generator's ACLiC library), so that it is made once, in the parent.
 """
 
 import logging

@@ -63,7 +63,7 @@ class Skim(DatasetTask, law.LocalWorkflow):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.skim import skim_files, warm_up
+        from analysis.skim import skim_files
 
         if self.dataset_inst.x.synthetic:
             paths = [location(inp) for inp in self.input()]
@@ -74,8 +74,6 @@ class Skim(DatasetTask, law.LocalWorkflow):
             paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
             nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
             threads=self.threads, inputs=paths,
-            warm_up=lambda directory: warm_up(directory, paths, self.config_inst, self.dataset_inst.is_data,
-                                              self.dataset_inst.x.nano_version, self.config_inst.x.redirectors),
         )
         for url in result.fallbacks():
             self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "

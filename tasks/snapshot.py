@@ -22,14 +22,12 @@ class Snapshot(ShiftTask, DatasetTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.snapshot import warm_up, write_snapshot
+        from analysis.snapshot import write_snapshot
         from analysis.weights import normalization
 
         (shift,) = self.shift_insts
         with self.graph_inputs() as (paths, sumw, btag):
             norm = 1.0 if sumw is None else normalization(self.config_inst, self.dataset_inst, sumw)
             n = isolated(write_snapshot, paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
-                         norm, btag, shift, inputs=paths,
-                         warm_up=lambda directory: warm_up(directory, paths, self.config_inst,
-                                                           self.dataset_inst.is_data, norm, btag, shift))
+                         norm, btag, shift, inputs=paths)
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

@@ -174,3 +174,17 @@ def test_lumi_mask_keeps_only_certified_sections(generate, config, tmp_path):
     assert n_out > 0 and np.all(kept["run"] == runs[0]) and kept["luminosityBlock"].max() <= 10
     unmasked = skim_files([data], str(tmp_path / "unmasked.root"), config, True).events_out
     assert n_out < unmasked
+
+
+def test_unreadable_lumi_mask_names_the_file(generate, config, tmp_path):
+    data = generate("data_met")
+    mask_path = tmp_path / "golden.json"
+    mask_path.write_text('{"315267": [[1, "ten"]]}')
+    previous, config.x.lumi_mask = config.x.lumi_mask, str(mask_path)
+    out = tmp_path / "masked.root"
+    try:
+        with pytest.raises(TmetError, match=rf"certified-luminosity JSON {mask_path}"):
+            skim_files([data], str(out), config, True)
+    finally:
+        config.x.lumi_mask = previous
+    assert not out.exists()

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -16,6 +17,8 @@
 
 #include "ROOT/RDFHelpers.hxx"
 #include "ROOT/RDataFrame.hxx"
+#include "ROOT/RSnapshotOptions.hxx"
+#include "Compression.h"
 #include "ROOT/RVec.hxx"
 #include "TROOT.h"
 #include "corrections.h"
@@ -118,6 +121,36 @@ inline const char* error_text(const std::string& text) {
     static thread_local std::string last;
     last = text;
     return last.c_str();
+}
+
+// the table of a run's corrections, from the pointers Python bound (one per tmet::Key)
+inline tmet::CorrectionTable correction_table(const void* const* table) {
+    tmet::CorrectionTable corrections{};
+    for (int k = 0; k < tmet::N_KEYS; ++k) corrections[k] = static_cast<const tmet::BoundCorrection*>(table[k]);
+    return corrections;
+}
+
+// implicit multithreading for one run, when it has more than one thread
+struct ImplicitMT {
+    explicit ImplicitMT(int threads) : on(threads > 1) {
+        if (on) ROOT::EnableImplicitMT(threads);
+    }
+    ~ImplicitMT() {
+        if (on) ROOT::DisableImplicitMT();
+    }
+    ImplicitMT(const ImplicitMT&) = delete;
+    ImplicitMT& operator=(const ImplicitMT&) = delete;
+    bool on;
+};
+
+// ROOT's compression algorithm of the name config.x.skim_compression gives
+inline ROOT::RCompressionSetting::EAlgorithm::EValues compression_algorithm(const std::string& name) {
+    using A = ROOT::RCompressionSetting::EAlgorithm;
+    if (name == "ZLIB") return A::kZLIB;
+    if (name == "LZMA") return A::kLZMA;
+    if (name == "LZ4") return A::kLZ4;
+    if (name == "ZSTD") return A::kZSTD;
+    throw std::invalid_argument("unknown compression algorithm '" + name + "' (ZLIB, LZMA, LZ4 or ZSTD)");
 }
 
 // the data of a run: every file of ``files`` (entries [begin, end) of all of them when end > 0)

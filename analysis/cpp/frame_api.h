@@ -44,15 +44,8 @@ TMET_API long long tmet_buffer_size() { return static_cast<long long>(tmet::fram
 TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* files, long long begin,
                               long long end, int threads, const void* const* table, double* out) {
     try {
-        tmet::CorrectionTable corrections{};
-        for (int k = 0; k < tmet::N_KEYS; ++k) corrections[k] = static_cast<const tmet::BoundCorrection*>(table[k]);
-        if (threads > 1) ROOT::EnableImplicitMT(threads);
-        struct DisableMT {
-            bool on;
-            ~DisableMT() {
-                if (on) ROOT::DisableImplicitMT();
-            }
-        } disable{threads > 1};
+        const auto corrections = tmet::frame::correction_table(table);
+        tmet::frame::ImplicitMT mt(threads);
         auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), begin, end);
         // not tmet_buffer_size(): an exported function may resolve to another library's
         const size_t size = tmet::frame::buffer_size(tmet_graph::Graph::actions());
@@ -60,6 +53,28 @@ TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* 
         tmet_graph::Graph::run(ROOT::RDF::AsRNode(df), corrections, slots);
         for (const auto& slot : slots)
             for (size_t i = 0; i < size; ++i) out[i] += slot[i];
+        return nullptr;
+    } catch (const std::exception& e) {
+        return tmet::frame::error_text(e.what());
+    }
+}
+
+// Write the graph's snapshot of ``files`` to ``output`` (RECREATE, compressed with
+// ``algorithm`` (a ROOT name: ZLIB, LZMA, LZ4, ZSTD) at ``level``, baskets flushed every
+// ``autoflush`` entries), its number of entries to ``written``; nullptr, or the error
+TMET_API const char* tmet_snapshot(const char* tree, int n_files, const char* const* files, int threads,
+                                   const void* const* table, const char* output, const char* algorithm, int level,
+                                   long long autoflush, unsigned long long* written) {
+    try {
+        const auto corrections = tmet::frame::correction_table(table);
+        tmet::frame::ImplicitMT mt(threads);
+        auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), 0, 0);
+        ROOT::RDF::RSnapshotOptions options;
+        options.fMode = "RECREATE";
+        options.fCompressionAlgorithm = tmet::frame::compression_algorithm(algorithm);
+        options.fCompressionLevel = level;
+        options.fAutoFlush = static_cast<int>(autoflush);
+        *written = tmet_graph::Graph::snapshot(ROOT::RDF::AsRNode(df), corrections, output, options);
         return nullptr;
     } catch (const std::exception& e) {
         return tmet::frame::error_text(e.what());

@@ -1,5 +1,6 @@
 // Certified-luminosity ("golden JSON") mask for data: which (run, luminosityBlock) pairs
-// are good. Filled once from Python before the event loop, then read-only.
+// are good. A skim's graph compiles its golden JSON's ranges into one (analysis.skim
+// lumi_mask_source), read-only in the event loop.
 #ifndef TMET_LUMIMASK_H
 #define TMET_LUMIMASK_H
 
@@ -23,11 +24,6 @@ public:
 private:
     std::map<unsigned int, std::vector<std::pair<unsigned int, unsigned int>>> ranges_;
 };
-
-inline std::map<std::string, LumiMask>& lumi_masks() {
-    static std::map<std::string, LumiMask> masks;
-    return masks;
-}
 
 }  // namespace tmet
 
