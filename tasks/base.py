@@ -79,6 +79,22 @@ class AnalysisTask(law.Task):
         return text
 
 
+@AnalysisTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)
+def prepare_before_the_workers_fork(task, dependency):
+    """Import ROOT, and start what a task's executor needs (``start_executor``: a Dask
+    LocalCluster), in the law process once it schedules a task to run (luigi fires this for
+    the requirements of incomplete tasks only), so that the processes luigi forks for its
+    workers (``--workers N``) share them instead of each paying the start (about 1 s for
+    ROOT, 2 s for a cluster)."""
+    from analysis.root_setup import import_root
+
+    import_root()
+    for scheduled in (task, dependency):
+        start_executor = getattr(scheduled, "start_executor", None)
+        if start_executor is not None:
+            start_executor()
+
+
 class SignalTask(AnalysisTask):
     """A config-level task about the signal (cards, yields, plots, limits): on a config
     without a signal dataset it requires nothing and its run is an error naming the config."""

@@ -61,6 +61,12 @@ class Histograms(ShiftTask, DatasetTask):
         dask_worker_wait of law.cfg, else 60."""
         return float(os.environ.get("TMET_DASK_WORKER_WAIT") or law.config.get_expanded("tmet", "dask_worker_wait", 60))
 
+    def start_executor(self):
+        """Start this process's LocalCluster now when the graph will run on one (see
+        tasks.base.prepare_before_the_workers_fork)."""
+        if self.executor == "dask" and not self.scheduler_address():
+            self.dask_address()
+
     def dask_address(self):
         """The scheduler's address: the given one, or this process's LocalCluster's."""
         from analysis.dask_client import scheduler_address
