@@ -689,19 +689,27 @@ def partition(paths, counts, n):
     return out
 
 
-def run_partition(library_path, specs, tree, files, begin, end, size):
-    """The buffer of one entry range, on a Dask worker (its corrections bound there once)."""
-    library = Library(library_path)
-    return library.run(tree, files, begin, end, 1, library.table(specs), size)
+def run_partition(setup, library_path, specs, tree, files, begin, end, size):
+    """The buffer of one entry range, on a Dask worker: the library and correction files are
+    the copies the WorkerSetup ``setup`` put in its local directory (its corrections bound
+    there once)."""
+    from analysis.dask_workers import local_path
+
+    library = Library(local_path(setup, library_path))
+    local_specs = {key: {**spec, "file": local_path(setup, spec["file"])} for key, spec in specs.items()}
+    return library.run(tree, files, begin, end, 1, library.table(local_specs), size)
 
 
 def _run_on_dask(client, library_path, specs, tree, paths, partitions, size):
+    from analysis.dask_workers import ship
+
     counts = [entries(p, tree) for p in paths]
     if not sum(counts):
         library = Library(library_path)
         return library.run(tree, paths, 0, 0, 1, library.table(specs), size)
+    setup = ship(client, [library_path, *(spec["file"] for spec in specs.values())])
     n = partitions or max(sum(client.nthreads().values()), 1)
-    futures = [client.submit(run_partition, library_path, specs, tree, files, begin, end, size, pure=False)
+    futures = [client.submit(run_partition, setup, library_path, specs, tree, files, begin, end, size, pure=False)
                for files, begin, end in partition(paths, counts, n)]
     total = np.zeros(size)
     for buffer in client.gather(futures):  # in partition order, for reproducible sums

@@ -4,10 +4,11 @@ import law
 
 import analysis
 from analysis.datacard import card_file_name, channels, shapes_file_name
+from analysis.revision import tmet_revision
 from config.processes import card_sets
 from tasks.base import SignalTask
 from tasks.histograms import every_dataset_histograms, histogram_files
-from tasks.provenance import trusted_run, tmet_revision
+from tasks.provenance import trusted_run
 
 
 def fit_templates(task):

@@ -23,7 +23,6 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
 import urllib.parse
 
@@ -31,6 +30,7 @@ import law
 from scinum import Number
 
 from analysis.errors import TmetError
+from analysis.revision import tmet_revision
 from tasks.store import (atomic_write, flat_targets, is_remote, output_lock, remove_temporaries, sidecar,
                          store_location)
 
@@ -58,18 +58,6 @@ def _canonical(value):
 @functools.cache
 def software():
     return {name: importlib.metadata.version(name) for name in SOFTWARE}
-
-
-@functools.cache
-def tmet_revision():
-    """tmet's commit and whether its tree differs from it ("unknown" outside a git checkout)."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": "unknown", "dirty": None}
 
 
 def code_digest(modules):
@@ -285,8 +273,10 @@ def main(argv):
         if path.startswith("root://"):
             from tasks.store import remote_store
 
+            # the file system of the output's directory (a server may not export its root)
             url = urllib.parse.urlsplit(path)
-            target = law.wlcg.WLCGFileTarget(url.path[1:], fs=remote_store(f"root://{url.netloc}/"))
+            fs = remote_store(f"root://{url.netloc}//{os.path.dirname(url.path).lstrip('/')}")  # loads law.wlcg
+            target = law.wlcg.WLCGFileTarget(os.path.basename(url.path), fs=fs)
         else:
             target = law.LocalFileTarget(os.path.abspath(path))
         record = read_record(target)
