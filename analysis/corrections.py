@@ -112,8 +112,10 @@ def bindings(specs, declared_inputs):
 
 def setup(specs, kernels):
     """ROOT with the C++ of ``kernels`` (header names of analysis/cpp) declared and every
-    correction of ``specs`` checked and bound to its role, for the graphs ROOT jits (Skim,
-    Snapshot); a compiled graph binds its own (analysis.compiled)."""
+    correction of ``specs`` checked and bound to its role, for graphs of the same builders
+    on ROOT's own (jitted) RDataFrame: the tests' check of the compiled graphs against
+    RDataFrame itself. tmet's tasks run compiled graphs, which bind their own
+    (analysis.compiled)."""
     _register_binding()
     ROOT = root_setup.load("corrections.h", *kernels)
     _check_keys([str(ROOT.tmet.KEY_NAMES[i]) for i in range(int(ROOT.tmet.N_KEYS))])

@@ -1,8 +1,8 @@
-"""The one place that imports ROOT and declares tmet's C++ into the interpreter.
+"""The one place that imports ROOT and declares tmet's C++ into its interpreter.
 
-Everything here happens once per process (and on every Dask worker, which runs the same
-functions through ``ROOT.RDF.Distributed.initialize``): the first graph builder that needs
-ROOT sets the process up, later calls find it done.
+Everything here happens once per process: the first caller that needs ROOT sets the
+process up, later calls find it done. The event loops' graphs do not use the interpreter
+(analysis.compiled); the generator is an ACLiC library (``compile``).
 """
 
 import functools
