@@ -14,6 +14,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -111,6 +112,8 @@ def build(stem, source, headers):
         if proc.returncode != 0:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if proc.returncode == -signal.SIGINT:  # Ctrl-C reached the compiler too: an interrupt
+                raise KeyboardInterrupt
             messages = "\n".join(line for line in proc.stderr.splitlines() if "error" in line)[:4000]
             raise TmetError(f"compiling {source_path} failed:\n{messages or proc.stderr[-4000:]}")
         os.replace(tmp, path)
