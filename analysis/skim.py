@@ -115,15 +115,6 @@ def preselection(config, is_data):
     return " && ".join(cuts)
 
 
-def snapshot_options(ROOT, compression, mode="RECREATE"):
-    opts = ROOT.RDF.RSnapshotOptions()
-    opts.fMode = mode
-    opts.fCompressionAlgorithm = getattr(ROOT.RCompressionSetting.EAlgorithm, f"k{compression['algorithm']}")
-    opts.fCompressionLevel = int(compression["level"])
-    opts.fAutoFlush = 10000
-    return opts
-
-
 def used_config(config, dataset):
     """The config values the skims of ``dataset`` depend on."""
     is_data, version = dataset.is_data, dataset.x.nano_version

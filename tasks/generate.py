@@ -8,7 +8,6 @@ from config.processes import datasets_of
 from tasks.base import DatasetTask
 from tasks.isolation import isolated
 from tasks.provenance import trusted_run
-from tasks.store import location
 
 
 class GenerateSample(DatasetTask, law.LocalWorkflow):
