@@ -30,9 +30,10 @@ def used_config(config):
             "corrections": corrections.used_corrections(config, ("jer_resolution", "jer_sf"))}
 
 
-def count_jets(paths, config):
+def count_jets(paths, config, client=None):
     """{flavour: (all, tagged)} arrays of selected-jet counts in the config's (pt, abseta) bins
-    (the flow bins folded into the edge bins, so that clamped evaluation sees every jet)."""
+    (the flow bins folded into the edge bins, so that clamped evaluation sees every jet);
+    ``client``: a Dask client, whose workers count them."""
     binning = config.x.btag_efficiency_binning
     pt_edges = [float(e) for e in binning["pt"]]
     eta_edges = [float(e) for e in binning["abseta"]]
@@ -47,7 +48,7 @@ def count_jets(paths, config):
         for kind, suffix in (("all", ""), ("tagged", "_tag")):
             model = (f"h_{flavour}_{kind}", "", len(pt_edges) - 1, pt_edges, len(eta_edges) - 1, eta_edges)
             booked[(flavour, kind)] = d.Histo2D(model, f"pt_{flavour}{suffix}", f"eta_{flavour}{suffix}")
-    graph.run(paths)
+    graph.run(paths, client=client)
 
     def contents(hist):
         # [abseta bin][pt bin] with flow -> [pt bin][abseta bin], each flow bin added to its edge bin

@@ -535,15 +535,24 @@ class Graph:
             buffer = library.run(tree, list(paths), 0, 0, threads, library.table(self.specs), layout.size)
         self._results = _unpack(buffer, self.actions, layout)
 
-    def write(self, paths, output, compression, tree="Events", threads=1):
+    def write(self, paths, output, compression, tree="Events", threads=1, client=None):
         """Run the graph's ``Snapshot`` over ``paths`` into ``output`` (``compression``: a
-        dict of ROOT's algorithm name and level); returns the number of entries written."""
+        dict of ROOT's algorithm name and level): here with ``threads`` threads, or as one
+        task on a worker of the Dask ``client``, which writes ``output`` itself (a URL of the
+        store). Returns the number of entries written."""
         if self.snapshot is None:
             raise TmetError("the graph has no snapshot to write")
         if not paths:
             raise TmetError("a graph needs at least one input file")
         library, _ = self.compile(input_schema(paths[0], tree))
-        return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression)
+        if client is None:
+            return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression)
+        from analysis.dask_workers import result, ship
+
+        setup = ship(client, [library.path, *(spec["file"] for spec in self.specs.values())])
+        future = client.submit(write_on_worker, setup, library.path, self.specs, tree, list(paths), output,
+                               compression, pure=False)
+        return result(future, f"{self.description}: writing {output} from {', '.join(paths)}")
 
     def value(self, action, universe):
         if self._results is None:
@@ -689,19 +698,30 @@ def partition(paths, counts, n):
     return out
 
 
-def run_partition(setup, library_path, specs, tree, files, begin, end, size):
-    """The buffer of one entry range, on a Dask worker: the library and correction files are
-    the copies the WorkerSetup ``setup`` put in its local directory (its corrections bound
-    there once)."""
-    from analysis.dask_workers import local_path
+def _shipped(setup, library_path, specs):
+    """On a Dask worker: the graph's library and its correction table, from the copies the
+    WorkerSetup ``setup`` put in its local directory (its corrections bound there once)."""
+    from analysis.dask_workers import local_path, local_specs
 
     library = Library(local_path(setup, library_path))
-    local_specs = {key: {**spec, "file": local_path(setup, spec["file"])} for key, spec in specs.items()}
-    return library.run(tree, files, begin, end, 1, library.table(local_specs), size)
+    return library, library.table(local_specs(setup, specs))
+
+
+def run_partition(setup, library_path, specs, tree, files, begin, end, size):
+    """The buffer of one entry range, on a Dask worker."""
+    library, table = _shipped(setup, library_path, specs)
+    return library.run(tree, files, begin, end, 1, table, size)
+
+
+def write_on_worker(setup, library_path, specs, tree, files, output, compression):
+    """The graph's snapshot of ``files`` into ``output`` (a URL of the store, or a path the
+    worker shares with the client), on a Dask worker; returns the entries written."""
+    library, table = _shipped(setup, library_path, specs)
+    return library.snapshot(tree, files, 1, table, output, compression)
 
 
 def _run_on_dask(client, library_path, specs, tree, paths, partitions, size):
-    from analysis.dask_workers import ship
+    from analysis.dask_workers import result, ship
 
     counts = [entries(p, tree) for p in paths]
     if not sum(counts):
@@ -712,6 +732,6 @@ def _run_on_dask(client, library_path, specs, tree, paths, partitions, size):
     futures = [client.submit(run_partition, setup, library_path, specs, tree, files, begin, end, size, pure=False)
                for files, begin, end in partition(paths, counts, n)]
     total = np.zeros(size)
-    for buffer in client.gather(futures):  # in partition order, for reproducible sums
-        total += buffer
+    for future in futures:  # in partition order, for reproducible sums
+        total += result(future, f"the event loop over {', '.join(paths)}")
     return total

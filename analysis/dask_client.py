@@ -94,3 +94,12 @@ def connected(address, worker_wait=DEFAULT_WORKER_WAIT):
         stop.set()
         watcher.join()
         client.close()
+
+
+def on_cluster(fn, *args, scheduler=None, worker_wait=DEFAULT_WORKER_WAIT, **kwargs):
+    """``fn(*args, client=..., **kwargs)``: with a ``connected`` client of ``scheduler``
+    (None: ``client=None``, ``fn`` runs here)."""
+    if scheduler is None:
+        return fn(*args, client=None, **kwargs)
+    with connected(scheduler, worker_wait) as client:
+        return fn(*args, client=client, **kwargs)

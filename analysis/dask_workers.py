@@ -14,15 +14,24 @@ gets, before it runs a graph:
   PocketCoffea's INFN analysis-facility executor does; never logged or written elsewhere;
 - a check that it runs the client's tmet and ROOT: a worker whose tmet commit or ROOT
   version differs is refused, naming both.
+
+Workers whose image lacks tmet get the client's copy first (``ship_code``: Dask's own
+UploadDirectory plugin, also for workers that join later).
 """
 
 import hashlib
+import json
 import os
+import tempfile
 
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import UploadDirectory, WorkerPlugin
 
 from analysis.errors import TmetError
-from analysis.revision import tmet_revision
+from analysis.revision import REPO, REVISION_FILE, tmet_revision
+
+# what a worker imports of tmet: the analysis code, the configs (with their datasets YAML and
+# file lists) and the tasks (a graph's functions are pickled by reference to these modules)
+CODE_PACKAGES = ("analysis", "config", "tasks")
 
 CREDENTIALS = ("X509_USER_PROXY", "BEARER_TOKEN_FILE")
 
@@ -110,9 +119,75 @@ def _write(path, data, mode):
     os.replace(tmp, path)
 
 
+def ship_code(client):
+    """Give the scheduler and the workers of ``client`` that need it the client's copy of
+    tmet (its CODE_PACKAGES and its revision): those that cannot import tmet, and all of
+    them when the client's tree differs from its commit (then only its own copy is the code
+    it runs). Dask's UploadDirectory nanny plugin unpacks it in each worker's directory, puts
+    it on its ``sys.path`` and restarts the worker to import it (workers that join later get
+    it too); the scheduler, which unpickles the graphs, gets the same archive. Workers whose
+    image has tmet at a clean client's commit keep theirs (the WorkerSetup checks it)."""
+    revision = tmet_revision()
+    files = {}
+    for package in CODE_PACKAGES:
+        for root, dirs, names in os.walk(os.path.join(REPO, package)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for file_name in sorted(names):
+                if not file_name.endswith(".pyc"):
+                    path = os.path.join(root, file_name)
+                    with open(path, "rb") as f:
+                        files[os.path.relpath(path, REPO)] = f.read()
+    content = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(files.items())))
+    name = f"tmet-{revision['commit']}-{content.hexdigest()[:12]}"
+
+    def needs_copy(name, any_tmet_will_do):  # runs where tmet may not be importable: pickled by value
+        import importlib.util
+        import sys
+
+        if any(os.path.basename(p) == name for p in sys.path):
+            return False
+        try:
+            return not any_tmet_will_do or importlib.util.find_spec("analysis.dask_workers") is None
+        except ModuleNotFoundError:  # no package "analysis" at all
+            return True
+
+    def unpack(data, name, dask_scheduler=None):  # on the scheduler, as the nanny plugin does
+        import io
+        import sys
+        import zipfile
+
+        zipfile.ZipFile(io.BytesIO(data)).extractall(dask_scheduler.local_directory)
+        path = os.path.join(dask_scheduler.local_directory, name)
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+    clean = revision["dirty"] is False
+    workers = any(client.run(needs_copy, name, clean).values())
+    scheduler = client.run_on_scheduler(needs_copy, name, clean)
+    if not (workers or scheduler):
+        return
+    n_workers = len(client.scheduler_info()["workers"])
+    with tempfile.TemporaryDirectory() as directory:
+        top = os.path.join(directory, name)
+        for relative, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(top, relative)), exist_ok=True)
+            with open(os.path.join(top, relative), "wb") as f:
+                f.write(data)
+        with open(os.path.join(top, REVISION_FILE), "w") as f:
+            json.dump(revision, f)
+        upload = UploadDirectory(top, restart_workers=True, update_path=True, skip_words=())
+    if scheduler:
+        client.run_on_scheduler(unpack, upload.data, upload.path)
+    if workers:
+        client.register_plugin(upload)
+        client.wait_for_workers(n_workers, timeout=120)
+
+
 def ship(client, paths):
     """Register the WorkerSetup of ``paths`` (and of the client's credentials) on the cluster
-    of ``client``; returns its name, which the tasks of the graph use to find the files."""
+    of ``client``, after tmet itself where a worker lacks it (``ship_code``); returns its
+    name, which the tasks of the graph use to find the files."""
+    ship_code(client)
     setup = WorkerSetup(paths, client_credentials(), versions(), os.environ.get("X509_CERT_DIR"))
     client.register_plugin(setup, name=setup.name)
     return setup.name
@@ -123,3 +198,20 @@ def local_path(setup_name, path):
     from distributed import get_worker
 
     return get_worker().plugins[setup_name].path(path)
+
+
+def local_specs(setup_name, specs):
+    """On a worker: correction ``specs`` whose files are the copies WorkerSetup put there."""
+    return {key: {**spec, "file": local_path(setup_name, spec["file"])} for key, spec in specs.items()}
+
+
+def result(future, what):
+    """The result of ``future``, a Dask task doing ``what`` (e.g. "the skim of FILES"); a task
+    whose workers kept dying under it (a crash: a corrupt file?) is a TmetError naming it."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as e:
+        raise TmetError(f"{what} crashed the Dask workers that ran it ({e}); a corrupt input? "
+                        f"run it with --executor local to find the file") from e

@@ -72,17 +72,6 @@ def check_generator_settings(settings, where, is_data):
     return settings
 
 
-def make_model(ROOT, settings):
-    """A ``tmet::gen::GenModel`` from generator settings (checked when the config was made)."""
-    model = ROOT.tmet.gen.GenModel()
-    for field in MODEL_FIELDS:
-        setattr(model, field, float(settings[field]))
-    for field in MULTIPLICITY_FIELDS:
-        for i, value in enumerate(settings[field]):
-            getattr(model, field)[i] = float(value)
-    return model
-
-
 def data_mixture(dataset, mc_datasets, n_files):
     """Expected events per file of each background dataset of ``mc_datasets`` in the data mixture."""
     mixture = dataset.x.generator["mixture"]
@@ -109,41 +98,75 @@ def prepare():
     return root_setup.compile("generator.cxx")
 
 
-def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None):
+def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None, client=None):
     """Write file ``file_index`` of the synthetic ``dataset`` to ``path``; returns (events, sumw).
 
     ``n_events`` overrides ``events_per_file`` (MC) for benchmark-sized samples, as
     ``overrides`` does other generator settings (the benchmarks' NanoAOD compression and
-    precision); data needs ``mc_backgrounds``, the datasets it mixes.
+    precision); data needs ``mc_backgrounds``, the datasets it mixes. ``client``: a Dask
+    client, one of whose workers writes ``path`` (a URL of the store).
     """
-    ROOT = prepare()
+    plan = sample_plan(config, dataset, file_index, n_events, mc_backgrounds, overrides)
+    if client is None:
+        return write_sample(path, plan)
+    from analysis.dask_workers import result, ship
+
+    ship(client, [])  # tmet and the credentials (the worker compiles the generator)
+    return result(client.submit(write_sample, path, plan, pure=False), f"generating {path}")
+
+
+def sample_plan(config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None):
+    """What ``write_sample`` writes, as plain values (a Dask worker gets them, not the config)."""
     settings = check_generator_settings({**dataset.x.generator, **(overrides or {})},
                                         f"dataset '{dataset.name}'", dataset.is_data)
-    campaign = ROOT.tmet.gen.GenCampaign()
     values = config.x.generator_campaign
-    campaign.pileup_mean = float(values["pileup_mc"]["mean"])
-    campaign.pileup_sigma = float(values["pileup_mc"]["sigma"])
-    campaign.run_min, campaign.run_max = (int(r) for r in values["data_runs"])
-    campaign.btag_wp = float(config.x.objects["btag"]["value"])
     seed = int(settings["seed"]) * 1_000_003 + file_index
-
-    models = ROOT.std.vector["tmet::gen::GenModel"]()
-    counts = ROOT.std.vector["Long64_t"]()
     if dataset.is_data:
         rng = np.random.default_rng(seed)
         mixture = data_mixture(dataset, mc_backgrounds, int(settings["files"]))
         # a requested size rescales the mixture, keeping its proportions
         scale = 1.0 if n_events is None else n_events / sum(e for _, e in mixture)
-        for background, expected in mixture:
-            models.push_back(make_model(ROOT, background.x.generator))
-            counts.push_back(int(rng.poisson(expected * scale)))
+        models = [(model_fields(background.x.generator), int(rng.poisson(expected * scale)))
+                  for background, expected in mixture]
     else:
-        models.push_back(make_model(ROOT, settings))
-        counts.push_back(int(settings["events_per_file"] if n_events is None else n_events))
+        models = [(model_fields(settings), int(settings["events_per_file"] if n_events is None else n_events))]
+    return {
+        "campaign": {"pileup_mean": float(values["pileup_mc"]["mean"]), "pileup_sigma": float(values["pileup_mc"]["sigma"]),
+                     "run_min": int(values["data_runs"][0]), "run_max": int(values["data_runs"][1]),
+                     "btag_wp": float(config.x.objects["btag"]["value"])},
+        "models": models, "is_data": bool(dataset.is_data), "seed": seed,
+        "first_event": (file_index + 1) * EVENTS_PER_FILE_BLOCK, "compression": int(settings["compression"]),
+        "auto_flush": int(settings["auto_flush"]), "nano_version": int(settings["nano_version"]),
+        "nano_precision": bool(settings["nano_precision"]),
+    }
 
+
+def model_fields(settings):
+    """{field: float or list of floats} of a process model's generator settings."""
+    return {**{f: float(settings[f]) for f in MODEL_FIELDS},
+            **{f: [float(v) for v in settings[f]] for f in MULTIPLICITY_FIELDS}}
+
+
+def write_sample(path, plan):
+    """Write the file of ``plan`` (``sample_plan``) to ``path``; returns (events, sumw)."""
+    ROOT = prepare()
+    campaign = ROOT.tmet.gen.GenCampaign()
+    for field, value in plan["campaign"].items():
+        setattr(campaign, field, value)
+    models = ROOT.std.vector["tmet::gen::GenModel"]()
+    counts = ROOT.std.vector["Long64_t"]()
+    for fields, count in plan["models"]:
+        model = ROOT.tmet.gen.GenModel()
+        for field, value in fields.items():
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    getattr(model, field)[i] = v
+            else:
+                setattr(model, field, value)
+        models.push_back(model)
+        counts.push_back(count)
     result = ROOT.tmet.gen.write_file(
-        str(path), models, counts, dataset.is_data, seed, (file_index + 1) * EVENTS_PER_FILE_BLOCK,
-        campaign, int(settings["compression"]), int(settings["auto_flush"]), int(settings["nano_version"]),
-        bool(settings["nano_precision"]),
+        str(path), models, counts, plan["is_data"], plan["seed"], plan["first_event"], campaign,
+        plan["compression"], plan["auto_flush"], plan["nano_version"], plan["nano_precision"],
     )
     return result.n_events, result.sumw

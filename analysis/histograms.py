@@ -9,12 +9,10 @@ read once for all its shifts. Every histogram is a row of one 2D histogram per v
 split into one per category (and shift) after the event loop.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 from analysis import corrections
 from analysis.compiled import NOMINAL, Graph, Histogram
-from analysis.dask_client import connected
 from analysis.selection import KERNELS, define_selection
 from analysis.skim import SUMW, event_filters
 from analysis.weights import define_weight_shifts, define_weights
@@ -159,16 +157,13 @@ def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, clien
     return {shift: {key: fold_flow(hist) for key, hist in hists.items()} for shift, hists in results.items()}
 
 
-def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency, shifts, scheduler=None,
-                    worker_wait=60.0, partitions=0, threads=1):
+def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency, shifts, client=None,
+                    partitions=0, threads=1):
     """Write the histograms of ``shifts`` of the skims ``paths`` to ``output_paths`` ({shift
     name: path}): weighted without lumi * xsec / sumw, which the templates apply (sumw is
-    written with them). ``scheduler``: the address of a Dask scheduler; None: here, with
-    ``threads`` threads."""
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(connected(scheduler, worker_wait)) if scheduler else None
-        hists = make_histograms(paths, config, is_data, 1.0, btag_efficiency, shifts, client=client,
-                                partitions=partitions, threads=threads)
+    written with them). ``client``: a Dask client (see make_histograms)."""
+    hists = make_histograms(paths, config, is_data, 1.0, btag_efficiency, shifts, client=client,
+                            partitions=partitions, threads=threads)
     for shift in shifts:
         write_histograms(output_paths[shift.name], hists[shift.name], sumw)
 

@@ -1,15 +1,27 @@
-"""Which tmet this is: the commit of its checkout, and whether the tree differs from it."""
+"""Which tmet this is: the commit of its checkout, and whether the tree differs from it.
+
+A copy of tmet shipped to Dask workers (analysis.dask_workers.ship_code) is no checkout: it
+carries the client's revision in the file REVISION_FILE at its top.
+"""
 
 import functools
+import json
 import os
 import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REVISION_FILE = "tmet-revision.json"
 
 
 @functools.cache
 def tmet_revision():
-    """{"commit", "dirty"} of the checkout this module is in ("unknown" outside a git checkout)."""
+    """{"commit", "dirty"} of the checkout (or shipped copy) this module is in ("unknown"
+    outside either)."""
+    shipped = os.path.join(REPO, REVISION_FILE)
+    if os.path.exists(shipped):
+        with open(shipped) as f:
+            return json.load(f)
+
     def git(*args):  # safe.directory: the checkout may belong to another user (a Dask worker's)
         return subprocess.run(["git", "-c", f"safe.directory={REPO}", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 

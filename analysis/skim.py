@@ -159,13 +159,15 @@ def copy_runs(ROOT, urls, output_path):
         tfile.Close()
 
 
-def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3):
+def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3,
+               client=None):
     """Skim ``paths`` (NanoAOD of ``nano_version``, default the campaign's) into
     ``output_path``; returns a SkimResult.
 
     Every input is opened and checked for the branches first, so that a missing branch
     or unreadable file raises before the event loop and no output is written. The
-    selection and the Snapshot are a compiled graph (analysis.compiled), built once.
+    selection and the Snapshot are a compiled graph (analysis.compiled), built once; with a
+    Dask ``client`` it runs on a worker, which writes ``output_path`` (a URL of the store).
     """
     nano_version = config.x.nano_version if nano_version is None else nano_version
     keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
@@ -195,7 +197,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     events = canonical_events(graph.frame(), schema, config, is_data, nano_version)
     events.Filter(preselection(config, is_data), "skim preselection").Snapshot("Events", read_branches(config, is_data))
     try:
-        n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads)
+        n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client)
         if with_runs:
             copy_runs(ROOT, with_runs, output_path)
         if not is_data:

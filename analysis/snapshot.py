@@ -23,12 +23,12 @@ def snapshot_columns(config):
     return ["run", "luminosityBlock", "event"] + event_columns(config) + weight_factors(config) + ["weight"]
 
 
-def write_snapshot(paths, output_path, config, is_data, norm, btag_efficiency, shift):
+def write_snapshot(paths, output_path, config, is_data, norm, btag_efficiency, shift, client=None):
     """Write the flat tree ``Events`` of ``paths`` under ``shift`` (an order shift); returns
-    the number of events."""
+    the number of events. ``client``: a Dask client, whose worker writes it."""
     graph = Graph(corrections.correction_specs(config, None if is_data else btag_efficiency), KERNELS,
                   f"snapshot of config {config.name} under {shift.name} ({'data' if is_data else 'MC'})")
     df = define_selection(graph.frame(), config, is_data, shift=shift)
     df = define_weights(df, config, is_data, norm=norm, btag_efficiency=btag_efficiency, shift=shift)
     df.Snapshot("Events", snapshot_columns(config))
-    return graph.write(paths, output_path, config.x.skim_compression)
+    return graph.write(paths, output_path, config.x.skim_compression, client=client)

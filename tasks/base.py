@@ -50,6 +50,11 @@ class AnalysisTask(law.Task):
         """{section: config values} that the outputs depend on."""
         return {}
 
+    def writes_in_place(self):
+        """Whether the run writes its outputs where they go (a Dask worker writing to the
+        store) rather than through a local staging file (tasks.store.atomic_write)."""
+        return False
+
     def outputs_exist(self):
         """law's own completeness: every output exists (False for a task without outputs)."""
         return bool(flat_targets(self.output())) and super().complete()

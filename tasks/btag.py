@@ -4,13 +4,15 @@ import law
 
 from analysis.errors import TmetError
 from tasks.base import DatasetTask
-from tasks.isolation import isolated
+from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
 from tasks.skim import Skim
 from tasks.store import branch_locations
 
 
-class BTagEfficiency(DatasetTask):
+class BTagEfficiency(ExecutorTask, DatasetTask):
+
+    loop_writes_output = False  # the counts come back to the client, which writes the JSON
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,7 +38,7 @@ class BTagEfficiency(DatasetTask):
         from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
 
         paths = branch_locations(self.input())
-        counts = isolated(count_jets, paths, self.config_inst, inputs=paths)
+        counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

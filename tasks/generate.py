@@ -6,11 +6,12 @@ import luigi
 from analysis.errors import TmetError
 from config.processes import datasets_of
 from tasks.base import DatasetTask
-from tasks.isolation import isolated
+from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
+from tasks.store import location
 
 
-class GenerateSample(DatasetTask, law.LocalWorkflow):
+class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
 
     # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
     # manager process, which would outlive a killed run
@@ -55,8 +56,8 @@ class GenerateSample(DatasetTask, law.LocalWorkflow):
     def run(self):
         from analysis.generator import generate_file, prepare
 
-        n_events, sumw = isolated(
-            generate_file, self.output().abspath, self.config_inst, self.dataset_inst, self.branch,
+        n_events, sumw = self.event_loop(
+            generate_file, location(self.output()), self.config_inst, self.dataset_inst, self.branch,
             n_events=self.n_events or None, mc_backgrounds=self.mixed_backgrounds(),
             warm_up=lambda directory: prepare(),
         )

@@ -21,10 +21,11 @@ from analysis.dask_preload import dask_setup as die_with_parent
 from analysis.errors import TmetError
 
 
-def isolated(fn, *args, inputs=(), warm_up=None, **kwargs):
+def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
     """``fn(*args, **kwargs)`` in a forked child; its result (or its exception) comes back
     pickled. ``inputs``: the files it reads, named if it crashes; ``warm_up(directory)``: run
-    here first, with a scratch directory, to compile what the child will use."""
+    here first, with a scratch directory, to compile what the child will use; ``name``: the
+    loop's name in the log (default: ``fn``'s)."""
     if warm_up is not None:
         with tempfile.TemporaryDirectory() as directory:
             warm_up(directory)
@@ -51,7 +52,7 @@ def isolated(fn, *args, inputs=(), warm_up=None, **kwargs):
     ok, value = outcome
     if not ok:
         raise value
-    logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s", fn.__name__, time.perf_counter() - start)
+    logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s", name or fn.__name__, time.perf_counter() - start)
     return value
 
 

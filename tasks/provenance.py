@@ -243,7 +243,7 @@ def trusted_run(fn, opts, task, *args, **kwargs):
             written = {}
 
             def temporary(target):
-                tmp, state = writes.enter_context(atomic_write(target))
+                tmp, state = writes.enter_context(atomic_write(target, in_place=task.writes_in_place()))
                 written[target] = state
                 return tmp
 

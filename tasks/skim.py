@@ -6,12 +6,12 @@ import luigi
 from config.datasets import dataset_files, listed_files
 from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
-from tasks.isolation import isolated
+from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
 from tasks.store import location
 
 
-class Skim(DatasetTask, law.LocalWorkflow):
+class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
 
     # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
     # manager process, which would outlive a killed run
@@ -69,9 +69,9 @@ class Skim(DatasetTask, law.LocalWorkflow):
             paths = [location(inp) for inp in self.input()]
         else:
             paths = list(self.branch_data) or dataset_files(self.dataset_inst)
-        result = isolated(
+        result = self.event_loop(
             skim_files,
-            paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
+            paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,
             nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
             threads=self.threads, inputs=paths,
         )

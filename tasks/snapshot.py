@@ -3,11 +3,12 @@
 import law
 
 from tasks.base import DatasetTask, ShiftTask
-from tasks.isolation import isolated
+from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
+from tasks.store import location
 
 
-class Snapshot(ShiftTask, DatasetTask):
+class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
 
     code_modules = ("analysis.snapshot",)
 
@@ -28,6 +29,6 @@ class Snapshot(ShiftTask, DatasetTask):
         (shift,) = self.shift_insts
         with self.graph_inputs() as (paths, sumw, btag):
             norm = 1.0 if sumw is None else normalization(self.config_inst, self.dataset_inst, sumw)
-            n = isolated(write_snapshot, paths, self.output().abspath, self.config_inst, self.dataset_inst.is_data,
-                         norm, btag, shift, inputs=paths)
+            n = self.event_loop(write_snapshot, paths, location(self.output()), self.config_inst,
+                                self.dataset_inst.is_data, norm, btag, shift, inputs=paths)
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

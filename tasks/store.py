@@ -122,11 +122,12 @@ def is_remote(target):
 
 
 @contextlib.contextmanager
-def atomic_write(target):
-    """A temporary local file target to write ``target`` through; on success it is renamed
-    into place (a remote output is copied to a temporary name next to it, then renamed there),
-    so that at every instant the output is complete or absent. Yields (temporary target,
-    a dict whose "written" says afterwards whether the task wrote it)."""
+def atomic_write(target, in_place=False):
+    """A temporary file target to write ``target`` through; on success it is renamed into
+    place, so that at every instant the output is complete or absent. For a remote output
+    it is local and copied to a temporary name next to the output, then renamed there; with
+    ``in_place``, it is that remote temporary name itself (a Dask worker writes it). Yields
+    (temporary target, a dict whose "written" says afterwards whether the task wrote it)."""
     state = {"written": False}
     if not is_remote(target):
         tmp = law.LocalFileTarget(temporary_name(target.abspath))
@@ -138,6 +139,18 @@ def atomic_write(target):
                 state["written"] = True
         finally:
             tmp.remove(silent=True)
+        return
+    if in_place:
+        remote_tmp = target.__class__(temporary_name(target.path), fs=target.fs)
+        target.fs.mkdir(os.path.dirname(remote_tmp.path), recursive=True)
+        try:
+            yield remote_tmp, state
+            if remote_tmp.exists():
+                rename_remote(target.fs, remote_tmp.path, target.path)
+                state["written"] = True
+        finally:
+            if not state["written"]:
+                remote_tmp.remove(silent=True)
         return
     staging = law.LocalFileTarget(temporary_name(staging_path(target)))
     staging.parent.touch()

@@ -1,7 +1,8 @@
-"""Histograms on a facility's Dask workers (tests/facility_cluster.py: another unix user,
-no access to the client's files), the store on a real XRootD server: the graph's library,
-its b-tag efficiencies and the client's proxy reach the workers through Dask, and the
-histograms equal those of a local run bin by bin (to rounding: two entry ranges summed)."""
+"""The chain on a facility's Dask workers (tests/facility_cluster.py: another unix user, no
+access to the client's files), the store on a real XRootD server: tmet itself (where the
+workers lack it), the graphs' libraries, the correction files and the client's proxy reach
+the workers through Dask; the workers write the skims, samples and snapshots to the store;
+cards and shapes equal those of a local run bin by bin (to rounding: entry ranges summed)."""
 
 import os
 import stat
@@ -20,13 +21,78 @@ from tests.xrootd_server import FAST_FAIL_ENV
 PROXY_TEXT = "-----BEGIN CERTIFICATE----- tmet test proxy, not a real one -----END CERTIFICATE-----"
 
 
-@pytest.fixture(scope="module")
-def facility():
+def started(tmet):
     if os.geteuid() != 0:
         pytest.skip("the facility's workers run as another unix user: needs root (runuser), as in CI")
-    cluster = FacilityCluster(2, extra_env=FAST_FAIL_ENV).start()
+    return FacilityCluster(2, extra_env=FAST_FAIL_ENV, tmet=tmet).start()
+
+
+@pytest.fixture(scope="module")
+def facility():
+    """Workers whose image has tmet installed at the client's commit."""
+    cluster = started("installed")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def bare_facility():
+    """Workers whose image has the pinned packages but no tmet."""
+    cluster = started("shipped")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    """The client's build cache, unreadable for the workers (a pytest directory)."""
+    return str(tmp_path_factory.mktemp("facility-build"))
+
+
+def fetched(server, path, directory):
+    local = os.path.join(directory, path.strip("/").replace("/", "__"))
+    subprocess.run(["xrdcp", "-f", "-s", server.file_url(path), local], check=True)
+    return local
+
+
+def remote_files(server, directory):
+    listing = subprocess.run(["xrdfs", server.url, "ls", "-R", directory], capture_output=True, text=True,
+                             check=True).stdout.split()
+    return sorted(p for p in listing if "/." not in p and os.path.splitext(p)[1] in (".txt", ".root", ".json"))
+
+
+def test_chain_on_workers_without_tmet(bare_facility, xrootd_server, build_dir, tmp_path):
+    from dask.distributed import Client
+
+    env = tiny_law_env(tmp_path, ["tt_sl", "tdm_ps_m500", "data_met"], events_per_file=1500,
+                       store=xrootd_server.url + "//store/bare", TMET_BUILD_DIR=build_dir)
+    with Client(bare_facility.address) as client:  # the workers cannot import tmet
+        assert not any(client.run(lambda: __import__("importlib.util").util.find_spec("analysis")).values())
+    code, out = law_run(dict(env, TMET_DASK_SCHEDULER=bare_facility.address), "Datacard", version="facility")
+    assert code == 0, out + bare_facility.logs()
+    # every heavy task ran there: samples, skims and snapshots written, histograms and b-tag counts filled
+    with Client(bare_facility.address) as client:
+        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert {"write_sample", "write_on_worker", "run_partition"} <= set(ran), ran
+    code, out = law_run(dict(env, TMET_EXECUTOR="local"), "Datacard", version="local")
+    assert code == 0, out
+    on_facility = remote_files(xrootd_server, "/store/bare/Datacard/run2_2018_synth/facility")
+    here = remote_files(xrootd_server, "/store/bare/Datacard/run2_2018_synth/local")
+    assert [p.replace("/facility/", "/local/") for p in on_facility] == here and here
+    for remote, local in zip(on_facility, here):
+        a, b = fetched(xrootd_server, remote, tmp_path), fetched(xrootd_server, local, tmp_path)
+        if remote.endswith(".txt"):
+            assert open(a).read().replace("version facility", "version local") == open(b).read(), remote
+            continue
+        with uproot.open(a) as fa, uproot.open(b) as fb:
+            assert sorted(fa.keys()) == sorted(fb.keys())
+            for key, cls in fb.classnames().items():
+                if cls.startswith("TH1"):
+                    np.testing.assert_allclose(fa[key].values(flow=True), fb[key].values(flow=True), rtol=1e-12,
+                                               atol=1e-300, err_msg=f"{remote} {key}")
+    # nothing partial, nothing temporary on the store
+    assert not any(".tmp-" in p for p in subprocess.run(
+        ["xrdfs", xrootd_server.url, "ls", "-R", "/store/bare"], capture_output=True, text=True).stdout.split())
 
 
 def fetched_histograms(server, lfn_dir, shift, directory):

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -544,8 +545,9 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     for (Long64_t i = static_cast<Long64_t>(order.size()) - 1; i > 0; --i)
         std::swap(order[i], order[shuffler.Integer(i + 1)]);
 
-    TFile file(path.c_str(), "RECREATE", "", compression);
-    if (file.IsZombie()) throw std::runtime_error("cannot create " + path);
+    // TFile::Open: a path, or a root:// URL of the store (a Dask worker writes it there)
+    std::unique_ptr<TFile> file(TFile::Open(path.c_str(), "RECREATE", "", compression));
+    if (!file || file->IsZombie()) throw std::runtime_error("cannot create " + path);
     TTree events("Events", "Events");
     events.SetAutoFlush(auto_flush);
     EventBuffers b{};
@@ -579,8 +581,8 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         runs.Branch("genEventSumw2", &gen_sumw2, "genEventSumw2/D");
     }
     runs.Fill();
-    file.Write();
-    file.Close();
+    file->Write();
+    file->Close();
     return result;
 }
 

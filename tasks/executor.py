@@ -1,0 +1,86 @@
+"""Where a task's event loop runs: a local child process, or a Dask cluster.
+
+``--executor dask`` (the default: $TMET_EXECUTOR, else ``[tmet] executor`` of law.cfg) runs
+the event loops of every heavy task (GenerateSample, Skim, BTagEfficiency, Snapshot,
+Histograms) on the cluster of ``--dask-scheduler`` ($TMET_DASK_SCHEDULER, ``[tmet]
+dask_scheduler``): one Dask task per branch, Histograms in entry ranges; the workers read
+the inputs over XRootD and write their outputs straight to the store. Without a scheduler,
+Histograms runs on a LocalCluster of this machine and the other event loops run as local
+processes, which on one machine use the same cores and keep a crash to one child
+(tasks.isolation). ``--executor local`` runs every event loop as a local process.
+"""
+
+import os
+
+import law
+import luigi
+
+from analysis.dask_client import on_cluster
+from tasks.isolation import isolated
+
+
+class ExecutorTask:
+    """Mixin of the tasks with an event loop; ``event_loop`` runs it where the parameters say."""
+
+    # whether a LocalCluster of this machine runs the event loop when no scheduler is given
+    local_cluster = False
+    # whether the event loop writes the task's output itself (on a worker: straight to the store)
+    loop_writes_output = True
+
+    executor = luigi.ChoiceParameter(
+        choices=["dask", "local"], significant=False,
+        default=os.environ.get("TMET_EXECUTOR") or law.config.get_expanded("tmet", "executor", "dask"),
+        description="'dask': the event loop on the Dask cluster (of --dask-scheduler; without one, "
+        "Histograms on a LocalCluster, the others here); 'local': here, in a child process; default: "
+        "$TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
+    )
+    dask_scheduler = luigi.Parameter(
+        default="", significant=False,
+        description="tcp://HOST:PORT of a running Dask scheduler; default: $TMET_DASK_SCHEDULER, else "
+        "[tmet] dask_scheduler of law.cfg, else none",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.executor == "dask" and self.scheduler_address():
+            # when the graph is built, before any task runs (once per process)
+            from analysis.dask_client import check_scheduler
+
+            check_scheduler(self.scheduler_address(), self.worker_wait())
+
+    def scheduler_address(self):
+        return (self.dask_scheduler or os.environ.get("TMET_DASK_SCHEDULER")
+                or law.config.get_expanded("tmet", "dask_scheduler", ""))
+
+    @staticmethod
+    def worker_wait():
+        """Seconds a Dask cluster may be without workers: $TMET_DASK_WORKER_WAIT, else [tmet]
+        dask_worker_wait of law.cfg, else 60."""
+        return float(os.environ.get("TMET_DASK_WORKER_WAIT") or law.config.get_expanded("tmet", "dask_worker_wait", 60))
+
+    def runs_on_dask(self):
+        return self.executor == "dask" and bool(self.scheduler_address() or self.local_cluster)
+
+    def writes_in_place(self):
+        """Whether the output is written by a Dask worker, so given to it as a store URL."""
+        return self.loop_writes_output and self.runs_on_dask()
+
+    def start_executor(self):
+        """Start this process's LocalCluster now when the event loop will run on one (see
+        tasks.base.prepare_before_the_workers_fork)."""
+        if self.runs_on_dask() and not self.scheduler_address():
+            self.dask_address()
+
+    def dask_address(self):
+        """The scheduler's address: the given one, or this process's LocalCluster's."""
+        from analysis.dask_client import scheduler_address
+
+        return scheduler_address(self.scheduler_address(), self.worker_wait())
+
+    def event_loop(self, fn, *args, inputs=(), warm_up=None, **kwargs):
+        """``fn(*args, client=..., **kwargs)`` in a child process (tasks.isolation), with a
+        client of the Dask cluster where the loop runs on one (else ``client=None``, after
+        ``warm_up``, see ``isolated``)."""
+        scheduler = self.dask_address() if self.runs_on_dask() else None
+        return isolated(on_cluster, fn, *args, inputs=inputs, warm_up=None if scheduler else warm_up,
+                        name=fn.__name__, scheduler=scheduler, worker_wait=self.worker_wait(), **kwargs)
