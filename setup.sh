@@ -88,6 +88,18 @@ action() {
         echo "${fail_msg} 'law index' failed: the task modules of law.cfg do not import (output above)" >&2
         return 1
     }
+
+    # step 6: the Jupyter kernel "tmet" (this venv and checkout) for notebooks/, in the user's
+    # kernels, where JupyterLab and nbclient find it
+    python -m ipykernel install --user --name tmet --display-name "tmet (${this_dir})" \
+        --env TMET_BASE "${TMET_BASE}" --env LAW_CONFIG_FILE "${LAW_CONFIG_FILE}" \
+        --env PYTHONPATH "${PYTHONPATH}" --env PATH "${PATH}" --env VIRTUAL_ENV "${venv}" \
+        --env GFAL_PYTHONBIN "${GFAL_PYTHONBIN}" --env PYTHONWARNINGS "${PYTHONWARNINGS}" \
+        > "${LAW_HOME}/kernel.log" 2>&1 || {
+        cat "${LAW_HOME}/kernel.log" >&2
+        echo "${fail_msg} 'kernel' failed: python -m ipykernel install could not install the tmet kernel" >&2
+        return 1
+    }
     echo "tmet setup: ready, $(grep -c '^ *- ' "${index_log}") tasks indexed, outputs in ${TMET_STORE:-${this_dir}/store}"
 }
 

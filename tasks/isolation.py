@@ -8,6 +8,11 @@ child and the run. The child dies with its parent, also when the parent is kille
 
 The child inherits the parent's interpreter: ``warm_up`` (run here first) compiles what the
 child will use (the generator's ACLiC library), so that it is made once, in the parent.
+
+The fork waits for the XRootD client to settle (``XRDCL_SETTLE``): XRootD 5.5's fork handler
+(Debian's, which gfal2 and ROOT share here) locks every open file's handler and joins its
+job threads, and deadlocks if one of them is still releasing a file closed an instant
+before (a record or the b-tag efficiencies just read from a root:// store, seen in a test).
 """
 
 import logging
@@ -20,6 +25,9 @@ import traceback
 from analysis.dask_preload import dask_setup as die_with_parent
 from analysis.errors import TmetError
 
+# seconds for the XRootD client's job threads to finish releasing closed files before a fork
+XRDCL_SETTLE = 0.1
+
 
 def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
     """``fn(*args, **kwargs)`` in a forked child; its result (or its exception) comes back
@@ -30,10 +38,8 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
         with tempfile.TemporaryDirectory() as directory:
             warm_up(directory)
     start = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, fn, args, kwargs), daemon=True)
-    child.start()
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = forked(_child, sender, fn, args, kwargs)
     sender.close()
     try:
         outcome = receiver.recv()
@@ -54,6 +60,14 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
         raise value
     logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s", name or fn.__name__, time.perf_counter() - start)
     return value
+
+
+def forked(target, *args):
+    """A started daemon child of ``target(*args)``, forked once the XRootD client settled."""
+    time.sleep(XRDCL_SETTLE)
+    child = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    child.start()
+    return child
 
 
 def _child(sender, fn, args, kwargs):
@@ -83,9 +97,7 @@ def culprit(inputs):
         return ""
     bad = []
     for path in inputs:
-        context = multiprocessing.get_context("fork")
-        child = context.Process(target=_read, args=(read_whole, path), daemon=True)
-        child.start()
+        child = forked(_read, read_whole, path)
         child.join()
         if child.exitcode != 0:
             bad.append(str(path))

@@ -110,14 +110,14 @@ def worker_credentials():
     return path, stat.S_IMODE(os.stat(path).st_mode), open(path).read()
 
 
-def test_histograms_on_workers_that_cannot_read_the_client(facility, xrootd_server, tmp_path):
+def test_histograms_on_workers_that_cannot_read_the_client(facility, xrootd_server, build_dir, tmp_path):
     from dask.distributed import Client
 
     proxy = tmp_path / "x509up"
     proxy.write_text(PROXY_TEXT)
     proxy.chmod(0o600)
     env = tiny_law_env(tmp_path, ["tt_sl", "data_met"], events_per_file=1500,
-                       store=xrootd_server.url + "//store/facility", TMET_BUILD_DIR=str(tmp_path / "build"),
+                       store=xrootd_server.url + "//store/facility", TMET_BUILD_DIR=build_dir,
                        X509_USER_PROXY=str(proxy))
     task = ["Histograms", "--dataset", "tt_sl", "--shift", "all"]
     code, out = law_run(env, *task, "--dask-scheduler", facility.address, version="facility")

@@ -1,0 +1,79 @@
+"""notebooks/tmet_interactive.ipynb executed headless in the "tmet" kernel (setup.sh), on a
+tiny synthetic sample: it shows the Yields JSON's numbers, inline images, and the rerun after
+its cut change runs exactly the Histograms of every dataset, Yields and Plots."""
+
+import ast
+import json
+import os
+
+import pytest
+
+from scripts.run_notebook import execute
+from tests.conftest import REPO, tiny_law_env
+
+DATASETS = ["tt_sl", "tdm_ps_m500", "data_met"]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("notebook")
+    env = tiny_law_env(base, DATASETS, events_per_file=1500, TMET_NOTEBOOK_VERSION="nb")
+    env.pop("TMET_DASK_SCHEDULER", None)
+    output = base / "executed.ipynb"
+    nb = execute(os.path.join(REPO, "notebooks", "tmet_interactive.ipynb"), output, env=env, timeout=900)
+    return nb, base
+
+
+def outputs_of(nb, source_start):
+    """The outputs of the code cell whose source starts with ``source_start``."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
+    return cell.outputs
+
+
+def result_text(outputs):
+    (text,) = [o["data"]["text/plain"] for o in outputs if o.get("output_type") == "execute_result"]
+    return text
+
+
+def displayed_table(text):
+    """{row: [values]} and the header of a DataFrame's text as pandas prints it."""
+    header, *rows = text.splitlines()
+    return header, {row.split()[0]: [float(v) for v in row.split()[1:]] for row in rows}
+
+
+def test_notebook_shows_the_yields_of_the_yields_json(executed):
+    nb, base = executed
+    table = json.loads((base / "store" / "Yields" / "run2_2018_synth" / "nb" / "yields.json").read_text())
+    processes = sorted(next(iter(table.values())))
+    header, before = displayed_table(result_text(outputs_of(nb, "yields_before = ")))
+    categories = header.split()
+    assert sorted(categories) == sorted(table) and sorted(before) == processes
+    # the JSON is the rerun's, after sr_0l's cut changed: the other categories are as first displayed
+    for process, values in before.items():
+        for category, value in zip(categories, values):
+            if category != "sr_0l":
+                assert value == pytest.approx(table[category][process]["nominal"], abs=1e-3), (category, process)
+    _, compared = displayed_table(result_text(outputs_of(nb, "fig, axes = ")))
+    assert sorted(compared) == processes
+    for process, (value_before, value_after) in compared.items():
+        assert value_before == before[process][categories.index("sr_0l")]
+        assert value_after == pytest.approx(table["sr_0l"][process]["nominal"], abs=1e-3), process
+    # a harder MET cut keeps fewer events
+    assert sum(v for p, (_, v) in compared.items() if p != "data_obs") < sum(
+        v for p, (v, _) in compared.items() if p != "data_obs")
+
+
+def test_notebook_reruns_exactly_what_reads_the_changed_cut(executed):
+    nb, _ = executed
+    first = ast.literal_eval(result_text(outputs_of(nb, "status = ")))
+    assert first["Histograms"] == len(DATASETS) and first["Yields"] == 1 and first["Plots"] == 1
+    assert first["Skim"] == len(DATASETS) and first["Snapshot"] == 1
+    second = ast.literal_eval(result_text(outputs_of(nb, "old_cuts = ")))
+    assert second == {"Histograms": len(DATASETS), "Yields": 1, "Plots": 1}
+
+
+def test_notebook_holds_inline_images(executed):
+    nb, _ = executed
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # the stack plot, the Snapshot's histogram, before and after
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
