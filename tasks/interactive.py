@@ -130,6 +130,14 @@ def run(*tasks, workers=2, progress=print, interval=2.0):
     return Run(True, ran, result.summary_text)
 
 
+def progress_line(title="progress"):
+    """A ``progress`` for ``run`` in a notebook: one Markdown line below the cell, updated in place."""
+    from IPython.display import Markdown, display
+
+    handle = display(Markdown(f"**{title}:** starting"), display_id=True)
+    return lambda text: handle.update(Markdown(f"**{title}:** {text}"))
+
+
 def _task_text(info):
     params = ", ".join(f"{k}={v}" for k, v in sorted(info["params"].items())
                        if k in ("dataset", "shift", "branch", "variables") and v not in ("-1", "()"))

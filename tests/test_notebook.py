@@ -5,6 +5,7 @@ its cut change runs exactly the Histograms of every dataset, Yields and Plots.""
 import ast
 import json
 import os
+import re
 
 import pytest
 
@@ -65,11 +66,20 @@ def test_notebook_shows_the_yields_of_the_yields_json(executed):
 
 def test_notebook_reruns_exactly_what_reads_the_changed_cut(executed):
     nb, _ = executed
-    first = ast.literal_eval(result_text(outputs_of(nb, "status = ")))
+    first = ast.literal_eval(result_text(outputs_of(nb, "wanted = ")))
     assert first["Histograms"] == len(DATASETS) and first["Yields"] == 1 and first["Plots"] == 1
-    assert first["Skim"] == len(DATASETS) and first["Snapshot"] == 1
+    # a Skim of one file per dataset: its workflow and its one branch
+    assert first["Skim"] == 2 * len(DATASETS) and first["Snapshot"] == 1
     second = ast.literal_eval(result_text(outputs_of(nb, "old_cuts = ")))
     assert second == {"Histograms": len(DATASETS), "Yields": 1, "Plots": 1}
+    # the progress lines, each the last state of its run
+    lines = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if "text/markdown" in o.get("data", {})]
+    total = sum(first.values())
+    assert lines[0] == f"**progress:** {total} of {total} tasks done, {total} of them ran now"
+    # the rerun's graph: what ran and the complete requirements it checked (skims, efficiencies)
+    assert re.fullmatch(rf"\*\*rerun:\*\* (\d+) of \1 tasks done, {sum(second.values())} of them ran now", lines[1])
+    assert len(lines) == 2
 
 
 def test_notebook_holds_inline_images(executed):
