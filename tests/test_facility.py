@@ -5,8 +5,10 @@ the workers through Dask; the workers write the skims, samples and snapshots to 
 cards and shapes equal those of a local run bin by bin (to rounding: entry ranges summed)."""
 
 import os
+import signal
 import stat
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -158,3 +160,51 @@ def test_a_worker_of_another_tmet_is_refused(facility):
                 client.register_plugin(setup, name=setup.name)
         finally:
             client.unregister_worker_plugin(setup.name)
+
+
+def kill_worker_running(client, prefix, timeout=120):
+    """SIGKILL the worker process that runs a Dask task of ``prefix`` (its nanny restarts it);
+    returns the task's key."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for address, keys in client.processing().items():
+            running = [k for k in keys if str(k).startswith(prefix)]
+            if running:
+                pid = client.run(os.getpid, workers=[address])[address]
+                os.kill(pid, signal.SIGKILL)
+                return running[0]
+        time.sleep(0.01)
+    raise AssertionError(f"no Dask task {prefix} ran within {timeout} s")
+
+
+def test_workers_killed_mid_skim_and_mid_histograms(facility, xrootd_server, build_dir, tmp_path):
+    from dask.distributed import Client
+
+    env = tiny_law_env(tmp_path, ["tt_sl"], events_per_file=40000, store=xrootd_server.url + "//store/faults",
+                       TMET_BUILD_DIR=build_dir)
+    task = ["law", "run", "Histograms", "--dataset", "tt_sl", "--shift", "all"]
+    run = subprocess.Popen([*task, "--version", "faults"], env=dict(env, TMET_DASK_SCHEDULER=facility.address),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with Client(facility.address) as client:
+            killed = [kill_worker_running(client, "write_on_worker"), kill_worker_running(client, "run_partition")]
+        out, _ = run.communicate(timeout=600)
+    finally:
+        run.kill()
+    # the nannies restarted the workers, Dask ran the lost tasks again: the run finished
+    assert run.returncode == 0, out + facility.logs()
+    assert len(killed) == 2
+    code, out = law_run(env, *task[2:], "--executor", "local", version="faults_local")
+    assert code == 0, out
+    prefix = "/store/faults/Histograms/run2_2018_synth/tt_sl"
+    for shift in ("nominal", "jes_down", "btag_up"):
+        faulted = fetched_histograms(xrootd_server, f"{prefix}/faults", shift, tmp_path)
+        local = fetched_histograms(xrootd_server, f"{prefix}/faults_local", shift, tmp_path)
+        assert sorted(faulted) == sorted(local) and local
+        for key, (contents, variances, entries) in local.items():
+            np.testing.assert_allclose(faulted[key][0], contents, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
+            assert faulted[key][2] == entries
+    # nothing partial or temporary left on the store
+    listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/faults"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert not [p for p in listing if ".tmp-" in p], listing
