@@ -21,7 +21,7 @@ action() {
     fi
     this_dir="$( cd "$( dirname "${this_file}" )" && pwd )"
 
-    local debian_packages="xrootd-server xrootd-client python3-gfal2 gfal2-plugin-xrootd gfal2-plugin-file g++ python3-venv"
+    local debian_packages="xrootd-server xrootd-client python3-gfal2 gfal2-plugin-xrootd gfal2-plugin-http gfal2-plugin-file g++ python3-venv"
     local venv="${this_dir}/.venv"
     local requirements="${this_dir}/requirements.txt"
     local stamp="${venv}/.tmet-requirements"

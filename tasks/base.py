@@ -17,7 +17,7 @@ from config.datasets import get_dataset
 from config.processes import card_sets
 from config.shifts import get_shift, shape_shifts
 from tasks import freshness
-from tasks.store import branch_locations, flat_targets, output_target
+from tasks.store import branch_targets, flat_targets, output_target, readable
 
 
 class AnalysisTask(law.Task):
@@ -169,14 +169,14 @@ class ShiftTask:
 
     @contextlib.contextmanager
     def graph_inputs(self):
-        """(skim locations, their sum of generator weights, local path of the b-tag efficiency
-        file): what the analysis graph of the dataset reads (None and None for data)."""
+        """(where ROOT reads the skims, their sum of generator weights, local path of the b-tag
+        efficiency file): what the analysis graph of the dataset reads (None and None for data)."""
         from analysis.skim import sum_of_weights
 
         inputs = self.input()
-        paths = branch_locations(inputs["skim"])
-        if self.dataset_inst.is_data:
-            yield paths, None, None
-            return
-        with inputs["btag"].localize("r") as btag:
-            yield paths, sum_of_weights(paths), btag.abspath
+        with readable(branch_targets(inputs["skim"])) as paths:
+            if self.dataset_inst.is_data:
+                yield paths, None, None
+                return
+            with inputs["btag"].localize("r") as btag:
+                yield paths, sum_of_weights(paths), btag.abspath

@@ -7,7 +7,7 @@ from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
 from tasks.skim import Skim
-from tasks.store import branch_locations
+from tasks.store import branch_targets, readable
 
 
 class BTagEfficiency(ExecutorTask, DatasetTask):
@@ -37,8 +37,8 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
     def run(self):
         from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
 
-        paths = branch_locations(self.input())
-        counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
+        with readable(branch_targets(self.input())) as paths:
+            counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

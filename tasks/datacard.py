@@ -16,7 +16,8 @@ def fit_templates(task):
     from analysis.templates import templates_of
 
     variable = task.config_inst.x.fit_variable
-    return templates_of(task.config_inst, histogram_files(task.input()), [variable])[variable]
+    with histogram_files(task.input()) as files:
+        return templates_of(task.config_inst, files, [variable])[variable]
 
 
 class Datacard(SignalTask):

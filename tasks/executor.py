@@ -7,7 +7,9 @@ dask_scheduler``): one Dask task per branch, Histograms in entry ranges; the wor
 the inputs over XRootD and write their outputs straight to the store. Without a scheduler,
 Histograms runs on a LocalCluster of this machine and the other event loops run as local
 processes, which on one machine use the same cores and keep a crash to one child
-(tasks.isolation). ``--executor local`` runs every event loop as a local process.
+(tasks.isolation). With a WebDAV store every event loop runs here (ROOT reads it from local
+copies, which remote workers do not see). ``--executor local`` runs every event loop as a
+local process.
 """
 
 import os
@@ -17,6 +19,7 @@ import luigi
 
 from analysis.dask_client import on_cluster
 from tasks.isolation import isolated
+from tasks.store import WEBDAV_SCHEMES, store_location
 
 
 class ExecutorTask:
@@ -59,10 +62,16 @@ class ExecutorTask:
         return float(os.environ.get("TMET_DASK_WORKER_WAIT") or law.config.get_expanded("tmet", "dask_worker_wait", 60))
 
     def runs_on_dask(self):
-        return self.executor == "dask" and bool(self.scheduler_address() or self.local_cluster)
+        if self.executor != "dask":
+            return False
+        if self.scheduler_address():
+            # workers elsewhere read and write the store with ROOT: not a WebDAV store (readable())
+            return not store_location().startswith(WEBDAV_SCHEMES)
+        return self.local_cluster
 
     def writes_in_place(self):
-        """Whether the output is written by a Dask worker, so given to it as a store URL."""
+        """Whether the output is written by a Dask worker, so given to it as a store URL
+        (an XRootD store; a local store's path the worker shares)."""
         return self.loop_writes_output and self.runs_on_dask()
 
     def start_executor(self):

@@ -1,5 +1,6 @@
 """Histograms: every category x variable of a dataset under one shift or all of them."""
 
+import contextlib
 import os
 
 import law
@@ -8,7 +9,7 @@ import luigi
 from tasks.base import DatasetTask, ShiftTask
 from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
-from tasks.store import location
+from tasks.store import readable
 
 
 class Histograms(ExecutorTask, ShiftTask, DatasetTask):
@@ -61,7 +62,9 @@ def every_dataset_histograms(task):
             for dataset in task.config_inst.datasets}
 
 
+@contextlib.contextmanager
 def histogram_files(inputs):
-    """{dataset: {shift name: location}} of the inputs of ``every_dataset_histograms``."""
-    return {dataset: {shift: location(target) for shift, target in outputs.items()}
-            for dataset, outputs in inputs.items()}
+    """{dataset: {shift name: where ROOT reads it}} of the inputs of ``every_dataset_histograms``
+    (tasks.store.readable), for the time of the context."""
+    with readable({dataset: dict(outputs) for dataset, outputs in inputs.items()}) as files:
+        yield files

@@ -25,7 +25,7 @@ import luigi
 
 from analysis.errors import TmetError
 from config.analysis import get_config
-from tasks.store import location
+from tasks.store import readable
 
 
 
@@ -217,7 +217,7 @@ def histograms(dataset, version, shift="nominal", config=None):
     import uproot
 
     target = task("Histograms", dataset=dataset, version=version, shift="all", **_config(config)).output()[shift]
-    with uproot.open(location(target)) as f:
+    with readable(target) as path, uproot.open(path) as f:
         return {tuple(key.split(";")[0].split("/")): f[key].to_hist()
                 for key, cls in f.classnames().items() if cls.startswith("TH1")}
 
@@ -227,7 +227,7 @@ def snapshot(dataset, version, shift="nominal", columns=None, config=None):
     import uproot
 
     target = task("Snapshot", dataset=dataset, version=version, shift=shift, **_config(config)).output()
-    with uproot.open(location(target)) as f:
+    with readable(target) as path, uproot.open(path) as f:
         return f["Events"].arrays(columns, library="pd")
 
 

@@ -64,7 +64,8 @@ class Plots(SignalTask):
         self.check_signal()
         config = self.config_inst
         outputs = self.output()
-        templates = templates_of(config, histogram_files(self.input()), [v.name for v in self.variable_insts])
+        with histogram_files(self.input()) as files:
+            templates = templates_of(config, files, [v.name for v in self.variable_insts])
         with tempfile.TemporaryDirectory() as tmp:
             figures, totals = draw_figures(config, templates, self.variable_insts, tmp)
             for name, base in figures.items():

@@ -8,7 +8,7 @@ from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 from tasks.executor import ExecutorTask
 from tasks.provenance import trusted_run
-from tasks.store import location
+from tasks.store import location, readable
 
 
 class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
@@ -65,16 +65,14 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
     def run(self):
         from analysis.skim import skim_files
 
-        if self.dataset_inst.x.synthetic:
-            paths = [location(inp) for inp in self.input()]
-        else:
-            paths = list(self.branch_data) or dataset_files(self.dataset_inst)
-        result = self.event_loop(
-            skim_files,
-            paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,
-            nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
-            threads=self.threads, inputs=paths,
-        )
+        with readable(self.input()) as samples:
+            paths = samples if self.dataset_inst.x.synthetic else list(self.branch_data) or dataset_files(self.dataset_inst)
+            result = self.event_loop(
+                skim_files,
+                paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,
+                nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
+                threads=self.threads, inputs=paths,
+            )
         for url in result.fallbacks():
             self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
                                  f"{self.dataset} is normalised with the sum of its events' genWeight there")

@@ -1,9 +1,11 @@
 """Where outputs live: a local directory or an XRootD store, and how they are written there.
 
 The store is $TMET_STORE, else ``store`` in the ``[tmet]`` section of law.cfg: a directory,
-or ``root://HOST:PORT//path`` (law.wlcg targets through gfal2). ROOT reads remote outputs
-in place over root://. Outputs are written under a temporary name next to their final one
-and renamed into place, one writer at a time (a lock per output).
+an XRootD store ``root://HOST:PORT//path``, or a WebDAV store ``davs://HOST:PORT/path``
+(``dav://`` without TLS), both law.wlcg targets through gfal2 (its XRootD and HTTP
+plugins). ROOT reads XRootD outputs in place; WebDAV outputs, which this ROOT cannot open,
+are read from local copies (``readable``). Outputs are written under a temporary name next
+to their final one and renamed into place, one writer at a time (a lock per output).
 """
 
 import contextlib
@@ -21,6 +23,10 @@ from analysis.errors import TmetError
 from analysis.root_setup import configure_xrootd_client
 
 
+REMOTE_SCHEMES = ("root://", "dav://", "davs://")
+WEBDAV_SCHEMES = ("dav://", "davs://")
+
+
 def store_location():
     """The output store: $TMET_STORE, else ``[tmet] store`` of law.cfg."""
     store = os.environ.get("TMET_STORE") or law.config.get_expanded("tmet", "store")
@@ -32,7 +38,7 @@ def store_location():
 def output_target(parts, **kwargs):
     """The file target of ``parts`` (path components) under the store."""
     store = store_location()
-    if store.startswith("root://"):
+    if store.startswith(REMOTE_SCHEMES):
         fs = remote_store(store)  # loads law.wlcg
         return law.wlcg.WLCGFileTarget(os.path.join("/", *parts), fs=fs, **kwargs)
     return law.LocalFileTarget(os.path.join(store, *parts), **kwargs)
@@ -40,13 +46,14 @@ def output_target(parts, **kwargs):
 
 @functools.cache
 def remote_store(url):
-    """The law file system of an XRootD store ``root://HOST:PORT//path``, checked once per process.
+    """The law file system of a remote store (``root://HOST:PORT//path``, ``davs://HOST/path``),
+    checked once per process.
 
     An unreachable server is an error here, before any task runs, so that nothing is
     scheduled against a store that cannot take its outputs.
     """
     host = url.split("//")[1].split(":")[0].split("/")[0]
-    if host in ("localhost", "127.0.0.1"):
+    if url.startswith("root://") and host in ("localhost", "127.0.0.1"):
         raise TmetError(
             f"store {url}: ROOT opens root:// URLs of this machine's own address as local files; use "
             f"another loopback address (e.g. root://127.0.0.2:PORT//...) or the host's name",
@@ -58,20 +65,40 @@ def remote_store(url):
 
 
 def check_reachable(url):
-    """Raise unless the XRootD server of ``url`` answers (a missing directory is fine)."""
+    """Raise unless the server of ``url`` answers (a missing directory is fine)."""
     import gfal2
 
     try:
         gfal2.creat_context().stat(url)
     except gfal2.GError as e:
         if e.code != errno.ENOENT:
-            raise TmetError(f"the XRootD store {url} is unreachable ({e.message.strip()}); start the server or "
+            kind = "WebDAV" if url.startswith(WEBDAV_SCHEMES) else "XRootD"
+            raise TmetError(f"the {kind} store {url} is unreachable ({e.message.strip()}); start the server or "
                             f"point TMET_STORE / [tmet] store elsewhere") from e
 
 
 def location(target):
-    """Where ROOT reads ``target``: a local path, or the root:// URL of a remote output."""
+    """Where ``target`` is written (and, but for a WebDAV store, read by ROOT): a local path,
+    or the URL of a remote output."""
     return target.abspath if isinstance(target, law.LocalFileTarget) else target.uri()
+
+
+def is_webdav(target):
+    return is_remote(target) and target.uri().startswith(WEBDAV_SCHEMES)
+
+
+@contextlib.contextmanager
+def readable(struct):
+    """The locations ROOT reads the targets of ``struct`` at (the same structure): local
+    paths and root:// URLs as they are; outputs of a WebDAV store as local copies fetched
+    with gfal2, for the time of the context."""
+    with contextlib.ExitStack() as stack:
+        def one(target):
+            if is_webdav(target):
+                return stack.enter_context(target.localize("r")).abspath
+            return location(target)
+
+        yield law.util.map_struct(one, struct)
 
 
 def flat_targets(struct):
@@ -85,9 +112,9 @@ def flat_targets(struct):
     return targets
 
 
-def branch_locations(workflow_output):
-    """Locations of a workflow's outputs (its ``input()`` in a dependent task), in branch order."""
-    return [location(target) for _, target in sorted(workflow_output["collection"].targets.items())]
+def branch_targets(workflow_output):
+    """The outputs of a workflow (its ``input()`` in a dependent task), in branch order."""
+    return [target for _, target in sorted(workflow_output["collection"].targets.items())]
 
 
 # the directory next to outputs that holds their records, locks and temporary files

@@ -94,3 +94,31 @@ def test_stopped_server_fails_fast_without_output(remote_env, xrootd_base_dir):
     assert "ran successfully" not in out
     data = server.local_path("/store/tmet")
     assert not os.path.exists(data) or not any(files for _, _, files in os.walk(data))
+
+
+def test_chain_on_webdav_store(remote_env, xrootd_server, tmp_path):
+    """The same server's files over WebDAV (XrdHttp; gfal2's HTTP plugin): the chain's cards
+    and shapes equal those of the XRootD store."""
+    env, _ = remote_env
+    code, out = law_run(env, "Datacard")  # the XRootD chain (made by test_chain_on_remote_store)
+    assert code == 0, out
+    dav = dict(env, TMET_STORE=xrootd_server.dav_url + "/store/dav")
+    code, out = law_run(dav, "Datacard")
+    assert code == 0, out
+    code, out = law_run(dav, "Datacard")
+    assert code == 0 and "ran successfully" not in out
+    code, out = law_run(dav, "Datacard", "--print-output", "0")
+    assert xrootd_server.dav_url + "/store/dav/Datacard/run2_2018_synth/v1/tdm_ps_m500/datacard_sr_0l.txt" in out
+    for name in ("datacard_combined.txt", "shapes_combined.root"):
+        lfn = f"Datacard/run2_2018_synth/v1/tdm_ps_m500/{name}"
+        over_dav, over_root = tmp_path / f"dav_{name}", tmp_path / f"root_{name}"
+        subprocess.run(["xrdcp", "-f", "-s", xrootd_server.file_url(f"/store/dav/{lfn}"), over_dav], check=True)
+        subprocess.run(["xrdcp", "-f", "-s", xrootd_server.file_url(f"/store/tmet/{lfn}"), over_root], check=True)
+        if name.endswith(".txt"):
+            assert over_dav.read_text() == over_root.read_text()
+            continue
+        with uproot.open(over_dav) as a, uproot.open(over_root) as b:
+            assert sorted(a.keys()) == sorted(b.keys())
+            for key, cls in b.classnames().items():
+                if cls.startswith("TH1"):
+                    assert (a[key].values(flow=True) == b[key].values(flow=True)).all(), key

@@ -144,6 +144,7 @@ class XRootDServer:
         self.host = host
         self._fixed_port = port is not None
         self.port = int(port) if port is not None else _free_port()
+        self.http_port = _free_port()
         self.data_dir = self.base_dir / "data"
         self.admin_dir = self.base_dir / "admin"
         self.config_path = self.base_dir / "xrootd.cfg"
@@ -157,6 +158,11 @@ class XRootDServer:
     def url(self):
         """``root://HOST:PORT`` -- append ``//store/...`` for a file URL."""
         return f"root://{self.host}:{self.port}"
+
+    @property
+    def dav_url(self):
+        """``dav://HOST:HTTP_PORT`` (WebDAV of the same files) -- append ``/store/...``."""
+        return f"dav://{self.host}:{self.http_port}"
 
     def file_url(self, lfn):
         """Full URL of a logical file name such as ``/store/test/a.root``."""
@@ -331,6 +337,8 @@ class XRootDServer:
             f"all.export {EXPORT} r/w\n"
             f"all.adminpath {self.admin_dir}\n"
             f"all.pidpath {self.admin_dir}\n"
+            # WebDAV over plain HTTP on a second port (XrdHttp), for dav:// stores
+            f"xrd.protocol XrdHttp:{self.http_port} libXrdHttp.so\n"
         )
 
     def _kill_stale(self):
