@@ -121,9 +121,9 @@ def _write(path, data, mode):
 
 def ship_code(client):
     """Give the scheduler and the workers of ``client`` that need it the client's copy of
-    tmet (its CODE_PACKAGES and its revision): those that cannot import tmet, and all of
-    them when the client's tree differs from its commit (then only its own copy is the code
-    it runs). Dask's UploadDirectory nanny plugin unpacks it in each worker's directory, puts
+    tmet (its CODE_PACKAGES and its revision): those that cannot import tmet, and, when the
+    client's tree differs from its commit, those that import it from another directory than
+    the client's (a LocalCluster's workers share the client's files). Dask's UploadDirectory nanny plugin unpacks it in each worker's directory, puts
     it on its ``sys.path`` and restarts the worker to import it (workers that join later get
     it too); the scheduler, which unpickles the graphs, gets the same archive. Workers whose
     image has tmet at a clean client's commit keep theirs (the WorkerSetup checks it)."""
@@ -140,16 +140,19 @@ def ship_code(client):
     content = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(files.items())))
     name = f"tmet-{revision['commit']}-{content.hexdigest()[:12]}"
 
-    def needs_copy(name, any_tmet_will_do):  # runs where tmet may not be importable: pickled by value
+    def needs_copy(name, any_tmet_will_do, client_repo):  # where tmet may not be importable: pickled by value
         import importlib.util
         import sys
 
         if any(os.path.basename(p) == name for p in sys.path):
             return False
         try:
-            return not any_tmet_will_do or importlib.util.find_spec("analysis.dask_workers") is None
+            spec = importlib.util.find_spec("analysis.revision")
         except ModuleNotFoundError:  # no package "analysis" at all
             return True
+        if spec is None or spec.origin is None:
+            return True
+        return not any_tmet_will_do and os.path.dirname(os.path.dirname(spec.origin)) != client_repo
 
     def unpack(data, name, dask_scheduler=None):  # on the scheduler, as the nanny plugin does
         import io
@@ -162,8 +165,8 @@ def ship_code(client):
             sys.path.insert(0, path)
 
     clean = revision["dirty"] is False
-    workers = any(client.run(needs_copy, name, clean).values())
-    scheduler = client.run_on_scheduler(needs_copy, name, clean)
+    workers = any(client.run(needs_copy, name, clean, REPO).values())
+    scheduler = client.run_on_scheduler(needs_copy, name, clean, REPO)
     if not (workers or scheduler):
         return
     n_workers = len(client.scheduler_info()["workers"])

@@ -63,11 +63,20 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
 
 
 def forked(target, *args):
-    """A started daemon child of ``target(*args)``, forked once the XRootD client settled."""
-    time.sleep(XRDCL_SETTLE)
+    """A started daemon child of ``target(*args)``, forked once the XRootD client (where this
+    process loaded it) settled."""
+    if xrootd_client_loaded():
+        time.sleep(XRDCL_SETTLE)
     child = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
     child.start()
     return child
+
+
+def xrootd_client_loaded():
+    """Whether this process has loaded the XRootD client library (gfal2 or ROOT opened a
+    root:// URL)."""
+    with open("/proc/self/maps") as maps:
+        return any("libXrdCl" in line for line in maps)
 
 
 def _child(sender, fn, args, kwargs):
