@@ -6,13 +6,15 @@ for it (logging its time, which bench/main_job.py reads), and turns a crash into
 ``TmetError`` naming the input that crashes when read alone; Ctrl-C in the parent ends the
 child and the run. The child dies with its parent, also when the parent is killed.
 
-The child inherits the parent's interpreter: ``warm_up`` (run here first) compiles what the
-child will use (the generator's ACLiC library), so that it is made once, in the parent.
-
-The fork waits for the XRootD client to settle (``XRDCL_SETTLE``): XRootD 5.5's fork handler
-(Debian's, which gfal2 and ROOT share here) locks every open file's handler and joins its
-job threads, and deadlocks if one of them is still releasing a file closed an instant
-before (a record or the b-tag efficiencies just read from a root:// store, seen in a test).
+The child is forked: it inherits the parent's interpreter, ROOT already imported, and
+starts in milliseconds. Not so once this process has loaded the XRootD client (gfal2 or
+ROOT opened a root:// URL): XRootD 5.5's threads (Debian's, which gfal2 and ROOT share
+here) make a fork hang, in the parent's fork handler or in the child's first name lookup
+(a lock a client thread held at the fork), both seen in tests; then the child is spawned,
+a fresh interpreter that gets its arguments pickled (configs and shifts included, with any
+override made in a notebook) and imports ROOT itself (about a second). ``warm_up`` (run
+here first) compiles what the child will use (the generator's ACLiC library), so that it is
+made once, in the parent.
 """
 
 import logging
@@ -25,8 +27,6 @@ import traceback
 from analysis.dask_preload import dask_setup as die_with_parent
 from analysis.errors import TmetError
 
-# seconds for the XRootD client's job threads to finish releasing closed files before a fork
-XRDCL_SETTLE = 0.1
 
 
 def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
@@ -38,7 +38,7 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
         with tempfile.TemporaryDirectory() as directory:
             warm_up(directory)
     start = time.perf_counter()
-    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    receiver, sender = multiprocessing.Pipe(duplex=False)
     child = forked(_child, sender, fn, args, kwargs)
     sender.close()
     try:
@@ -63,11 +63,10 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
 
 
 def forked(target, *args):
-    """A started daemon child of ``target(*args)``, forked once the XRootD client (where this
-    process loaded it) settled."""
-    if xrootd_client_loaded():
-        time.sleep(XRDCL_SETTLE)
-    child = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    """A started daemon child of ``target(*args)``: forked, or spawned where this process
+    loaded the XRootD client (see the module)."""
+    method = "spawn" if xrootd_client_loaded() else "fork"
+    child = multiprocessing.get_context(method).Process(target=target, args=args, daemon=True)
     child.start()
     return child
 
