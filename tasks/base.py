@@ -90,10 +90,12 @@ def prepare_before_the_workers_fork(task, dependency):
     LocalCluster), in the law process once it schedules a task to run (luigi fires this for
     the requirements of incomplete tasks only), so that the processes luigi forks for its
     workers (``--workers N``) share them instead of each paying the start (about 1 s for
-    ROOT, 2 s for a cluster)."""
+    ROOT, 2 s for a cluster); and install the progress line (tasks.progress) there."""
     from analysis.root_setup import import_root
+    from tasks import progress
 
     import_root()
+    progress.install()
     for scheduled in (task, dependency):
         start_executor = getattr(scheduled, "start_executor", None)
         if start_executor is not None:

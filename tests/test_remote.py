@@ -2,6 +2,7 @@
 whole chain with its outputs on the server."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -59,6 +60,9 @@ def test_chain_on_remote_store(remote_env, xrootd_server):
     env, base = remote_env
     code, out = law_run(env, "Datacard")
     assert code == 0, out
+    # the progress line: tasks done of those to run, every tenth of them, not per task
+    progress = re.findall(r"tmet: progress: (\d+) of (\d+) tasks done", out)
+    assert progress and progress[-1][0] == progress[-1][1] and len(progress) <= 11, progress
     listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/tmet"], capture_output=True,
                              text=True, check=True).stdout.split()
     for path in ("/store/tmet/GenerateSample/run2_2018_synth/tt_sl/v1/sample_0.root",
