@@ -5,6 +5,7 @@ the workers through Dask; the workers write the skims, samples and snapshots to 
 cards and shapes equal those of a local run bin by bin (to rounding: entry ranges summed)."""
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 import uproot
 
 from analysis.dask_workers import WorkerSetup, versions
+from analysis.root_setup import BUILD_DIR
 from analysis.errors import TmetError
 from tests.conftest import law_run, tiny_law_env
 from tests.facility_cluster import FacilityCluster
@@ -47,8 +49,15 @@ def bare_facility():
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory):
-    """The client's build cache, unreadable for the workers (a pytest directory)."""
-    return str(tmp_path_factory.mktemp("facility-build"))
+    """The client's build cache, unreadable for the workers (a pytest directory): a copy of
+    the libraries the suite built so far (the same graphs, not compiled again)."""
+    directory = tmp_path_factory.mktemp("facility-build")
+    if os.path.isdir(BUILD_DIR):
+        for name in os.listdir(BUILD_DIR):
+            path = os.path.join(BUILD_DIR, name)
+            if os.path.isfile(path) and not name.endswith(".lock"):
+                shutil.copy2(path, directory / name)
+    return str(directory)
 
 
 def fetched(server, path, directory):
