@@ -46,11 +46,12 @@ def write_reference(path, hists):
 
 def load_reference(path):
     """What ``write_reference`` wrote, as ``read_histograms`` returns it."""
-    with np.load(path) as f:
-        names = json.loads(str(f["names"]))
-        edges = np.cumsum([0, *f["sizes"]])
-        return {name: (f["contents"][a:b], f["variances"][a:b], float(e))
-                for name, a, b, e in zip(names, edges[:-1], edges[1:], f["entries"])}
+    with np.load(path) as f:  # each f[key] decompresses its array anew: read each once
+        names, sizes = json.loads(str(f["names"])), f["sizes"]
+        contents, variances, entries = f["contents"], f["variances"], f["entries"]
+    edges = np.cumsum([0, *sizes])
+    return {name: (contents[a:b].copy(), variances[a:b].copy(), float(e))
+            for name, a, b, e in zip(names, edges[:-1], edges[1:], entries)}
 
 
 if __name__ == "__main__":
