@@ -6,7 +6,9 @@ is built against. So a second process (or a Dask worker) finds it built, and a c
 kernel or ROOT version builds a new one. Builds are atomic (a temporary file renamed into
 place) and serialised per library by a lock, so that concurrent runs build it once. The
 cache is TMET_BUILD_DIR (default ``.build`` of the repository); the libraries are loaded
-with ctypes, without ROOT's interpreter.
+with ctypes, without ROOT's interpreter. The ROOT and correctionlib headers every graph
+includes are precompiled once per toolchain (``precompiled_header``): parsing them is a
+fifth of a graph's compile time.
 """
 
 import ctypes
@@ -27,6 +29,9 @@ ROOT_LIBRARIES = ("Core", "RIO", "Tree", "TreePlayer", "ROOTVecOps", "ROOTDataFr
 FLAGS = ("-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-ffp-contract=off", "-fno-semantic-interposition")
 COMPILER = os.environ.get("CXX", "g++")
 NAMESPACES = ("tmet", "tmet_graph")
+# the heavy headers of frame.h and corrections.h, precompiled (they never name tmet's namespaces)
+PRECOMPILED = ("ROOT/RDFHelpers.hxx", "ROOT/RDataFrame.hxx", "ROOT/RSnapshotOptions.hxx", "ROOT/RVec.hxx",
+               "Compression.h", "TROOT.h", "correction.h")
 
 
 @functools.cache
@@ -78,6 +83,39 @@ def _digest(source, headers):
     return hashlib.sha256("\0".join([source, _header_text(headers), _toolchain()]).encode()).hexdigest()[:20]
 
 
+def precompiled_header():
+    """The path of the header of PRECOMPILED, with its ``.gch`` built next to it (once per
+    toolchain: its name is their digest); given to every graph's compile with ``-include``."""
+    text = "".join(f'#include "{header}"\n' for header in PRECOMPILED)
+    path = os.path.join(BUILD_DIR, f"tmet_headers-{hashlib.sha256((text + _toolchain()).encode()).hexdigest()[:20]}.h")
+    if os.path.exists(path + ".gch"):
+        return path
+    os.makedirs(BUILD_DIR, exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path + ".gch"):
+            with open(path, "w") as f:
+                f.write(text)
+            include, _ = _package_dirs()
+            tmp = f"{path}.tmp{os.getpid()}.gch"
+            flags = [flag for flag in FLAGS if flag != "-shared"]
+            _compile([COMPILER, *flags, *(f"-I{d}" for d in include), "-x", "c++-header", path, "-o", tmp], tmp, path)
+            os.replace(tmp, path + ".gch")
+    return path
+
+
+def _compile(cmd, tmp, source_path):
+    """Run the compiler ``cmd`` writing ``tmp``; a failure is a TmetError naming ``source_path``."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if proc.returncode == -signal.SIGINT:  # Ctrl-C reached the compiler too: an interrupt
+            raise KeyboardInterrupt
+        messages = "\n".join(line for line in proc.stderr.splitlines() if "error" in line)[:4000]
+        raise TmetError(f"compiling {source_path} failed:\n{messages or proc.stderr[-4000:]}")
+
+
 def library_path(stem, source, headers):
     """Where the library of ``source`` (C++ text including analysis/cpp's ``headers``) is cached."""
     return os.path.join(BUILD_DIR, f"{stem}-{_digest(source, headers)}.so")
@@ -105,17 +143,10 @@ def build(stem, source, headers):
         # kernels in a long-lived Dask worker) must not share them
         digest = _digest(source, headers)
         renamed = [f"-D{name}={name}_{digest}" for name in NAMESPACES] + ["-DTMET_COMPILED_GRAPH"]
-        cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), source_path, "-o", tmp,
-               *(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs),
+        cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), "-include", precompiled_header(),
+               source_path, "-o", tmp, *(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs),
                *(f"-l{lib}" for lib in ROOT_LIBRARIES), "-lcorrectionlib"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            if proc.returncode == -signal.SIGINT:  # Ctrl-C reached the compiler too: an interrupt
-                raise KeyboardInterrupt
-            messages = "\n".join(line for line in proc.stderr.splitlines() if "error" in line)[:4000]
-            raise TmetError(f"compiling {source_path} failed:\n{messages or proc.stderr[-4000:]}")
+        _compile(cmd, tmp, source_path)
         os.replace(tmp, path)
     return path
 
