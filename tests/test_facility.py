@@ -115,6 +115,20 @@ def fetched_histograms(server, lfn_dir, shift, directory):
                 for key, h in ((k, f[k]) for k, c in f.classnames().items() if c.startswith("TH1"))}
 
 
+def assert_same_histograms(server, directory, reference, shifts, local_dir, variances=True):
+    """The Histograms outputs in ``directory`` equal those in ``reference`` (store paths) bin
+    by bin: the same events and weights, summed over other entry ranges (rounding only)."""
+    for shift in shifts:
+        got = fetched_histograms(server, directory, shift, local_dir)
+        expected = fetched_histograms(server, reference, shift, local_dir)
+        assert sorted(got) == sorted(expected) and expected
+        for key, (contents, squared_errors, entries) in expected.items():
+            np.testing.assert_allclose(got[key][0], contents, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
+            if variances:
+                np.testing.assert_allclose(got[key][1], squared_errors, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
+            assert got[key][2] == entries
+
+
 def worker_credentials():
     """What a worker sees of its proxy: the variable, the file's mode and content."""
     path = os.environ.get("X509_USER_PROXY")
@@ -137,15 +151,8 @@ def test_histograms_on_workers_that_cannot_read_the_client(facility, xrootd_serv
     code, out = law_run(env, *task, "--executor", "local", version="local")
     assert code == 0, out
     prefix = "/store/facility/Histograms/run2_2018_synth/tt_sl"
-    for shift in ("nominal", "jes_up", "pu_down"):
-        remote = fetched_histograms(xrootd_server, f"{prefix}/facility", shift, tmp_path)
-        local = fetched_histograms(xrootd_server, f"{prefix}/local", shift, tmp_path)
-        assert sorted(remote) == sorted(local) and remote
-        for key, (contents, variances, entries) in local.items():
-            # the same events and weights; sums of two entry ranges against one: rounding only
-            np.testing.assert_allclose(remote[key][0], contents, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
-            np.testing.assert_allclose(remote[key][1], variances, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
-            assert remote[key][2] == entries
+    assert_same_histograms(xrootd_server, f"{prefix}/facility", f"{prefix}/local", ("nominal", "jes_up", "pu_down"),
+                           tmp_path)
     # the proxy reached every worker as a file of its own, readable by the worker only
     with Client(facility.address) as client:
         for path, mode, text in client.run(worker_credentials).values():
@@ -206,13 +213,8 @@ def test_workers_killed_mid_skim_and_mid_histograms(facility, xrootd_server, bui
     code, out = law_run(env, *task[2:], "--executor", "local", version="faults_local")
     assert code == 0, out
     prefix = "/store/faults/Histograms/run2_2018_synth/tt_sl"
-    for shift in ("nominal", "jes_down", "btag_up"):
-        faulted = fetched_histograms(xrootd_server, f"{prefix}/faults", shift, tmp_path)
-        local = fetched_histograms(xrootd_server, f"{prefix}/faults_local", shift, tmp_path)
-        assert sorted(faulted) == sorted(local) and local
-        for key, (contents, variances, entries) in local.items():
-            np.testing.assert_allclose(faulted[key][0], contents, rtol=1e-12, atol=0, err_msg=f"{shift} {key}")
-            assert faulted[key][2] == entries
+    assert_same_histograms(xrootd_server, f"{prefix}/faults", f"{prefix}/faults_local",
+                           ("nominal", "jes_down", "btag_up"), tmp_path, variances=False)
     # nothing partial or temporary left on the store
     listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/faults"], capture_output=True,
                              text=True, check=True).stdout.split()
