@@ -209,6 +209,19 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     return SkimResult(n_in, n_out, sumw_sources)
 
 
+def skimmed_events(skim_paths):
+    """Number of events in the skims ``skim_paths``."""
+    ROOT = root_setup.import_root()
+    total = 0
+    for path in skim_paths:
+        tfile = ROOT.TFile.Open(path)
+        if not tfile or tfile.IsZombie() or not tfile.Get("Events"):
+            raise TmetError(f"cannot read the Events tree of skim {path}")
+        total += tfile.Get("Events").GetEntries()
+        tfile.Close()
+    return total
+
+
 def sum_of_weights(skim_paths):
     """Sum of generator weights of the unskimmed inputs of ``skim_paths`` (MC), as each skim
     recorded it; 0 only where the inputs hold no events at all."""

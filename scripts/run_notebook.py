@@ -11,12 +11,27 @@ import os
 import sys
 
 
+def check_kernel():
+    """The "tmet" kernel is user-wide: refuse one another checkout's setup.sh installed (it
+    would run that checkout's code), naming both interpreters."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("tmet")
+    except NoSuchKernel:
+        raise SystemExit("no Jupyter kernel 'tmet': `source setup.sh` installs it") from None
+    if os.path.abspath(spec.argv[0]) != os.path.abspath(sys.executable):
+        raise SystemExit(f"the Jupyter kernel 'tmet' runs {spec.argv[0]}, not this checkout's {sys.executable}: "
+                         f"`source setup.sh` here installs it for this checkout")
+
+
 def execute(notebook, output, env=None, timeout=1800):
     """Run every cell of ``notebook`` in a fresh "tmet" kernel with ``env`` (default: this
     process's environment) and write the executed notebook to ``output``; returns it."""
     import nbformat
     from nbclient import NotebookClient
 
+    check_kernel()
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, kernel_name="tmet", timeout=timeout,
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(notebook))}})

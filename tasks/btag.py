@@ -5,6 +5,7 @@ import law
 from analysis.errors import TmetError
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
+from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.skim import Skim
 from tasks.store import branch_targets, readable
@@ -36,9 +37,11 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
     @trusted_run
     def run(self):
         from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
+        from analysis.skim import skimmed_events
 
         with readable(branch_targets(self.input())) as paths:
             counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
+            count_events(skimmed_events(paths))
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

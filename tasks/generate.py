@@ -7,6 +7,7 @@ from analysis.errors import TmetError
 from config.processes import datasets_of
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
+from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.store import location
 
@@ -61,4 +62,5 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
             n_events=self.n_events or None, mc_backgrounds=self.mixed_backgrounds(),
             warm_up=lambda directory: prepare(),
         )
+        count_events(n_events)
         self.publish_message(f"wrote {n_events} events (sum of genWeight {sumw:.1f})")

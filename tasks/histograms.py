@@ -8,6 +8,7 @@ import luigi
 
 from tasks.base import DatasetTask, ShiftTask
 from tasks.executor import ExecutorTask
+from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.store import readable
 
@@ -39,6 +40,7 @@ class Histograms(ExecutorTask, ShiftTask, DatasetTask):
     @trusted_run
     def run(self):
         from analysis.histograms import fill_histograms
+        from analysis.skim import skimmed_events
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]
@@ -49,6 +51,7 @@ class Histograms(ExecutorTask, ShiftTask, DatasetTask):
                 self.config_inst, self.dataset_inst.is_data, sumw, btag, shifts, inputs=paths,
                 partitions=self.partitions, threads=self.threads or os.cpu_count(),
             )
+            count_events(skimmed_events(paths))
         self.publish_message(f"{self.dataset}: wrote {len(shifts)} shift(s) "
                              f"{'on Dask' if self.runs_on_dask() else 'here'}")
 

@@ -25,6 +25,7 @@ import luigi
 
 from analysis.errors import TmetError
 from config.analysis import get_config
+from tasks.progress import install as install_progress
 from tasks.store import readable
 
 
@@ -92,10 +93,16 @@ class _Watched:
 
 def run(*tasks, workers=2, progress=print, interval=2.0):
     """Run ``tasks`` (from ``task``) and their requirements with ``workers`` luigi workers;
-    ``progress(text)`` gets "N of M tasks done, K running" whenever that changes (None: quiet).
-    Raises a TmetError naming the failed tasks if the run fails."""
+    ``progress(text)`` gets "N of M tasks done, K running, E events processed" whenever that
+    changes (None: quiet; the events as in tasks.progress). Raises a TmetError naming the
+    failed tasks if the run fails."""
     factory = _Watched()
     stop = threading.Event()
+    counter = install_progress().events
+    start_events = counter.value
+
+    def events():
+        return f"{counter.value - start_events:,} events processed"
 
     def watch():
         last = None
@@ -106,7 +113,7 @@ def run(*tasks, workers=2, progress=print, interval=2.0):
             counts = {status: len(scheduler.task_list(status, "", limit=False)) for status in
                       ("DONE", "RUNNING", "PENDING", "FAILED")}
             text = (f"{counts['DONE']} of {sum(counts.values())} tasks done, {counts['RUNNING']} running"
-                    + (f", {counts['FAILED']} failed" if counts["FAILED"] else ""))
+                    + (f", {counts['FAILED']} failed" if counts["FAILED"] else "") + f", {events()}")
             if text != last and progress is not None:
                 progress(text)
                 last = text
@@ -123,7 +130,7 @@ def run(*tasks, workers=2, progress=print, interval=2.0):
     ran = sorted(_task_text(info) for info in done.values() if info.get("time_running") is not None)
     failed = factory.scheduler.task_list("FAILED", "", limit=False)
     if progress is not None:
-        progress(f"{len(done)} of {len(done) + len(failed)} tasks done, {len(ran)} of them ran now")
+        progress(f"{len(done)} of {len(done) + len(failed)} tasks done, {len(ran)} of them ran now, {events()}")
     if failed or not result.scheduling_succeeded:
         raise TmetError("the run failed: " + (", ".join(_task_text(info) for info in failed.values())
                                               or result.summary_text))

@@ -7,6 +7,7 @@ from config.datasets import dataset_files, listed_files
 from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 from tasks.executor import ExecutorTask
+from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.store import location, readable
 
@@ -76,4 +77,5 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
         for url in result.fallbacks():
             self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
                                  f"{self.dataset} is normalised with the sum of its events' genWeight there")
+        count_events(result.events_in)
         self.publish_message(f"skimmed {result.events_in} -> {result.events_out} events from {len(paths)} file(s)")

@@ -4,6 +4,7 @@ import law
 
 from tasks.base import DatasetTask, ShiftTask
 from tasks.executor import ExecutorTask
+from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.store import location
 
@@ -23,6 +24,7 @@ class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
     @law.decorator.log
     @trusted_run
     def run(self):
+        from analysis.skim import skimmed_events
         from analysis.snapshot import write_snapshot
         from analysis.weights import normalization
 
@@ -31,4 +33,5 @@ class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
             norm = 1.0 if sumw is None else normalization(self.config_inst, self.dataset_inst, sumw)
             n = self.event_loop(write_snapshot, paths, location(self.output()), self.config_inst,
                                 self.dataset_inst.is_data, norm, btag, shift, inputs=paths)
+            count_events(skimmed_events(paths))
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

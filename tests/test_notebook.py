@@ -8,6 +8,7 @@ import os
 import re
 
 import pytest
+import uproot
 
 from scripts.run_notebook import execute
 from tests.conftest import REPO, tiny_law_env
@@ -64,8 +65,15 @@ def test_notebook_shows_the_yields_of_the_yields_json(executed):
         v for p, (v, _) in compared.items() if p != "data_obs")
 
 
+def entries(base, family, dataset):
+    """Events in the Events trees of a dataset's outputs of ``family`` in the notebook's store."""
+    files = sorted((base / "store" / family / "run2_2018_synth" / dataset / "nb").glob("*.root"))
+    assert files, (family, dataset)
+    return sum(uproot.open(f)["Events"].num_entries for f in files)
+
+
 def test_notebook_reruns_exactly_what_reads_the_changed_cut(executed):
-    nb, _ = executed
+    nb, base = executed
     first = ast.literal_eval(result_text(outputs_of(nb, "wanted = ")))
     assert first["Histograms"] == len(DATASETS) and first["Yields"] == 1 and first["Plots"] == 1
     # a Skim of one file per dataset: its workflow and its one branch
@@ -75,10 +83,18 @@ def test_notebook_reruns_exactly_what_reads_the_changed_cut(executed):
     # the progress lines, each the last state of its run
     lines = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
              if "text/markdown" in o.get("data", {})]
+    # events: each loop's input events (generated = skimmed inputs; the skims read by
+    # Histograms, by BTagEfficiency for MC and by the Snapshot of tt_sl), counted in the store
+    generated = {d: entries(base, "GenerateSample", d) for d in DATASETS}
+    skimmed = {d: entries(base, "Skim", d) for d in DATASETS}
+    readers = {d: 1 + (d != "data_met") + (d == "tt_sl") for d in DATASETS}
+    events = sum(2 * generated[d] + readers[d] * skimmed[d] for d in DATASETS)
     total = sum(first.values())
-    assert lines[0] == f"**progress:** {total} of {total} tasks done, {total} of them ran now"
-    # the rerun's graph: what ran and the complete requirements it checked (skims, efficiencies)
-    assert re.fullmatch(rf"\*\*rerun:\*\* (\d+) of \1 tasks done, {sum(second.values())} of them ran now", lines[1])
+    assert lines[0] == f"**progress:** {total} of {total} tasks done, {total} of them ran now, {events:,} events processed"
+    # the rerun's graph: what ran and the complete requirements it checked (skims, efficiencies);
+    # only the Histograms read events
+    assert re.fullmatch(rf"\*\*rerun:\*\* (\d+) of \1 tasks done, {sum(second.values())} of them ran now, "
+                        rf"{sum(skimmed.values()):,} events processed", lines[1])
     assert len(lines) == 2
 
 

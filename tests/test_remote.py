@@ -23,6 +23,12 @@ def put(server, local, lfn):
     return server.file_url(lfn)
 
 
+def entries(server, lfn, local):
+    """Events in the Events tree of ``lfn`` on the server (fetched with xrdcp to ``local``)."""
+    subprocess.run(["xrdcp", "-f", "-s", server.file_url(lfn), str(local)], check=True)
+    return uproot.open(local)["Events"].num_entries
+
+
 def test_skim_reads_root_url(xrootd_server, generate, config, tmp_path):
     local = generate("tt_sl")
     url = put(xrootd_server, local, "/store/mc/tt_sl/file0.root")
@@ -61,8 +67,17 @@ def test_chain_on_remote_store(remote_env, xrootd_server):
     code, out = law_run(env, "Datacard")
     assert code == 0, out
     # the progress line: tasks done of those to run, every tenth of them, not per task
-    progress = re.findall(r"tmet: progress: (\d+) of (\d+) tasks done", out)
+    progress = re.findall(r"tmet: progress: (\d+) of (\d+) tasks done, ([\d,]+) events processed", out)
     assert progress and progress[-1][0] == progress[-1][1] and len(progress) <= 11, progress
+    # and the events each loop read, counted in the store: the generated ones (by GenerateSample
+    # and by Skim), the skimmed ones (by Histograms, and BTagEfficiency for MC)
+    events = 0
+    for dataset in DATASETS:
+        generated, skimmed = (entries(xrootd_server, f"/store/tmet/{family}/run2_2018_synth/{dataset}/v1/{name}",
+                                      base / f"{dataset}_{name}")
+                              for family, name in (("GenerateSample", "sample_0.root"), ("Skim", "skim_0.root")))
+        events += 2 * generated + skimmed * (1 if dataset == "data_met" else 2)
+    assert progress[-1][2] == f"{events:,}"
     listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/tmet"], capture_output=True,
                              text=True, check=True).stdout.split()
     for path in ("/store/tmet/GenerateSample/run2_2018_synth/tt_sl/v1/sample_0.root",
