@@ -12,6 +12,7 @@ divides by zero.
 
 import json
 
+import correctionlib.schemav2 as cs
 import numpy as np
 
 from analysis import corrections
@@ -78,8 +79,6 @@ def efficiencies(counts):
 
 def write_efficiency_json(path, config, effs, description):
     """The efficiencies as a correctionlib JSON (schema v2) with clamped flow."""
-    import correctionlib.schemav2 as cs
-
     binning = config.x.btag_efficiency_binning
     content = [
         cs.CategoryItem(key=flavour, value=cs.MultiBinning(

@@ -74,9 +74,13 @@ class ExecutorTask:
         (an XRootD store; a local store's path the worker shares)."""
         return self.loop_writes_output and self.runs_on_dask()
 
-    def start_executor(self):
-        """Start this process's LocalCluster now when the event loop will run on one (see
-        tasks.base.prepare_before_the_workers_fork)."""
+    def prepare_law_process(self):
+        """Also ROOT's event-loop classes (analysis.root_setup.preload), and this process's
+        LocalCluster when the event loop will run on one."""
+        from analysis.root_setup import preload
+
+        super().prepare_law_process()
+        preload()
         if self.runs_on_dask() and not self.scheduler_address():
             self.dask_address()
 

@@ -37,6 +37,14 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
 
     code_modules = ("analysis.generator",)
 
+    def prepare_law_process(self):
+        """Also the generator, compiled and loaded, where this process's children run it."""
+        from analysis.generator import prepare
+
+        super().prepare_law_process()
+        if not self.runs_on_dask():
+            prepare()
+
     def output(self):
         suffix = f"_n{self.n_events}" if self.n_events else ""
         return self.target(f"sample_{self.branch}{suffix}.root")
