@@ -80,24 +80,34 @@ def _source_stamp():
 
 @functools.cache
 def _code_digest(modules, stamp):
-    del stamp  # part of the cache key only
     sources, seen, pending = {}, set(), list(modules)
     while pending:
         module = pending.pop()
         if module in seen:
             continue
         seen.add(module)
-        path = _module_file(module)
-        text = open(path).read()
+        path, text, imported, headers = _module_source(module, stamp)
         sources[os.path.relpath(path, REPO)] = text
-        for node in ast.walk(ast.parse(text)):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-                     if isinstance(node, ast.ImportFrom) and node.module else [])
-            pending += [n for n in names if n.split(".")[0] == "analysis" and _module_file(n)]
-        for header in re.findall(r"""["']([\w.]+\.(?:h|cxx))["']""", text):
+        pending += imported
+        for header in headers:
             _add_cpp(os.path.join(REPO, "analysis", "cpp", header), sources)
     return digest(sources)
+
+
+@functools.cache
+def _module_source(module, stamp):
+    """(path, text, analysis modules it imports, C++ files it names) of an analysis module:
+    parsed once per process and source stamp, however many digests share it."""
+    del stamp  # part of the cache key only
+    path = _module_file(module)
+    text = open(path).read()
+    imported = []
+    for node in ast.walk(ast.parse(text)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                 if isinstance(node, ast.ImportFrom) and node.module else [])
+        imported += [n for n in names if n.split(".")[0] == "analysis" and _module_file(n)]
+    return path, text, imported, re.findall(r"""["']([\w.]+\.(?:h|cxx))["']""", text)
 
 
 def _module_file(name):
