@@ -56,7 +56,7 @@ def import_root():
 @functools.cache
 def preload():
     """ROOT with what every event loop and skim reader sets up first (RDataFrame, tree I/O,
-    the sum-of-weights parameter class): about 0.7 s the first time in a process. A process
+    the sum-of-weights parameter class, histograms): about 0.7 s the first time in a process. A process
     that forks many others (law's, before luigi forks its task processes) calls it once so
     that they and their event-loop children inherit it instead of each paying it."""
     ROOT = import_root()
@@ -70,6 +70,7 @@ def preload():
         tree.Branch("x", value, "x/F")
         tree.Fill()
         ROOT.TParameter["double"]("sumw", 1.0).Write()
+        ROOT.TH1D("histogram", "", 1, 0.0, 1.0).Fill(0.5)
         tfile.Write()
         tfile.Close()
         tfile = ROOT.TFile.Open(path)
