@@ -7,7 +7,6 @@ shifts; workflow types are mixed into the final classes.
 """
 
 import contextlib
-import importlib
 
 import law
 import luigi
@@ -31,12 +30,10 @@ class AnalysisTask(law.Task):
 
     def prepare_law_process(self):
         """Set up in the law process, before luigi forks the task processes, what this task's
-        run needs (tasks.base.prepare_before_the_workers_fork): here its analysis modules and
-        their code digest (tasks.provenance, cached per process: 0.1 s to make)."""
+        run needs (tasks.base.prepare_before_the_workers_fork): here the code digest of its
+        analysis modules (tasks.provenance, cached per process: 0.1 s to make)."""
         from tasks.provenance import code_digest
 
-        for module in self.code_modules:
-            importlib.import_module(module)
         code_digest(self.code_modules)
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")

@@ -12,6 +12,7 @@ copies, which remote workers do not see). ``--executor local`` runs every event 
 local process.
 """
 
+import importlib
 import os
 
 import law
@@ -75,11 +76,15 @@ class ExecutorTask:
         return self.loop_writes_output and self.runs_on_dask()
 
     def prepare_law_process(self):
-        """Also ROOT's event-loop classes (analysis.root_setup.preload), and this process's
-        LocalCluster when the event loop will run on one."""
+        """Also the analysis modules of the event loop (not those of every task: analysis.plots
+        selects matplotlib's Agg backend, which a notebook's kernel must not get), ROOT's
+        event-loop classes (analysis.root_setup.preload), and this process's LocalCluster when
+        the event loop will run on one."""
         from analysis.root_setup import preload
 
         super().prepare_law_process()
+        for module in self.code_modules:
+            importlib.import_module(module)
         preload()
         if self.runs_on_dask() and not self.scheduler_address():
             self.dask_address()
