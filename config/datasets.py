@@ -141,6 +141,14 @@ def listed_files(dataset):
     return read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
 
 
+def input_files(dataset):
+    """What the dataset's skims read, one by one: its real files as listed so far, or, for a
+    synthetic dataset, the indices of its GenerateSample files."""
+    if dataset.x.synthetic:
+        return list(range(int(dataset.x.generator["files"])))
+    return listed_files(dataset)
+
+
 def dataset_files(dataset):
     """The input files (paths or LFNs) of a real dataset; an empty file list is an error."""
     files = listed_files(dataset)

@@ -13,7 +13,7 @@ import luigi
 
 from analysis.errors import TmetError, checked_name
 from config.analysis import get_config
-from config.datasets import get_dataset
+from config.datasets import get_dataset, input_files
 from config.processes import card_sets
 from config.shifts import get_shift, shape_shifts
 from tasks import freshness
@@ -138,6 +138,14 @@ class DatasetTask(AnalysisTask):
 
     def store_parts(self):
         return super().store_parts() + (self.dataset,)
+
+    @property
+    def priority(self):
+        """luigi's scheduling priority: the dataset's number of input files, so that the
+        longest chains (GenerateSample -> Skim -> BTagEfficiency -> Histograms of the largest
+        datasets) start first and a run does not end on one of them with its other workers
+        idle. It orders the runnable tasks only; what runs and what it writes stay the same."""
+        return len(input_files(self.dataset_inst))
 
 
 class ShiftTask:

@@ -3,7 +3,7 @@
 import law
 import luigi
 
-from config.datasets import dataset_files, listed_files
+from config.datasets import dataset_files, input_files
 from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 from tasks.executor import ExecutorTask
@@ -25,14 +25,8 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
         default=1, significant=False, description="ROOT implicit multithreading per branch; default: 1",
     )
 
-    def input_files(self):
-        """Input paths or LFNs of the dataset (synthetic: the GenerateSample branch indices)."""
-        if self.dataset_inst.x.synthetic:
-            return list(range(int(self.dataset_inst.x.generator["files"])))
-        return listed_files(self.dataset_inst)
-
     def create_branch_map(self):
-        files = self.input_files()
+        files = input_files(self.dataset_inst)
         n = self.files_per_branch
         # a file list not filled yet still gives one branch, whose run says so
         return {i: files[i * n:(i + 1) * n] for i in range(max(1, (len(files) + n - 1) // n))}
