@@ -56,9 +56,10 @@ def import_root():
 @functools.cache
 def preload():
     """ROOT with what every event loop and skim reader sets up first (RDataFrame, tree I/O,
-    the sum-of-weights parameter class, histograms): about 0.7 s the first time in a process. A process
-    that forks many others (law's, before luigi forks its task processes) calls it once so
-    that they and their event-loop children inherit it instead of each paying it."""
+    the sum-of-weights parameter class, histograms): about 0.7 s the first time in a
+    process. A process that forks many others (law's, before luigi forks its task processes)
+    calls it once so that they and their event-loop children inherit it instead of each
+    paying it."""
     ROOT = import_root()
     ROOT.RDataFrame(0)
     # ROOT's file and tree I/O set themselves up at the first file written and read

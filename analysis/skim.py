@@ -209,35 +209,35 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     return SkimResult(n_in, n_out, sumw_sources)
 
 
-def skimmed_events(skim_paths):
-    """Number of events in the skims ``skim_paths``."""
-    ROOT = root_setup.import_root()
-    total = 0
-    for path in skim_paths:
-        tfile = ROOT.TFile.Open(path)
-        if not tfile or tfile.IsZombie() or not tfile.Get("Events"):
-            raise TmetError(f"cannot read the Events tree of skim {path}")
-        total += tfile.Get("Events").GetEntries()
-        tfile.Close()
-    return total
-
-
-def sum_of_weights(skim_paths):
-    """Sum of generator weights of the unskimmed inputs of ``skim_paths`` (MC), as each skim
-    recorded it; 0 only where the inputs hold no events at all."""
+def skim_totals(skim_paths, weights=True):
+    """(events, sum of generator weights of their unskimmed inputs) of the skims
+    ``skim_paths``, each opened once: the events for the progress of a run, the sum (as each
+    skim recorded it) for the normalisation of MC; ``weights=False`` for data skims, which
+    hold none (the sum is None). The sum is 0 only where the inputs hold no events at all."""
     ROOT = root_setup.import_root()
     total, events = 0.0, 0
     for path in skim_paths:
         tfile = ROOT.TFile.Open(path)
         if not tfile or tfile.IsZombie():
             raise TmetError(f"cannot open skim {path}")
-        parameter = tfile.Get(SUMW)
-        if not parameter:
-            raise TmetError(f"skim {path} holds no {SUMW} (a data skim, or made by an older tmet: remake it)")
-        total += parameter.GetVal()
-        events += tfile.Get("Events").GetEntries()
+        tree = tfile.Get("Events")
+        if not tree:
+            raise TmetError(f"skim {path} holds no Events tree")
+        events += tree.GetEntries()
+        if weights:
+            parameter = tfile.Get(SUMW)
+            if not parameter:
+                raise TmetError(f"skim {path} holds no {SUMW} (a data skim, or made by an older tmet: remake it)")
+            total += parameter.GetVal()
         tfile.Close()
+    if not weights:
+        return events, None
     if total == 0 and events:
         raise TmetError(f"the sum of generator weights of the inputs of {len(skim_paths)} skim(s) is zero, but "
                         f"they hold {events} events; cannot normalise")
-    return total
+    return events, total
+
+
+def sum_of_weights(skim_paths):
+    """Sum of generator weights of the unskimmed inputs of ``skim_paths`` (MC; skim_totals)."""
+    return skim_totals(skim_paths)[1]

@@ -188,14 +188,16 @@ class ShiftTask:
 
     @contextlib.contextmanager
     def graph_inputs(self):
-        """(where ROOT reads the skims, their sum of generator weights, local path of the b-tag
-        efficiency file): what the analysis graph of the dataset reads (None and None for data)."""
-        from analysis.skim import sum_of_weights
+        """(where ROOT reads the skims, their events, their sum of generator weights, local path
+        of the b-tag efficiency file): what the analysis graph of the dataset reads (the sum and
+        the file None for data)."""
+        from analysis.skim import skim_totals
 
         inputs = self.input()
         with readable(branch_targets(inputs["skim"])) as paths:
+            events, sumw = skim_totals(paths, weights=not self.dataset_inst.is_data)
             if self.dataset_inst.is_data:
-                yield paths, None, None
+                yield paths, events, None, None
                 return
             with inputs["btag"].localize("r") as btag:
-                yield paths, sum_of_weights(paths), btag.abspath
+                yield paths, events, sumw, btag.abspath

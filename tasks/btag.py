@@ -37,11 +37,11 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
     @trusted_run
     def run(self):
         from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
-        from analysis.skim import skimmed_events
+        from analysis.skim import skim_totals
 
         with readable(branch_targets(self.input())) as paths:
             counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
-            count_events(skimmed_events(paths))
+            count_events(skim_totals(paths, weights=False)[0])
         write_efficiency_json(
             self.output().abspath, self.config_inst, efficiencies(counts),
             f"b-tag efficiencies of {self.dataset} ({self.config}, {self.version}), measured by tmet",

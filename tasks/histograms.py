@@ -40,18 +40,17 @@ class Histograms(ExecutorTask, ShiftTask, DatasetTask):
     @trusted_run
     def run(self):
         from analysis.histograms import fill_histograms
-        from analysis.skim import skimmed_events
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]
         outputs = self.output()
-        with self.graph_inputs() as (paths, sumw, btag):
+        with self.graph_inputs() as (paths, events, sumw, btag):
             self.event_loop(
                 fill_histograms, {shift.name: outputs[shift.name].abspath for shift in shifts}, paths,
                 self.config_inst, self.dataset_inst.is_data, sumw, btag, shifts, inputs=paths,
                 partitions=self.partitions, threads=self.threads or os.cpu_count(),
             )
-            count_events(skimmed_events(paths))
+            count_events(events)
         self.publish_message(f"{self.dataset}: wrote {len(shifts)} shift(s) "
                              f"{'on Dask' if self.runs_on_dask() else 'here'}")
 

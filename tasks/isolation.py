@@ -28,7 +28,6 @@ from analysis.dask_preload import dask_setup as die_with_parent
 from analysis.errors import TmetError
 
 
-
 def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
     """``fn(*args, **kwargs)`` in a forked child; its result (or its exception) comes back
     pickled. ``inputs``: the files it reads, named if it crashes; ``warm_up(directory)``: run
