@@ -4,6 +4,7 @@ import law
 import luigi
 
 from analysis.errors import TmetError
+from config.datasets import input_files
 from config.processes import datasets_of
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
@@ -33,7 +34,7 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
             )
 
     def create_branch_map(self):
-        return dict(enumerate(range(int(self.dataset_inst.x.generator["files"]))))
+        return dict(enumerate(input_files(self.dataset_inst)))
 
     code_modules = ("analysis.generator",)
 
