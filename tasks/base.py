@@ -17,7 +17,7 @@ from config.datasets import get_dataset, input_files
 from config.processes import card_sets
 from config.shifts import get_shift, shape_shifts
 from tasks import freshness
-from tasks.store import branch_targets, flat_targets, output_target, readable
+from tasks.store import flat_targets, output_target, readable
 
 
 class AnalysisTask(law.Task):
@@ -181,7 +181,7 @@ class ShiftTask:
         from tasks.btag import BTagEfficiency
         from tasks.skim import Skim
 
-        reqs = {"skim": Skim.req(self)}
+        reqs = {"skim": Skim.branch_tasks_of(self)}
         if not self.dataset_inst.is_data:
             reqs["btag"] = BTagEfficiency.req(self)
         return reqs
@@ -194,7 +194,7 @@ class ShiftTask:
         from analysis.skim import skim_totals
 
         inputs = self.input()
-        with readable(branch_targets(inputs["skim"])) as paths:
+        with readable(inputs["skim"]) as paths:
             events, sumw = skim_totals(paths, weights=not self.dataset_inst.is_data)
             if self.dataset_inst.is_data:
                 yield paths, events, None, None

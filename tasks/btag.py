@@ -8,7 +8,7 @@ from tasks.executor import ExecutorTask
 from tasks.progress import count_events
 from tasks.provenance import trusted_run
 from tasks.skim import Skim
-from tasks.store import branch_targets, readable
+from tasks.store import readable
 
 
 class BTagEfficiency(ExecutorTask, DatasetTask):
@@ -21,7 +21,7 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
             raise TmetError(f"dataset '{self.dataset}' is data: b-tag efficiencies are measured on MC only")
 
     def requires(self):
-        return Skim.req(self)
+        return Skim.branch_tasks_of(self)
 
     code_modules = ("analysis.btag",)
 
@@ -39,7 +39,7 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
         from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
         from analysis.skim import skim_totals
 
-        with readable(branch_targets(self.input())) as paths:
+        with readable(self.input()) as paths:
             counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)
             count_events(skim_totals(paths, weights=False)[0])
         write_efficiency_json(

@@ -37,6 +37,13 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
             reqs["sample"] = GenerateSample.req(self)
         return reqs
 
+    @classmethod
+    def branch_tasks_of(cls, task):
+        """The skim branches of ``task``'s dataset, in branch order: what a task reading all the
+        skims requires (not their workflow, which would be one more task per dataset, a process
+        of its own that runs nothing)."""
+        return list(cls.req(task).get_branch_tasks().values())
+
     def requires(self):
         if self.dataset_inst.x.synthetic:
             return [GenerateSample.req(self, branch=i) for i in self.branch_data]

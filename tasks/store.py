@@ -112,11 +112,6 @@ def flat_targets(struct):
     return targets
 
 
-def branch_targets(workflow_output):
-    """The outputs of a workflow (its ``input()`` in a dependent task), in branch order."""
-    return [target for _, target in sorted(workflow_output["collection"].targets.items())]
-
-
 # the directory next to outputs that holds their records, locks and temporary files
 SIDECARS = ".tmet"
 # the marker of a temporary output name: "<SIDECARS>/<stem>.tmp-<token><ext>"
