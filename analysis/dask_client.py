@@ -52,12 +52,19 @@ def check_scheduler(address, worker_wait=DEFAULT_WORKER_WAIT):
 
 @functools.cache
 def _local_cluster(n_workers):
+    """The scheduler at once, its workers scaled up in the background: they start on the
+    cores this process leaves idle while it goes on preparing the run (tasks.base), and a
+    graph submitted before they have joined waits for them."""
     from dask.distributed import LocalCluster
 
+    from analysis.root_setup import configure_xrootd_client
+
+    configure_xrootd_client()  # the workers inherit it
     # nannies and workers die with this process (analysis.dask_preload)
-    return LocalCluster(n_workers=n_workers or os.cpu_count(), threads_per_worker=1, processes=True,
-                        dashboard_address=None, preload=["analysis.dask_preload"],
-                        preload_nanny=["analysis.dask_preload"])
+    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None,
+                           preload=["analysis.dask_preload"], preload_nanny=["analysis.dask_preload"])
+    cluster.scale(n_workers or os.cpu_count())
+    return cluster
 
 
 @contextlib.contextmanager

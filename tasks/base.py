@@ -106,11 +106,12 @@ def prepare_before_the_workers_fork(task, dependency):
     from analysis.root_setup import import_root
     from tasks import progress
 
-    import_root()
     progress.install()
-    for scheduled in (task, dependency):
+    # the requirement first: the first one of the run may start a cluster in the background
+    for scheduled in (dependency, task):
         if isinstance(scheduled, AnalysisTask):
             scheduled.prepare_law_process()
+    import_root()
 
 
 class SignalTask(AnalysisTask):

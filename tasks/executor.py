@@ -79,15 +79,15 @@ class ExecutorTask:
         """Also the analysis modules of the event loop (not those of every task: analysis.plots
         selects matplotlib's Agg backend, which a notebook's kernel must not get), ROOT's
         event-loop classes (analysis.root_setup.preload), and this process's LocalCluster when
-        the event loop will run on one."""
+        the event loop will run on one: that first, as its workers start in the background."""
         from analysis.root_setup import preload
 
+        if self.runs_on_dask() and not self.scheduler_address():
+            self.dask_address()
         super().prepare_law_process()
         for module in self.code_modules:
             importlib.import_module(module)
         preload()
-        if self.runs_on_dask() and not self.scheduler_address():
-            self.dask_address()
 
     def dask_address(self):
         """The scheduler's address: the given one, or this process's LocalCluster's."""
