@@ -102,7 +102,8 @@ def prepare_before_the_workers_fork(task, dependency):
     the requirements of incomplete tasks only), so that the processes luigi forks for its
     workers (``--workers N``) share them instead of each paying the start (about 1 s for
     ROOT, 0.7 s for the event-loop classes, 2 s for a cluster, per process); and install
-    the progress line (tasks.progress) there."""
+    the progress line (tasks.progress) and a quick exit (analysis.fast_exit) there."""
+    from analysis.fast_exit import exit_without_collections
     from analysis.root_setup import import_root
     from tasks import progress
 
@@ -112,6 +113,7 @@ def prepare_before_the_workers_fork(task, dependency):
         if isinstance(scheduled, AnalysisTask):
             scheduled.prepare_law_process()
     import_root()
+    exit_without_collections()
 
 
 class SignalTask(AnalysisTask):

@@ -24,8 +24,9 @@ import tempfile
 import time
 import traceback
 
-from analysis.dask_preload import dask_setup as die_with_parent
+from analysis.dask_preload import die_with_parent
 from analysis.errors import TmetError
+from analysis.fast_exit import exit_without_collections
 
 
 def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
@@ -79,6 +80,7 @@ def xrootd_client_loaded():
 
 def _child(sender, fn, args, kwargs):
     die_with_parent()
+    exit_without_collections()  # a spawned child's exit, which the parent waits for
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         outcome = (True, fn(*args, **kwargs))
