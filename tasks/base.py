@@ -30,13 +30,11 @@ class AnalysisTask(law.Task):
 
     def prepare_law_process(self):
         """Set up in the law process, before luigi forks the task processes, what this task's
-        run needs (tasks.base.prepare_before_the_workers_fork): here what its provenance record
-        digests, cached per process: the code of its analysis modules (0.1 s to make) and its
-        config values, which hash the correction files they name (up to 0.1 s)."""
+        run needs (tasks.base.prepare_before_the_workers_fork): here the code digest of its
+        analysis modules (tasks.provenance, cached per process: 0.1 s to make)."""
         from tasks.provenance import code_digest
 
         code_digest(self.code_modules)
-        self.used_config()
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")
     config = luigi.Parameter(

@@ -76,10 +76,12 @@ class ExecutorTask:
         return self.loop_writes_output and self.runs_on_dask()
 
     def prepare_law_process(self):
-        """Also the analysis modules of the event loop (not those of every task: analysis.plots
-        selects matplotlib's Agg backend, which a notebook's kernel must not get), ROOT's
-        event-loop classes (analysis.root_setup.preload), and this process's LocalCluster when
-        the event loop will run on one: that first, as its workers start in the background."""
+        """Also the analysis modules of the event loop and the digests of its config values,
+        which hash the correction files they name (0.1 s; not those of every task:
+        analysis.plots selects matplotlib's Agg backend, which a notebook's kernel must not
+        get), ROOT's event-loop classes (analysis.root_setup.preload), and this process's
+        LocalCluster when the event loop will run on one: that first, as its workers start
+        in the background."""
         from analysis.root_setup import preload
 
         if self.runs_on_dask() and not self.scheduler_address():
@@ -87,6 +89,7 @@ class ExecutorTask:
         super().prepare_law_process()
         for module in self.code_modules:
             importlib.import_module(module)
+        self.used_config()
         preload()
 
     def dask_address(self):
