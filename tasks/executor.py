@@ -76,12 +76,12 @@ class ExecutorTask:
         return self.loop_writes_output and self.runs_on_dask()
 
     def prepare_law_process(self):
-        """Also the analysis modules of the event loop and the digests of its config values,
-        which hash the correction files they name (0.1 s; not those of every task:
-        analysis.plots selects matplotlib's Agg backend, which a notebook's kernel must not
-        get), ROOT's event-loop classes (analysis.root_setup.preload), and this process's
-        LocalCluster when the event loop will run on one: that first, as its workers start
-        in the background."""
+        """Also, for the event-loop tasks only: this process's LocalCluster where the loop runs
+        on one (first: its workers start in the background), the loop's analysis modules, the
+        digests of the config values (they hash the correction files named, 0.1 s) and ROOT's
+        event-loop classes (analysis.root_setup.preload). Not for every task: analysis.plots,
+        which Plots imports, selects matplotlib's Agg backend, which a notebook's kernel must
+        not get."""
         from analysis.root_setup import preload
 
         if self.runs_on_dask() and not self.scheduler_address():
