@@ -12,6 +12,7 @@ import law
 import luigi
 
 from analysis.errors import TmetError, checked_name
+from analysis.revision import tmet_revision
 from config.analysis import get_config
 from config.datasets import get_dataset, input_files
 from config.processes import card_sets
@@ -30,11 +31,15 @@ class AnalysisTask(law.Task):
 
     def prepare_law_process(self):
         """Set up in the law process, before luigi forks the task processes, what this task's
-        run needs (tasks.base.prepare_before_the_workers_fork): here the code digest of its
-        analysis modules (tasks.provenance, cached per process: 0.1 s to make)."""
-        from tasks.provenance import code_digest
+        run needs (tasks.base.prepare_before_the_workers_fork): here what its provenance record
+        holds that is cached per process (tasks.provenance): the code digest of its analysis
+        modules (0.1 s to make), the software versions and tmet's revision (two git commands
+        and the package metadata, which every task process would otherwise run again)."""
+        from tasks.provenance import code_digest, software
 
         code_digest(self.code_modules)
+        software()
+        tmet_revision()
 
     version = luigi.Parameter(description="version of the outputs, part of every output path; required")
     config = luigi.Parameter(
