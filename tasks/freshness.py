@@ -8,7 +8,9 @@ A workflow is complete when all its branches are.
 
 One ``FreshnessCheck`` walks the graph below a task once, remembering each task's answer
 and record; luigi's ``complete()`` of every task starts a new one, so nothing is remembered
-between checks.
+between checks. luigi's own check of a task's requirements as it starts (a ``complete()``
+of each, walking the graph below them again) is off (law.cfg): ``trusted_run`` checks each
+requirement's own outputs instead (``not_ready``).
 """
 
 import law
@@ -16,7 +18,7 @@ import luigi
 from luigi.task import flatten
 
 from tasks import provenance
-from tasks.store import flat_targets
+from tasks.store import flat_targets, location
 
 
 class FreshnessCheck:
@@ -27,13 +29,30 @@ class FreshnessCheck:
     def complete(self, task):
         """Requirements complete and every output up to date (workflows: every branch)."""
         if task.task_id not in self.answers:
-            requirements = all(self.complete(dep) for dep in flatten(task.requires()))
             if isinstance(task, law.BaseWorkflow) and task.is_workflow():
-                answer = requirements and all(self.complete(b) for b in task.get_branch_tasks().values())
+                answer = self.requirements_complete(task) and all(
+                    self.complete(b) for b in task.get_branch_tasks().values())
             else:
-                answer = requirements and task.outputs_exist() and not self.stale_outputs(task)
+                # outputs first: where they are missing (a first run) the graph below is not walked
+                answer = task.outputs_exist() and self.requirements_complete(task) and not self.stale_outputs(task)
             self.answers[task.task_id] = answer
         return self.answers[task.task_id]
+
+    def requirements_complete(self, task):
+        return all(self.complete(dep) for dep in flatten(task.requires()))
+
+    def not_ready(self, task):
+        """Why ``task``'s outputs cannot be used now ([] where they can): the check of a
+        requirement as its dependent starts to run (tasks.provenance.trusted_run). The graph
+        below it is not walked again: the run was scheduled after that walk, and a change
+        made since then to an input of the requirement shows in the requirement's own
+        record (the input digests)."""
+        if isinstance(task, law.BaseWorkflow) and task.is_workflow():
+            return [r for branch in task.get_branch_tasks().values() for r in self.not_ready(branch)]
+        missing = [location(t) for t in flat_targets(task.output()) if not t.exists()]
+        if missing:
+            return [f"missing {', '.join(missing)}"]
+        return sorted({r for found in self.reasons(task).values() for r in found})
 
     def current_record(self, task):
         if task.task_id not in self.records:

@@ -27,6 +27,7 @@ import sys
 import urllib.parse
 
 import law
+from luigi.task import flatten
 from scinum import Number
 
 from analysis.errors import TmetError
@@ -228,7 +229,8 @@ def write_record(output, current):
 @law.decorator.factory(accept_generator=False)
 def trusted_run(fn, opts, task, *args, **kwargs):
     """Run ``fn`` (a task's run) with its outputs locked; if another run made them meanwhile,
-    do nothing; otherwise remove a killed run's temporary files, give ``fn`` temporary
+    do nothing; if a requirement is no longer complete (FreshnessCheck.not_ready), fail
+    naming it; otherwise remove a killed run's temporary files, give ``fn`` temporary
     targets (``task.output()``; ``task.outdated_outputs`` holds the keys of the outputs that
     are out of date), rename what it wrote into place and record it."""
     from tasks.freshness import FreshnessCheck
@@ -246,6 +248,12 @@ def trusted_run(fn, opts, task, *args, **kwargs):
         if not outdated:
             task.publish_message("up to date: made meanwhile by another run")
             return None
+        for dep in flatten(task.requires()):
+            reasons = check.not_ready(dep)
+            if reasons:
+                raise TmetError(f"{task.task_family} cannot run: its requirement {dep!r} is not complete "
+                                f"({'; '.join(reasons)}), changed since this run was scheduled (by another run?); "
+                                f"run again to remake it")
         for target in targets:
             remove_temporaries(target)
             remove_temporaries(record_target(target))
