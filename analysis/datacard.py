@@ -128,9 +128,6 @@ def write_shapes(path, templates):
     tfile = ROOT.TFile.Open(path, "RECREATE")
     for category, hists in templates.items():
         directory = tfile.mkdir(category)
-        directory.cd()
         for name, hist in hists.items():
-            hist.SetDirectory(directory)
-            hist.Write(name)
-            hist.SetDirectory(ROOT.nullptr)
+            directory.WriteObject(hist, name)
     tfile.Close()
