@@ -70,6 +70,12 @@ action() {
     # RDataFrame graphs JIT-compiled at -O2 (cling's -O1 halves the event-loop speed), also
     # on Dask workers started from this environment
     export EXTRA_CLING_ARGS="${EXTRA_CLING_ARGS:--O2}"
+    # malloc's heap on transparent huge pages where the kernel gives them on request (THP
+    # "madvise"): a quarter fewer page faults, the main job about 8 % faster (docs/benchmarks.md)
+    case ":${GLIBC_TUNABLES:-}:" in
+        *"glibc.malloc.hugetlb="*) ;;
+        *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+${GLIBC_TUNABLES}:}glibc.malloc.hugetlb=1" ;;
+    esac
     case ":${PYTHONPATH:-}:" in
         *":${this_dir}:"*) ;;
         *) export PYTHONPATH="${this_dir}${PYTHONPATH:+:${PYTHONPATH}}" ;;
@@ -95,6 +101,7 @@ action() {
         --env TMET_BASE "${TMET_BASE}" --env LAW_CONFIG_FILE "${LAW_CONFIG_FILE}" \
         --env PYTHONPATH "${PYTHONPATH}" --env PATH "${PATH}" --env VIRTUAL_ENV "${venv}" \
         --env GFAL_PYTHONBIN "${GFAL_PYTHONBIN}" --env PYTHONWARNINGS "${PYTHONWARNINGS}" \
+        --env GLIBC_TUNABLES "${GLIBC_TUNABLES}" \
         > "${LAW_HOME}/kernel.log" 2>&1 || {
         cat "${LAW_HOME}/kernel.log" >&2
         echo "${fail_msg} 'kernel' failed: python -m ipykernel install could not install the tmet kernel" >&2
