@@ -71,7 +71,7 @@ action() {
     # on Dask workers started from this environment
     export EXTRA_CLING_ARGS="${EXTRA_CLING_ARGS:--O2}"
     # malloc's heap on transparent huge pages where the kernel gives them on request (THP
-    # "madvise"): a quarter fewer page faults, the main job about 8 % faster (docs/benchmarks.md)
+    # "madvise"): a quarter fewer page faults, the main job about 6 % faster (docs/benchmarks.md)
     case ":${GLIBC_TUNABLES:-}:" in
         *"glibc.malloc.hugetlb="*) ;;
         *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+${GLIBC_TUNABLES}:}glibc.malloc.hugetlb=1" ;;
