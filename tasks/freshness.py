@@ -43,16 +43,14 @@ class FreshnessCheck:
 
     def not_ready(self, task):
         """Why ``task``'s outputs cannot be used now ([] where they can): the check of a
-        requirement as its dependent starts to run (tasks.provenance.trusted_run). The graph
-        below it is not walked again: the run was scheduled after that walk, and a change
-        made since then to an input of the requirement shows in the requirement's own
-        record (the input digests)."""
-        if isinstance(task, law.BaseWorkflow) and task.is_workflow():
-            return [r for branch in task.get_branch_tasks().values() for r in self.not_ready(branch)]
+        requirement (a branch or a plain task, never a workflow) as its dependent starts to
+        run (tasks.provenance.trusted_run). The graph below it is not walked again: the run
+        was scheduled after that walk, and a change made since then to an input of the
+        requirement shows in the requirement's own record (the input digests)."""
         missing = [location(t) for t in flat_targets(task.output()) if not t.exists()]
         if missing:
             return [f"missing {', '.join(missing)}"]
-        return sorted({r for found in self.reasons(task).values() for r in found})
+        return self.all_reasons(task)
 
     def current_record(self, task):
         if task.task_id not in self.records:
@@ -77,6 +75,10 @@ class FreshnessCheck:
                 reasons[key] = found
         return reasons
 
+    def all_reasons(self, task):
+        """Every reason of ``reasons``, once each, sorted."""
+        return sorted({r for found in self.reasons(task).values() for r in found})
+
     def stale_outputs(self, task):
         """Keys of the outputs (a dict) or [None] (one output) that are out of date."""
         return list(self.reasons(task))
@@ -93,8 +95,7 @@ def out_of_date(task):
     check = FreshnessCheck()
     if check.complete(task):
         return []
-    reasons = sorted({r for found in check.reasons(task).values() for r in found})
-    return reasons or ["upstream"]
+    return check.all_reasons(task) or ["upstream"]
 
 
 def status_requested():
