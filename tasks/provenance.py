@@ -176,9 +176,9 @@ def input_digest(target):
     return digest([record, info.st_size, int(info.st_mtime)])
 
 
-def output_problem(output):
-    """Why an existing ``output`` cannot be trusted as a file (None where it can)."""
-    record = read_record(output)
+def output_problem(output, record):
+    """Why an existing ``output`` with its ``record`` (read_record) cannot be trusted as a
+    file (None where it can)."""
     if record is None:
         return "no record"
     size = output.stat().st_size
@@ -214,10 +214,11 @@ def output_reasons(output, current):
     """Why ``output`` is out of date against the ``current`` record ([]: it is up to date)."""
     if not output.exists():
         return ["missing"]
-    problem = output_problem(output)
+    record = read_record(output)
+    problem = output_problem(output, record)
     if problem:
         return [problem]
-    return record_differences(read_record(output), current)
+    return record_differences(record, current)
 
 
 def write_record(output, current):
