@@ -15,7 +15,9 @@ library lookup, and what ``Vary`` did per node and universe is plain code:
 - the filters every histogram passes and no variation changes are RDataFrame ``Filter``
   nodes, each reading only its own columns, so that the other columns are read only for
   the events that pass them;
-- corrections are bound once per process and run, found by role in the kernels.
+- corrections are bound once per process and run, found by role in the kernels, and
+  evaluated by C++ written from their JSON (analysis.correction_code) where it gives
+  correctionlib's values.
 
 Results are numpy arrays (``Histogram``) binned as TH1D/TH2D bin, flow included, or a
 file written by a typed ``Snapshot``.
@@ -25,12 +27,13 @@ import ctypes
 import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis import build
-from analysis.corrections import KEYS, bindings
+from analysis import build, correction_code
+from analysis.corrections import KEYS, QUANTITIES, bindings
 from analysis.errors import TmetError
 
 SCHEMA_SOURCE = "schema.cxx"
@@ -366,7 +369,8 @@ class Graph:
 
         lines = [f"// tmet compiled graph: {self.description}", "// written by analysis/compiled.py; do not edit"]
         lines += [f'#include "{h}"' for h in self.kernels] + [
-            '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "", self.prelude,
+            '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "",
+            correction_code.source(bindings(self.specs, correction_code.declared_inputs)), "", self.prelude,
             "// every column, a function of the columns its expression reads"]
         for var in order:
             node, args = by_var[var], deps[var]
@@ -592,7 +596,9 @@ class Library:
         lib.tmet_bind.restype = ctypes.c_void_p
         lib.tmet_bind.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
                                   ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                  ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
+                                  ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
+                                  ctypes.c_int, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int),
+                                  ctypes.POINTER(ctypes.c_char_p)]
         lib.tmet_buffer_size.restype = ctypes.c_longlong
         lib.tmet_snapshot.restype = ctypes.c_char_p
         lib.tmet_snapshot.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
@@ -606,6 +612,7 @@ class Library:
         if names != KEYS:
             raise TmetError(f"{path}: its correction roles {names} are not analysis/corrections.py's {KEYS}")
         self._lib = lib
+        self.compiled = set()  # the roles whose corrections its own code evaluates (table())
 
     def declared_inputs(self, file, name, content):
         text = self._lib.tmet_correction_inputs(file.encode(), name.encode(), content.encode()).decode()
@@ -617,15 +624,24 @@ class Library:
         """The corrections of ``specs`` bound in this process, one pointer per role."""
         table = (ctypes.c_void_p * len(KEYS))()
         for b in bindings(specs, self.declared_inputs):
-            error = ctypes.c_char_p()
+            error, state = ctypes.c_char_p(), ctypes.c_int()
             strings = (ctypes.c_char_p * max(len(b.fixed), 1))(*(v.encode() for v in b.fixed))
             variations = (ctypes.c_char_p * max(len(b.variations), 1))(*(v.encode() for v in b.variations))
+            n = len(QUANTITIES[b.key])
+            points = [] if b.key in correction_code.NOT_COMPILED else correction_code.check_points(b, n)
             pointer = self._lib.tmet_bind(b.file.encode(), b.name.encode(), b.content.encode(), len(b.sources),
                                           (ctypes.c_int * max(len(b.sources), 1))(*b.sources), strings,
-                                          len(b.variations), variations, b.spec.encode(), ctypes.byref(error))
+                                          len(b.variations), variations, b.spec.encode(),
+                                          correction_code.code_key(b).encode(), len(points) // n, n,
+                                          (ctypes.c_double * max(len(points), 1))(*points), ctypes.byref(state),
+                                          ctypes.byref(error))
             if not pointer:
                 raise TmetError(f"cannot bind correction '{b.name}' of {b.file} (for '{b.key}'): "
                                 f"{error.value.decode()}")
+            if state.value < 0:
+                warnings.warn(f"tmet: the compiled code of {error.value.decode()}; correctionlib evaluates it")
+            elif state.value > 0:
+                self.compiled.add(b.key)
             table[b.index] = pointer
         return table
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,17 +54,26 @@ inline std::vector<std::string> correction_inputs(const std::string& file, const
     return out;
 }
 
+// a correction written as C++ for one binding (analysis/correction_code.py), compiled into
+// a graph's library: the kernel's quantities and the variation in, the value out
+using CompiledCorrection = double (*)(const double* quantities, int variation);
+
 // A correction whose inputs are filled by name: input i of the file takes the kernel's
 // quantity sources[i] (>= 0), a fixed value (FIXED) or the variation's string (VARIATION).
 // Its value must be finite and non-negative (a scale factor, weight, resolution,
 // uncertainty or efficiency); anything else stops the event loop naming the inputs.
+// ``compiled`` (optional) evaluates it without correctionlib's tree walk; it is used only
+// if it gives correctionlib's value at every one of ``check_points`` (n_quantities
+// quantities each) under every variation, else ``mismatch`` says where it did not.
 class BoundCorrection {
 public:
     static constexpr int FIXED = -1;
     static constexpr int VARIATION = -2;
 
     BoundCorrection(correction::Correction::Ref ref, std::vector<int> sources, const std::vector<std::string>& fixed,
-                    std::vector<std::string> variations, std::string label, std::string spec)
+                    std::vector<std::string> variations, std::string label, std::string spec,
+                    CompiledCorrection compiled = nullptr, const std::vector<double>& check_points = {},
+                    size_t n_quantities = 0)
         : spec(std::move(spec)), ref_(std::move(ref)), sources_(std::move(sources)),
           variations_(std::move(variations)), label_(std::move(label)), id_(next_id()++) {
         const auto& inputs = ref_->inputs();
@@ -82,22 +92,63 @@ public:
                 fixed_.emplace_back(std::stod(fixed[i]));
             }
         }
+        if (compiled && n_quantities) {
+            mismatch = check(compiled, check_points, n_quantities);
+            if (mismatch.empty()) compiled_ = compiled;
+        }
     }
 
     double operator()(std::initializer_list<double> quantities, int variation = NOMINAL) const {
+        if (compiled_) {
+            const double value = compiled_(quantities.begin(), variation);
+            if (std::isfinite(value) && value >= 0) return value;
+        }  // a value that cannot be is described by correctionlib's evaluation
         auto& args = arguments(variation);
-        for (const auto& input : numeric_) {
-            const double q = quantities.begin()[input.source];
-            if (input.is_int) args[input.index] = static_cast<int64_t>(q); else args[input.index] = q;
-        }
-        const double value = ref_->evaluate(args);
+        const double value = reference(quantities.begin(), args);
         if (!std::isfinite(value) || value < 0) throw std::runtime_error(describe(value, args));
         return value;
     }
 
+    bool is_compiled() const { return compiled_ != nullptr; }
+
     const std::string spec;  // what it was bound from (the config's spec, as text)
+    std::string mismatch;    // where the compiled code disagreed with correctionlib ("" if it did not)
 
 private:
+    double reference(const double* quantities, std::vector<correction::Variable::Type>& args) const {
+        for (const auto& input : numeric_) {
+            const double q = quantities[input.source];
+            if (input.is_int) args[input.index] = static_cast<int64_t>(q); else args[input.index] = q;
+        }
+        return ref_->evaluate(args);
+    }
+
+    // "" if ``compiled`` gives correctionlib's value (to 1e-12, or the same failure) at
+    // every point under every variation; else the first point where it did not
+    std::string check(CompiledCorrection compiled, const std::vector<double>& points, size_t n) const {
+        const int n_variations = std::max<int>(1, static_cast<int>(variations_.size()));
+        for (size_t p = 0; p + n <= points.size(); p += n) {
+            for (int v = 0; v < n_variations; ++v) {
+                double expected = 0, got = 0;
+                bool expected_failed = false, got_failed = false;
+                try { expected = reference(&points[p], arguments(v)); } catch (const std::exception&) { expected_failed = true; }
+                try { got = compiled(&points[p], v); } catch (const std::exception&) { got_failed = true; }
+                const bool same = expected_failed || got_failed
+                    ? expected_failed == got_failed
+                    : (expected == got || (std::isnan(expected) && std::isnan(got))
+                       || std::abs(expected - got) <= 1e-12 * std::max(std::abs(expected), std::abs(got)));
+                if (!same) {
+                    std::string where;
+                    for (size_t i = 0; i < n; ++i) where += (i ? ", " : "") + std::to_string(points[p + i]);
+                    return label_ + " at quantities (" + where + "), variation " + std::to_string(v) + ": correctionlib " +
+                           (expected_failed ? "failed" : std::to_string(expected)) + ", compiled " +
+                           (got_failed ? "failed" : std::to_string(got));
+                }
+            }
+        }
+        return "";
+    }
+
     std::string describe(double value, const std::vector<correction::Variable::Type>& args) const {
         std::string text = label_ + " gave " + std::to_string(value) + ", which cannot be a scale factor, "
                            "resolution, uncertainty or efficiency, for ";
@@ -144,6 +195,7 @@ private:
     std::string label_;
     size_t id_;
     std::vector<Numeric> numeric_;
+    CompiledCorrection compiled_ = nullptr;
 };
 
 // the corrections of the analysis, one per role; the order is analysis/corrections.py's KEYS
@@ -163,14 +215,17 @@ using CorrectionTable = std::array<const BoundCorrection*, N_KEYS>;
 inline const BoundCorrection* bind_correction(const std::string& file, const std::string& name,
                                               const std::string& content, const std::vector<int>& sources,
                                               const std::vector<std::string>& fixed,
-                                              const std::vector<std::string>& variations, const std::string& spec) {
+                                              const std::vector<std::string>& variations, const std::string& spec,
+                                              CompiledCorrection compiled = nullptr,
+                                              const std::vector<double>& check_points = {}, size_t n_quantities = 0) {
     static std::mutex mutex;
     static std::map<std::string, std::unique_ptr<BoundCorrection>> bound;
     std::lock_guard<std::mutex> lock(mutex);
     auto& entry = bound[spec];
     if (!entry)
         entry = std::make_unique<BoundCorrection>(find_correction(file, name, content), sources, fixed, variations,
-                                                  "correction '" + name + "' of " + file, spec);
+                                                  "correction '" + name + "' of " + file, spec, compiled,
+                                                  check_points, n_quantities);
     return entry.get();
 }
 

@@ -20,15 +20,25 @@ TMET_API const char* tmet_correction_inputs(const char* file, const char* name, 
     }
 }
 
-// the correction bound as analysis.corrections.Binding says (nullptr and ``error`` on failure)
+// the correction bound as analysis.corrections.Binding says, with the graph's compiled code
+// of ``code_key`` (if it has one) checked at ``n_points`` points of ``n_quantities``
+// quantities (nullptr and ``error`` on failure); ``state``: 1 if the compiled code is used,
+// 0 if there is none, -1 (``error``: where) if it disagreed with correctionlib
 TMET_API const void* tmet_bind(const char* file, const char* name, const char* content, int n_inputs,
                                const int* sources, const char* const* fixed, int n_variations,
-                               const char* const* variations, const char* spec, const char** error) {
+                               const char* const* variations, const char* spec, const char* code_key, int n_points,
+                               int n_quantities, const double* points, int* state, const char** error) {
     try {
         *error = nullptr;
-        return tmet::bind_correction(file, name, content, std::vector<int>(sources, sources + n_inputs),
-                                     std::vector<std::string>(fixed, fixed + n_inputs),
-                                     std::vector<std::string>(variations, variations + n_variations), spec);
+        const auto compiled = tmet_graph::compiled_correction(code_key);
+        const auto* bound = tmet::bind_correction(
+            file, name, content, std::vector<int>(sources, sources + n_inputs),
+            std::vector<std::string>(fixed, fixed + n_inputs),
+            std::vector<std::string>(variations, variations + n_variations), spec, compiled,
+            std::vector<double>(points, points + size_t(n_points) * size_t(n_quantities)), size_t(n_quantities));
+        *state = bound->is_compiled() ? 1 : (bound->mismatch.empty() ? 0 : -1);
+        if (*state < 0) *error = tmet::frame::error_text(bound->mismatch);
+        return bound;
     } catch (const std::exception& e) {
         *error = tmet::frame::error_text(e.what());
         return nullptr;
