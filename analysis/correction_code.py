@@ -12,8 +12,8 @@ its evaluation is the reference a compiled one is checked against when it is bou
 this module does not write (``hashprng``, ``lwtnn``), a failed check.
 
 The semantics followed are those of correctionlib's ``correction.cc`` and
-``formula_ast.cc``: flow behaviours (value, clamp, error, wrap), upper-bound bin search,
-categories' defaults, transforms (an int input takes the rounded rule), the TFormula
+``formula_ast.cc``: flow behaviours (value, clamp, error, wrap), the upper-bound bin search
+(``tmet::upper_edge``), categories' defaults, transforms (an int input takes the rounded rule), the TFormula
 grammar's precedences (``^`` right-associative, unary minus binding tightest).
 """
 
@@ -184,7 +184,7 @@ class _Writer:
         if flow == "wrap":
             lines.append(f"{{ const double lo = {array}[0], hi = {array}[{m - 1}]; double n = ({x} - lo) / (hi - lo); "
                          f"n -= std::floor(n); {x} = lo + n * (hi - lo); }}")
-        lines.append(f"const double* {it} = std::upper_bound({array}, {array} + {m}, {x});")
+        lines.append(f"const double* {it} = tmet::upper_edge({array}, {m}, {x});")
         for edge, step, side in ((array, "++", "below"), (f"{array} + {m}", "--", "above")):
             outside = {
                 "value": f"{index} = {m - 1}; goto {index}_done;",

@@ -54,6 +54,18 @@ inline std::vector<std::string> correction_inputs(const std::string& file, const
     return out;
 }
 
+// std::upper_bound(first, first + n, x) (the first edge above x; the end for NaN) without
+// branches: the bin searches of the compiled corrections, where the branches of a binary
+// search mispredict for every jet
+inline const double* upper_edge(const double* first, size_t n, double x) {
+    while (n > 1) {
+        const size_t half = n / 2;
+        first = x < first[half] ? first : first + half;
+        n -= half;
+    }
+    return first + (x < *first ? 0 : 1);
+}
+
 // a correction written as C++ for one binding (analysis/correction_code.py), compiled into
 // a graph's library: the kernel's quantities and the variation in, the value out
 using CompiledCorrection = double (*)(const double* quantities, int variation);
