@@ -322,8 +322,10 @@ class Graph:
         stages = [n.var for n in self.nodes if n.var in shared]
         return by_var, deps, needed, overrides, affected, fills, stages
 
-    def source(self, schema):
-        """(C++ source of the graph for input columns ``schema`` {name: C++ type}, Layout).
+    def source(self, schema, corrections=True):
+        """(C++ source of the graph for input columns ``schema`` {name: C++ type}, Layout);
+        with its corrections written as C++ (analysis.correction_code) unless ``corrections``
+        is false.
 
         Every column is a function of the columns it reads (``f_<var>``, a template, so that
         C++ deduces its type), and an ``Event`` of each slot keeps its value for the entry,
@@ -370,7 +372,8 @@ class Graph:
         lines = [f"// tmet compiled graph: {self.description}", "// written by analysis/compiled.py; do not edit"]
         lines += [f'#include "{h}"' for h in self.kernels] + [
             '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "",
-            correction_code.source(bindings(self.specs, correction_code.declared_inputs)), "", self.prelude,
+            correction_code.source(bindings(self.specs, correction_code.declared_inputs) if corrections else []), "",
+            self.prelude,
             "// every column, a function of the columns its expression reads"]
         for var in order:
             node, args = by_var[var], deps[var]
@@ -523,7 +526,17 @@ class Graph:
     def compile(self, schema):
         """(the graph's Library for input columns ``schema``, its Layout), built if needed."""
         source, layout = self.source(schema)
-        path = build.build("tmet_graph", source, RUNTIME_HEADERS + self.kernels)
+        try:
+            path = build.build("tmet_graph", source, RUNTIME_HEADERS + self.kernels)
+        except TmetError as error:
+            plain, layout = self.source(schema, corrections=False)
+            if plain == source:
+                raise
+            # the graph without the written corrections, correctionlib evaluating them all:
+            # if it does not compile either, its own error is raised
+            path = build.build("tmet_graph", plain, RUNTIME_HEADERS + self.kernels)
+            warnings.warn(f"tmet: the corrections written as C++ for {self.description} do not compile; "
+                          f"correctionlib evaluates them ({str(error)[:500]})")
         return Library(path), layout
 
     def run(self, paths, tree="Events", threads=1, client=None, partitions=0):

@@ -119,3 +119,14 @@ def test_code_that_disagrees_is_not_used(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match=r"correction 'res' of .*res.json at quantities .* correctionlib evaluates it"):
         library.table(specs)
     assert library.compiled == set()
+
+
+def test_code_that_does_not_compile_is_not_used(monkeypatch):
+    """Written code the compiler rejects leaves the graph to correctionlib, with a warning."""
+    specs = correction_specs(build_config("run2_2018_synth", campaigns.synthetic2018()))
+    written = correction_code.binding_function
+    monkeypatch.setattr(correction_code, "binding_function", lambda *args: written(*args).replace("return", "retrun", 1))
+    with pytest.warns(UserWarning, match=r"corrections written as C\+\+ for .* do not compile; correctionlib"):
+        library, _ = Graph(specs, KERNELS, "corrections that do not compile").compile({})
+    library.table(specs)
+    assert library.compiled == set()
