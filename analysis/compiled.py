@@ -544,31 +544,35 @@ class Graph:
         Dask ``client`` in ``partitions`` entry ranges (0: one per worker thread)."""
         if not paths:
             raise TmetError("a graph needs at least one input file")
+        paths, counts = readable_inputs(paths, tree)
         schema = input_schema(paths[0], tree)
         library, layout = self.compile(schema)
         if client is not None:
-            buffer = _run_on_dask(client, library.path, self.specs, tree, list(paths), partitions, layout.size)
+            buffer = _run_on_dask(client, library.path, self.specs, tree, paths, counts, partitions, layout.size)
         else:
             buffer = library.run(tree, list(paths), 0, 0, threads, library.table(self.specs), layout.size)
         self._results = _unpack(buffer, self.actions, layout)
 
-    def write(self, paths, output, compression, tree="Events", threads=1, client=None):
+    def write(self, paths, output, compression, tree="Events", threads=1, client=None, output_format="TTree"):
         """Run the graph's ``Snapshot`` over ``paths`` into ``output`` (``compression``: a
-        dict of ROOT's algorithm name and level): here with ``threads`` threads, or as one
+        dict of ROOT's algorithm name and level; ``output_format``: "TTree" or "RNTuple",
+        named ``tree`` too): here with ``threads`` threads, or as one
         task on a worker of the Dask ``client``, which writes ``output`` itself (a URL of the
         store). Returns the number of entries written."""
         if self.snapshot is None:
             raise TmetError("the graph has no snapshot to write")
         if not paths:
             raise TmetError("a graph needs at least one input file")
+        paths, _ = readable_inputs(paths, tree)
         library, _ = self.compile(input_schema(paths[0], tree))
         if client is None:
-            return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression)
+            return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression,
+                                    output_format)
         from analysis.dask_workers import result, ship
 
         setup = ship(client, [library.path, *(spec["file"] for spec in self.specs.values())])
         future = client.submit(write_on_worker, setup, library.path, self.specs, tree, list(paths), output,
-                               compression, pure=False)
+                               compression, output_format, pure=False)
         return result(future, f"{self.description}: writing {output} from {', '.join(paths)}")
 
     def value(self, action, universe):
@@ -615,7 +619,8 @@ class Library:
         lib.tmet_buffer_size.restype = ctypes.c_longlong
         lib.tmet_snapshot.restype = ctypes.c_char_p
         lib.tmet_snapshot.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,
+                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p,
+                                      ctypes.c_char_p, ctypes.c_int,
                                       ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
         lib.tmet_run.restype = ctypes.c_char_p
         lib.tmet_run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_longlong,
@@ -671,12 +676,20 @@ class Library:
         return buffer
 
 
-    def snapshot(self, tree, files, threads, table, output, compression, autoflush=10000):
-        """Entries written by the graph's snapshot of ``files`` into ``output``."""
+    def snapshot(self, tree, files, threads, table, output, compression, output_format, autoflush=10000):
+        """Entries written by the graph's snapshot of ``files`` into ``output``. Nothing
+        selected is written as an empty TTree, whatever ``output_format`` says: ROOT 6.40's
+        RDataFrame crashes on an RNTuple without entries (see ``readable_inputs``)."""
+        written = self._snapshot(tree, files, threads, table, output, compression, output_format, autoflush)
+        if written == 0 and output_format != "TTree":
+            self._snapshot(tree, files, threads, table, output, compression, "TTree", autoflush)
+        return written
+
+    def _snapshot(self, tree, files, threads, table, output, compression, output_format, autoflush):
         names = (ctypes.c_char_p * len(files))(*(f.encode() for f in files))
         written = ctypes.c_ulonglong()
         error = self._lib.tmet_snapshot(tree.encode(), len(files), names, threads, table, output.encode(),
-                                        str(compression["algorithm"]).encode(), int(compression["level"]), autoflush,
+                                        output_format.encode(), str(compression["algorithm"]).encode(), int(compression["level"]), autoflush,
                                         ctypes.byref(written))
         if error is not None:
             raise TmetError(f"writing {output} from {', '.join(files)} failed: {error.decode()}")
@@ -703,6 +716,15 @@ def input_schema(path, tree="Events"):
     if text.startswith("!"):
         raise TmetError(f"cannot read the columns of '{tree}' in {path}: {text[1:]}")
     return dict(line.split(" ", 1) for line in text.splitlines())
+
+
+def readable_inputs(paths, tree="Events"):
+    """(``paths`` without the files that hold no entries, or all of them if none does; their
+    entries): a dataset's empty skims are TTrees (Library.snapshot) among RNTuples, which
+    one RDataFrame cannot read together, and contribute nothing."""
+    counts = [entries(p, tree) for p in paths]
+    kept = [(p, n) for p, n in zip(paths, counts) if n] or list(zip(paths, counts))
+    return [p for p, _ in kept], [n for _, n in kept]
 
 
 def entries(path, tree="Events"):
@@ -742,17 +764,16 @@ def run_partition(setup, library_path, specs, tree, files, begin, end, size):
     return library.run(tree, files, begin, end, 1, table, size)
 
 
-def write_on_worker(setup, library_path, specs, tree, files, output, compression):
+def write_on_worker(setup, library_path, specs, tree, files, output, compression, output_format):
     """The graph's snapshot of ``files`` into ``output`` (a URL of the store, or a path the
     worker shares with the client), on a Dask worker; returns the entries written."""
     library, table = _shipped(setup, library_path, specs)
-    return library.snapshot(tree, files, 1, table, output, compression)
+    return library.snapshot(tree, files, 1, table, output, compression, output_format)
 
 
-def _run_on_dask(client, library_path, specs, tree, paths, partitions, size):
+def _run_on_dask(client, library_path, specs, tree, paths, counts, partitions, size):
     from analysis.dask_workers import result, ship
 
-    counts = [entries(p, tree) for p in paths]
     if not sum(counts):
         library = Library(library_path)
         return library.run(tree, paths, 0, 0, 1, library.table(specs), size)

@@ -119,15 +119,25 @@ def read_whole(path, tree_name="Events"):
     ROOT.gInterpreter.Declare("""
         #ifndef TMET_READ_WHOLE
         #define TMET_READ_WHOLE
+        #include "ROOT/RNTupleReader.hxx"
         inline long long tmet_first_unreadable_entry(TTree* tree) {
             for (long long i = 0; i < tree->GetEntries(); ++i) if (tree->GetEntry(i) < 0) return i;
+            return -1;
+        }
+        // an RNTuple (a skim) throws where a page cannot be read
+        inline long long tmet_first_unreadable_ntuple_entry(const char* name, const char* path) {
+            auto reader = ROOT::RNTupleReader::Open(name, path);
+            for (ROOT::NTupleSize_t i = 0; i < reader->GetNEntries(); ++i) reader->LoadEntry(i);
             return -1;
         }
         #endif
     """)
     _, tfile = open_file(path)
     tree = tfile.Get(tree_name)
-    entry = ROOT.tmet_first_unreadable_entry(tree)
+    if tree and tree.InheritsFrom("TTree"):
+        entry = ROOT.tmet_first_unreadable_entry(tree)
+    else:
+        entry = ROOT.tmet_first_unreadable_ntuple_entry(tree_name, path)
     tfile.Close()
     if entry >= 0:
         raise TmetError(f"{path}: entry {entry} of '{tree_name}' cannot be read")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 from analysis import corrections, root_setup
-from analysis.compiled import Graph, input_schema
+from analysis.compiled import Graph, entries, input_schema
 from analysis.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 from analysis.inputs import check_inputs, file_digest
@@ -124,6 +124,7 @@ def used_config(config, dataset):
         "layout": {"nano_version": version, "branch_names": branch_names(config, version),
                    "derived": {k: v[0] for k, v in derived_columns(config, version, is_data).items()}},
         "compression": config.x.skim_compression,
+        "format": config.x.skim_format,
     }
     if is_data and config.x.lumi_mask:
         values["selection"]["lumi_mask"] = [config.x.lumi_mask, file_digest(config.x.lumi_mask)]
@@ -160,9 +161,10 @@ def copy_runs(ROOT, urls, output_path):
 
 
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3,
-               client=None):
+               client=None, output_format=None):
     """Skim ``paths`` (NanoAOD of ``nano_version``, default the campaign's) into
-    ``output_path``; returns a SkimResult.
+    ``output_path`` (an RNTuple or a TTree, as ``output_format`` or the config's
+    ``skim_format`` says); returns a SkimResult.
 
     Every input is opened and checked for the branches first, so that a missing branch
     or unreadable file raises before the event loop and no output is written. The
@@ -197,7 +199,8 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     events = canonical_events(graph.frame(), schema, config, is_data, nano_version)
     events.Filter(preselection(config, is_data), "skim preselection").Snapshot("Events", read_branches(config, is_data))
     try:
-        n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client)
+        n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client,
+                            output_format=output_format or config.x.skim_format)
         if with_runs:
             copy_runs(ROOT, with_runs, output_path)
         if not is_data:
@@ -220,10 +223,9 @@ def skim_totals(skim_paths, weights=True):
         tfile = ROOT.TFile.Open(path)
         if not tfile or tfile.IsZombie():
             raise TmetError(f"cannot open skim {path}")
-        tree = tfile.Get("Events")
-        if not tree:
-            raise TmetError(f"skim {path} holds no Events tree")
-        events += tree.GetEntries()
+        if not tfile.Get("Events"):
+            raise TmetError(f"skim {path} holds no Events")
+        events += entries(path)
         if weights:
             parameter = tfile.Get(SUMW)
             if not parameter:

@@ -39,13 +39,15 @@ def sample(config, dataset_name, n_events, file_index=0):
     return path, time.perf_counter() - start
 
 
-def skim(config, path, is_data=False):
-    """tmet's skim of ``path`` next to it (made once; written to a temporary file, renamed)."""
+def skim(config, path, is_data=False, output_format=None):
+    """tmet's skim of ``path`` next to it (made once; written to a temporary file, renamed),
+    in the config's skim format or ``output_format`` ("TTree": what the columnar peer reads)."""
     from analysis.skim import skim_files
 
-    output = path.replace(".root", "_skim.root")
+    output_format = output_format or config.x.skim_format
+    output = path.replace(".root", f"_skim_{output_format.lower()}.root")
     if not os.path.exists(output):
-        skim_files([path], output + ".tmp.root", config, is_data=is_data, threads=1)
+        skim_files([path], output + ".tmp.root", config, is_data=is_data, threads=1, output_format=output_format)
         os.replace(output + ".tmp.root", output)
     return output
 

@@ -2,7 +2,7 @@
 
 Both sides fill the histograms of ANALYSIS.md's categories and variables from the same
 generated tt_sl events, per core: tmet's compiled RDataFrame graph (analysis.histograms.
-make_histograms) on its own skims, and ``../shared/peers/columnar.py`` (uproot, awkward,
+make_histograms) on its own skims (RNTuples, config.x.skim_format), and ``../shared/peers/columnar.py`` (uproot, awkward,
 numpy, correctionlib, hist; its path is --peer or $TMET_PEER) on TTree skims of the same
 events. The samples are written as CMS writes NanoAOD (bench.common.REALISTIC: LZMA 9,
 NanoAOD's float precision), skimmed once and kept in bench/out/.
@@ -109,18 +109,24 @@ def measure(spec):
 
 
 def prepare(events):
-    """(skims of ``events`` generated events, skims of as many more, the warm-up skim, the
-    b-tag efficiency JSON), made once under bench/out/."""
+    """{"tmet": tmet's skims (the config's format), "peer": TTree skims of the same events},
+    each a dict of the --events sample's skims ("paths"), those of twice as many ("double")
+    and the warm-up skim ("warm"); and the b-tag efficiency JSON; made once under bench/out/."""
     from analysis.btag import count_jets, efficiencies, write_efficiency_json
     from config.analysis import get_config
 
     config = get_config("run2_2018_synth")
-    skims = [skim(config, sample(config, DATASET, events // N_FILES, i)[0]) for i in range(2 * N_FILES)]
-    warm = skim(config, sample(config, DATASET, WARMUP_EVENTS, 99)[0])
+    samples = [sample(config, DATASET, events // N_FILES, i)[0] for i in range(2 * N_FILES)]
+    warm = sample(config, DATASET, WARMUP_EVENTS, 99)[0]
+    skims = {}
+    for side, output_format in (("tmet", None), ("peer", "TTree")):
+        double = [skim(config, path, output_format=output_format) for path in samples]
+        skims[side] = {"paths": double[:N_FILES], "double": double,
+                       "warm": skim(config, warm, output_format=output_format)}
     btag = os.path.join(OUT_DIR, f"btag_{DATASET}_n{events}_nano.json")
     if not os.path.exists(btag):
-        write_efficiency_json(btag, config, efficiencies(count_jets(skims[:N_FILES], config)), "bench")
-    return skims[:N_FILES], skims, warm, btag
+        write_efficiency_json(btag, config, efficiencies(count_jets(skims["tmet"]["paths"], config)), "bench")
+    return skims, btag
 
 
 def compare_counts(ours, theirs):
@@ -147,25 +153,29 @@ def main():
         return 0
 
     start = time.perf_counter()
-    paths, double, warm, btag = prepare(args.events)
+    skims, btag = prepare(args.events)
     print(f"samples (prepared/checked in {time.perf_counter() - start:.0f} s): {N_FILES} skims of {args.events} "
-          f"generated {DATASET} events, written as CMS's NanoAOD (LZMA 9, NanoAOD precision); {len(double)} skims "
-          f"for the memory figure; warm-up skim {warm}")
+          f"generated {DATASET} events, written as CMS's NanoAOD (LZMA 9, NanoAOD precision); "
+          f"{len(skims['tmet']['double'])} skims for the memory figure; warm-up skim {skims['tmet']['warm']}; "
+          f"tmet reads its own skims (config.x.skim_format), the peer TTree skims of the same events")
     have_peer = os.path.exists(args.peer)
     if not have_peer:
         print(f"no columnar peer at {args.peer} (--peer, $TMET_PEER): the comparison with it is skipped")
     core = bench_core()
-    base = {"paths": paths, "warm": warm, "btag": btag, "peer": args.peer}
+    base = {"btag": btag, "peer": args.peer}
     runs = {}
     for side in ("tmet", "peer") if have_peer else ("tmet",):
+        files = {"paths": skims[side]["paths"], "warm": skims[side]["warm"]}
         for shifts in ("nominal", "all"):
-            runs[f"{side} {shifts}"] = ({**base, "side": side, "shifts": shifts, "mode": "timed"}, [core])
-        runs[f"{side} first call"] = ({**base, "side": side, "shifts": "all", "mode": "first"}, [core])
-    runs["tmet all, 2x events"] = ({**base, "paths": double, "side": "tmet", "shifts": "all", "mode": "timed"}, [core])
+            runs[f"{side} {shifts}"] = ({**base, **files, "side": side, "shifts": shifts, "mode": "timed"}, [core])
+        runs[f"{side} first call"] = ({**base, **files, "side": side, "shifts": "all", "mode": "first"}, [core])
+    tmet_files = {"paths": skims["tmet"]["paths"], "warm": skims["tmet"]["warm"]}
+    runs["tmet all, 2x events"] = ({**base, **tmet_files, "paths": skims["tmet"]["double"], "side": "tmet",
+                                    "shifts": "all", "mode": "timed"}, [core])
     for workers in (1, 2):
         cores = sorted(os.sched_getaffinity(0))[-workers:]
-        runs[f"dask {workers} worker(s)"] = ({**base, "side": "dask", "workers": workers, "shifts": "all",
-                                             "mode": "timed"}, cores)
+        runs[f"dask {workers} worker(s)"] = ({**base, **tmet_files, "side": "dask", "workers": workers,
+                                             "shifts": "all", "mode": "timed"}, cores)
     run_pinned(["-m", "bench.histograms", "--measure", json.dumps(runs["tmet all"][0])], [core])  # builds the library
 
     results = {name: [] for name in runs}

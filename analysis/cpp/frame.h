@@ -153,6 +153,13 @@ inline ROOT::RCompressionSetting::EAlgorithm::EValues compression_algorithm(cons
     throw std::invalid_argument("unknown compression algorithm '" + name + "' (ZLIB, LZMA, LZ4 or ZSTD)");
 }
 
+// ROOT's Snapshot output format of the name config.x.skim_format gives
+inline ROOT::RDF::ESnapshotOutputFormat output_format(const std::string& name) {
+    if (name == "TTree") return ROOT::RDF::ESnapshotOutputFormat::kTTree;
+    if (name == "RNTuple") return ROOT::RDF::ESnapshotOutputFormat::kRNTuple;
+    throw std::invalid_argument("unknown output format '" + name + "' (TTree or RNTuple)");
+}
+
 // the data of a run: every file of ``files`` (entries [begin, end) of all of them when end > 0)
 inline ROOT::RDataFrame make_dataframe(const char* tree, const std::vector<std::string>& files, long long begin,
                                        long long end) {

@@ -69,21 +69,26 @@ TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* 
     }
 }
 
-// Write the graph's snapshot of ``files`` to ``output`` (RECREATE, compressed with
-// ``algorithm`` (a ROOT name: ZLIB, LZMA, LZ4, ZSTD) at ``level``, baskets flushed every
-// ``autoflush`` entries), its number of entries to ``written``; nullptr, or the error
+// Write the graph's snapshot of ``files`` to ``output`` (RECREATE, as a TTree or an RNTuple
+// as ``format`` says, compressed with ``algorithm`` (a ROOT name: ZLIB, LZMA, LZ4, ZSTD) at
+// ``level``, a TTree's baskets flushed every ``autoflush`` entries), its number of entries to
+// ``written``; nullptr, or the error
 TMET_API const char* tmet_snapshot(const char* tree, int n_files, const char* const* files, int threads,
-                                   const void* const* table, const char* output, const char* algorithm, int level,
-                                   long long autoflush, unsigned long long* written) {
+                                   const void* const* table, const char* output, const char* format,
+                                   const char* algorithm, int level, long long autoflush,
+                                   unsigned long long* written) {
     try {
         const auto corrections = tmet::frame::correction_table(table);
         tmet::frame::ImplicitMT mt(threads);
         auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), 0, 0);
         ROOT::RDF::RSnapshotOptions options;
         options.fMode = "RECREATE";
+        options.fOutputFormat = tmet::frame::output_format(format);
         options.fCompressionAlgorithm = tmet::frame::compression_algorithm(algorithm);
         options.fCompressionLevel = level;
-        options.fAutoFlush = static_cast<int>(autoflush);
+        // a TTree option only (ROOT warns about it for an RNTuple, from a thread without the GIL)
+        if (options.fOutputFormat == ROOT::RDF::ESnapshotOutputFormat::kTTree)
+            options.fAutoFlush = static_cast<int>(autoflush);
         *written = tmet_graph::Graph::snapshot(ROOT::RDF::AsRNode(df), corrections, output, options);
         return nullptr;
     } catch (const std::exception& e) {
