@@ -96,6 +96,27 @@ def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
         assert f["Runs"].num_entries == 1
 
 
+def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(generate, skimmed, config, btag_efficiency, tmp_path):
+    """ROOT 6.40's RDataFrame crashes on an RNTuple without entries: an empty skim is a
+    TTree, and a dataset's empty skims are left out of the loop over its RNTuples."""
+    from analysis.histograms import make_histograms
+
+    _, skim = skimmed["tt_sl"]
+    empty = str(tmp_path / "empty_skim.root")
+    skim_files([generate("tt_sl", 0, n_events=0)], empty, config, False)
+    with uproot.open(skim) as f, uproot.open(empty) as g:
+        assert config.x.skim_format == "RNTuple"
+        assert f.classname_of("Events") == "ROOT::RNTuple" and g.classname_of("Events") == "TTree"
+    shifts = [config.get_shift(name) for name in ("nominal", "jes_up", "pu_down")]
+    alone = make_histograms([skim], config, False, 1.0, btag_efficiency, shifts)
+    mixed = make_histograms([empty, skim, empty], config, False, 1.0, btag_efficiency, shifts)
+    for shift in alone:
+        for key, hist in alone[shift].items():
+            np.testing.assert_array_equal(mixed[shift][key].contents, hist.contents)
+    nothing = make_histograms([empty], config, False, 1.0, btag_efficiency, shifts)
+    assert all(h.entries == 0 for h in nothing["nominal"].values())
+
+
 def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
     from analysis.root_setup import import_root
 
