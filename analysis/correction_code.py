@@ -144,12 +144,26 @@ class _Writer:
             return self.transform(node, values)
         raise Unsupported(f"node type '{kind}'")
 
+    def constant(self, node, values):
+        """The value of ``node`` where it needs no input of the event: a number, or categories
+        over fixed strings (the variation) that lead to one; else None."""
+        while isinstance(node, dict) and node.get("nodetype") == "category":
+            kind, expression = values[self.index(node["input"])]
+            if kind != "string":
+                return None
+            items = {}
+            for item in node["content"]:
+                items.setdefault(item["key"], item["value"])
+            node = items.get(expression, node.get("default"))
+        return float(node) if _is_number(node) else None
+
     def contents(self, index, contents, values):
         """Statements returning contents[index] (C++ ``index``): one static array where all
-        are numbers, a switch otherwise."""
-        if all(_is_number(c) for c in contents):
+        are constants, a switch otherwise."""
+        constants = [self.constant(c, values) for c in contents]
+        if None not in constants:
             array = self.name("c")
-            return [f"static const double {array}[] = {{{', '.join(_literal(c) for c in contents)}}};",
+            return [f"static const double {array}[] = {{{', '.join(_literal(c) for c in constants)}}};",
                     f"return {array}[{index}];"]
         lines = [f"switch ({index}) {{"]
         for i, content in enumerate(contents):
