@@ -9,6 +9,12 @@ cache is TMET_BUILD_DIR (default ``.build`` of the repository); the libraries ar
 with ctypes, without ROOT's interpreter. The ROOT and correctionlib headers every graph
 includes are precompiled once per toolchain (``precompiled_header``): parsing them is a
 fifth of a graph's compile time.
+
+A library names the ROOT and correctionlib libraries it links by their sonames only, with
+no path of the machine that built it: a facility's Dask worker loads a shipped library
+against its own installation, which lies elsewhere. ``load`` therefore loads the libraries
+it links from this process's ROOT and correctionlib packages first, and the dynamic linker
+finds them loaded.
 """
 
 import ctypes
@@ -27,6 +33,8 @@ from analysis.root_setup import BUILD_DIR, CPP_DIR
 ROOT_LIBRARIES = ("Core", "RIO", "Tree", "TreePlayer", "ROOTVecOps", "ROOTDataFrame", "ROOTNTuple", "Imt", "Hist")
 # -ffp-contract=off: the same floating-point results as ROOT's interpreter, on any CPU
 FLAGS = ("-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-ffp-contract=off", "-fno-semantic-interposition")
+# by soname only: no path of the building machine in the library (see the module)
+LINK_FLAGS = tuple(f"-l{lib}" for lib in ROOT_LIBRARIES) + ("-lcorrectionlib",)
 COMPILER = os.environ.get("CXX", "g++")
 NAMESPACES = ("tmet", "tmet_graph")
 # the heavy headers of frame.h and corrections.h, precompiled (they never name tmet's namespaces)
@@ -67,7 +75,7 @@ def _toolchain():
     for header in (os.path.join(include[0], "RVersion.h"), os.path.join(include[1], "correctionlib_version.h")):
         with open(header) as f:
             versions.append(f.read())
-    return "\n".join([compiler.splitlines()[0], *FLAGS, *NAMESPACES, "TMET_COMPILED_GRAPH", *ROOT_LIBRARIES, *versions,
+    return "\n".join([compiler.splitlines()[0], *FLAGS, *NAMESPACES, "TMET_COMPILED_GRAPH", *LINK_FLAGS, *versions,
                       sys.platform])
 
 
@@ -144,14 +152,34 @@ def build(stem, source, headers):
         digest = _digest(source, headers)
         renamed = [f"-D{name}={name}_{digest}" for name in NAMESPACES] + ["-DTMET_COMPILED_GRAPH"]
         cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), "-include", precompiled_header(),
-               source_path, "-o", tmp, *(f"-L{d}" for d in libdirs), *(f"-Wl,-rpath,{d}" for d in libdirs),
-               *(f"-l{lib}" for lib in ROOT_LIBRARIES), "-lcorrectionlib"]
+               source_path, "-o", tmp, *(f"-L{d}" for d in libdirs), *LINK_FLAGS]
         _compile(cmd, tmp, source_path)
         os.replace(tmp, path)
     return path
 
 
 @functools.cache
+def linked_libraries():
+    """The libraries every tmet library links, loaded from this process's ROOT and
+    correctionlib packages (once per process): what lets ``load`` open a library built
+    elsewhere. A package without one of them is an error naming the file."""
+    _, (root_lib, correction_lib) = _package_dirs()
+    paths = [os.path.join(root_lib, f"lib{name}.so") for name in ROOT_LIBRARIES]
+    paths.append(os.path.join(correction_lib, "libcorrectionlib.so"))
+    for path in paths:
+        try:
+            ctypes.CDLL(path, mode=os.RTLD_GLOBAL)
+        except OSError as e:
+            raise TmetError(f"cannot load {path}, which tmet's compiled libraries link: {e}") from e
+    return tuple(paths)
+
+
+@functools.cache
 def load(path):
-    """The library at ``path``, loaded once per process (its symbols kept to itself)."""
-    return ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+    """The library at ``path``, loaded once per process (its symbols kept to itself), after
+    the libraries it links (``linked_libraries``)."""
+    linked_libraries()
+    try:
+        return ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+    except OSError as e:
+        raise TmetError(f"cannot load the compiled library {path}: {e}") from e

@@ -1,30 +1,63 @@
 """A Dask cluster as an analysis facility gives it, on this machine: a real scheduler and
 workers (with nannies) run as another unix user (``nobody``), in a directory of their own,
-with a home of their own, from a virtual environment of their own; they cannot read the
+with a home of their own, from a Python installation of their own; they cannot read the
 client's pytest directories (its store, build cache, datasets YAML, b-tag efficiencies),
 so everything a graph needs must reach them through Dask (analysis.dask_workers) or the
 XRootD server.
 
-Their environment holds the pinned packages (a ``.pth`` to the client's site-packages, to
-spare a 1 GB install per test run) and, with ``tmet="installed"``, a clone of this
-repository at its commit on their ``PYTHONPATH``, as an image with tmet installed; with
-``tmet="shipped"`` no tmet at all, so the client ships its own (analysis.dask_workers.ship_code).
+Their installation is the facility's image: a virtual environment at another path than the
+client's, made with ``pip install -r requirements.txt`` and nothing leading to the client's
+site-packages, so that ROOT and correctionlib lie elsewhere than where the client built its
+libraries. It is made once per content of requirements.txt (``worker_environment``) and
+reused by later runs. With ``tmet="installed"`` a clone of this repository at its commit is
+on the workers' ``PYTHONPATH``, as in an image with tmet installed; with ``tmet="shipped"``
+they have no tmet at all, so the client ships its own (analysis.dask_workers.ship_code).
 """
 
+import fcntl
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
-import venv
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = "nobody"
+# where the workers' environments are kept between runs, one per requirements.txt content
+WORKER_ENVIRONMENTS = os.environ.get("TMET_FACILITY_ENVIRONMENTS", "/var/tmp/tmet-facility-environments")
+
+
+def worker_environment():
+    """The python of the facility image: a virtual environment of /usr/bin/python3 with the
+    packages of requirements.txt installed by pip, under WORKER_ENVIRONMENTS, named by a
+    digest of requirements.txt; made unless a complete one exists (a lock serialises the
+    runs that want it, a stamp marks it complete)."""
+    with open(os.path.join(REPO, "requirements.txt"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    os.makedirs(WORKER_ENVIRONMENTS, exist_ok=True)
+    os.chmod(WORKER_ENVIRONMENTS, 0o755)
+    env_dir = os.path.join(WORKER_ENVIRONMENTS, f"venv-{digest}")
+    python, stamp = os.path.join(env_dir, "bin", "python"), os.path.join(env_dir, ".complete")
+    with open(env_dir + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(stamp):
+            shutil.rmtree(env_dir, ignore_errors=True)
+            # readable by the workers' user: files 0644, directories 0755
+            umask = os.umask(0o022)
+            try:
+                subprocess.run(["/usr/bin/python3", "-m", "venv", env_dir], check=True)
+                proc = subprocess.run([python, "-m", "pip", "install", "-q", "-r",
+                                       os.path.join(REPO, "requirements.txt")], capture_output=True, text=True)
+            finally:
+                os.umask(umask)
+            if proc.returncode != 0:
+                raise RuntimeError(f"pip could not install the facility's environment {env_dir}:\n{proc.stderr[-3000:]}")
+            open(stamp, "w").close()
+    return python
 
 
 def _free_port():
@@ -37,7 +70,13 @@ class FacilityCluster:
     def __init__(self, n_workers=2, extra_env=None, tmet="installed"):
         self.n_workers, self.extra_env = n_workers, dict(extra_env or {})
         self.directory = tempfile.mkdtemp(prefix="tmet-facility-")
-        self.python = self._environment(tmet)
+        self.python = worker_environment()
+        if tmet == "installed":
+            clone = os.path.join(self.directory, "tmet")
+            subprocess.run(["git", "clone", "-q", "--no-hardlinks", REPO, clone], check=True)
+            self.extra_env["PYTHONPATH"] = clone
+        elif tmet != "shipped":
+            raise ValueError(f"tmet must be 'installed' or 'shipped', not {tmet!r}")
         user = pwd.getpwnam(USER)
         for root, _, files in os.walk(self.directory):
             for name in [root, *(os.path.join(root, f) for f in files)]:
@@ -47,26 +86,8 @@ class FacilityCluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.processes = []
 
-    def _environment(self, tmet):
-        """The workers' python: a venv of the pinned packages; tmet per ``tmet``."""
-        env_dir = os.path.join(self.directory, "venv")
-        venv.create(env_dir, with_pip=False, symlinks=True)
-        site = subprocess.run([os.path.join(env_dir, "bin", "python"), "-c",
-                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        paths = [sysconfig.get_paths()["purelib"]]
-        if tmet == "installed":
-            clone = os.path.join(self.directory, "tmet")
-            subprocess.run(["git", "clone", "-q", "--no-hardlinks", REPO, clone], check=True)
-            paths.append(clone)
-        elif tmet != "shipped":
-            raise ValueError(f"tmet must be 'installed' or 'shipped', not {tmet!r}")
-        with open(os.path.join(site, "pinned.pth"), "w") as f:
-            f.write("\n".join(paths) + "\n")
-        return os.path.join(env_dir, "bin", "python")
-
     def _start(self, *args):
-        env = {"PATH": os.environ["PATH"], "HOME": self.directory,
+        env = {"PATH": f"{os.path.dirname(self.python)}:/usr/bin:/bin", "HOME": self.directory,
                "PYTHONWARNINGS": "ignore::UserWarning:ROOT", **self.extra_env}
         log = open(os.path.join(self.directory, f"process{len(self.processes)}.log"), "w")
         proc = subprocess.Popen(["runuser", "-u", USER, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
