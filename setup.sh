@@ -95,18 +95,41 @@ action() {
         return 1
     }
 
-    # step 6: the Jupyter kernel "tmet" (this venv and checkout) for notebooks/, in the user's
-    # kernels, where JupyterLab and nbclient find it
-    python -m ipykernel install --user --name tmet --display-name "tmet (${this_dir})" \
-        --env TMET_BASE "${TMET_BASE}" --env LAW_CONFIG_FILE "${LAW_CONFIG_FILE}" \
-        --env PYTHONPATH "${PYTHONPATH}" --env PATH "${PATH}" --env VIRTUAL_ENV "${venv}" \
-        --env GFAL_PYTHONBIN "${GFAL_PYTHONBIN}" --env PYTHONWARNINGS "${PYTHONWARNINGS}" \
-        --env GLIBC_TUNABLES "${GLIBC_TUNABLES}" \
-        > "${LAW_HOME}/kernel.log" 2>&1 || {
-        cat "${LAW_HOME}/kernel.log" >&2
-        echo "${fail_msg} 'kernel' failed: python -m ipykernel install could not install the tmet kernel" >&2
-        return 1
-    }
+    # step 6: Jupyter kernels for notebooks/, in the user's kernels, where JupyterLab and
+    # nbclient find them: this checkout's own, "tmet-<directory>-<digest of its path>"
+    # (TMET_KERNEL), and "tmet", the one the user chose: it is installed for this checkout
+    # where there is none yet, where it is this checkout's already, or where the user asks
+    # for it (TMET_DEFAULT_KERNEL=1); another checkout's "tmet" is left as it is
+    local path_digest
+    path_digest="$( printf '%s' "${this_dir}" | sha256sum | cut -c1-6 )"
+    export TMET_KERNEL="tmet-$( basename "${this_dir}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_.\n-' '_' )-${path_digest}"
+    local default_owner
+    default_owner="$( python -c 'from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+try:
+    print(KernelSpecManager().get_kernel_spec("tmet").argv[0])
+except NoSuchKernel:
+    pass' 2>/dev/null )"
+    local kernel kernels="${TMET_KERNEL}"
+    if [ -z "${default_owner}" ] || [ "${default_owner}" = "${venv}/bin/python" ] || [ "${TMET_DEFAULT_KERNEL:-}" = "1" ]; then
+        kernels="${kernels} tmet"
+    else
+        echo "tmet setup: the Jupyter kernel 'tmet' stays with ${default_owner%/.venv/bin/python}; this checkout's is" \
+             "'${TMET_KERNEL}' (TMET_DEFAULT_KERNEL=1 source setup.sh makes 'tmet' this checkout's)"
+    fi
+    for kernel in $(echo ${kernels}); do
+        local display="tmet · $( basename "${this_dir}" ) (${this_dir})"
+        [ "${kernel}" = "tmet" ] && display="tmet (default: ${this_dir})"
+        python -m ipykernel install --user --name "${kernel}" --display-name "${display}" \
+            --env TMET_BASE "${TMET_BASE}" --env LAW_CONFIG_FILE "${LAW_CONFIG_FILE}" \
+            --env PYTHONPATH "${PYTHONPATH}" --env PATH "${PATH}" --env VIRTUAL_ENV "${venv}" \
+            --env GFAL_PYTHONBIN "${GFAL_PYTHONBIN}" --env PYTHONWARNINGS "${PYTHONWARNINGS}" \
+            --env GLIBC_TUNABLES "${GLIBC_TUNABLES}" --env TMET_KERNEL "${TMET_KERNEL}" \
+            > "${LAW_HOME}/kernel.log" 2>&1 || {
+            cat "${LAW_HOME}/kernel.log" >&2
+            echo "${fail_msg} 'kernel' failed: python -m ipykernel install could not install the kernel ${kernel}" >&2
+            return 1
+        }
+    done
     echo "tmet setup: ready, $(grep -c '^ *- ' "${index_log}") tasks indexed, outputs in ${TMET_STORE:-${this_dir}/store}"
 }
 

@@ -1,4 +1,4 @@
-"""notebooks/tmet_interactive.ipynb executed headless in the "tmet" kernel (setup.sh), on a
+"""notebooks/tmet_interactive.ipynb executed headless in this checkout's kernel ($TMET_KERNEL, setup.sh), on a
 tiny synthetic sample: it shows the Yields JSON's numbers, inline images, and the rerun after
 its cut change runs exactly the Histograms of every dataset, Yields and Plots."""
 
