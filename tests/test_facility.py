@@ -5,6 +5,7 @@ the workers through Dask; the workers write the skims, samples and snapshots to 
 cards and shapes equal those of a local run bin by bin (to rounding: entry ranges summed)."""
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -164,15 +165,17 @@ def test_histograms_on_workers_that_cannot_read_the_client(facility, xrootd_serv
     assert "tmet" in record and PROXY_TEXT not in record and str(proxy) not in record
 
 
-def test_a_worker_of_another_tmet_is_refused(facility):
+@pytest.mark.parametrize("key, value", [("tmet commit", "0000000"), ("ROOT", "6.00/00")])
+def test_a_worker_of_another_tmet_or_root_is_refused(facility, key, value):
     from dask.distributed import Client
 
-    expected = {**versions(), "tmet commit": "0000000"}
+    expected = {**versions(), key: value}
     setup = WorkerSetup([], {}, expected)
     with Client(facility.address) as client:
         try:
-            with pytest.raises(TmetError, match=r"runs another tmet or ROOT than the client: tmet commit "
-                                                rf"{versions()['tmet commit']} on the worker, 0000000 on the client"):
+            with pytest.raises(TmetError, match=r"runs another tmet or ROOT than the client: "
+                                                rf"{key} {re.escape(versions()[key])} on the worker, "
+                                                rf"{re.escape(value)} on the client"):
                 client.register_plugin(setup, name=setup.name)
         finally:
             client.unregister_worker_plugin(setup.name)
