@@ -1,7 +1,18 @@
-"""Physics code of tmet: plain functions with no law in them.
+"""tmet's analysis code: plain functions and classes with no law in them, in four floors.
 
-Only the modules that build RDataFrame graphs import ROOT, and they do it through
-``analysis.root_setup`` so that the C++ kernels are declared once per process.
+Each floor imports only the floors below it (tests/test_layout.py checks it), and every
+floor may use the two modules at the top, ``errors`` (TmetError) and ``revision`` (which
+tmet this is):
+
+- ``engine``: a compiler and its runtime: RDataFrame graphs recorded in Python and compiled
+  to C++ libraries, correctionlib corrections written as C++, ROOT's set-up, input files,
+  and running a loop here or on Dask workers;
+- ``runtime``: the processes tmet starts: the Dask cluster, its workers' preload, a quick exit;
+- ``physics``: the analysis on NanoAOD: the generator, skim, selection, weights, b-tag
+  efficiencies, histograms and snapshots;
+- ``stats``: from histograms to results: templates, datacards, yields, limits and figures.
+
+The C++ of the kernels and of the engine's runtime is in ``cpp/``.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Which tmet this is: the commit of its checkout, and whether the tree differs from it.
 
-A copy of tmet shipped to Dask workers (analysis.dask_workers.ship_code) is no checkout: it
+A copy of tmet shipped to Dask workers (analysis.engine.workers.ship_code) is no checkout: it
 carries the client's revision in the file REVISION_FILE at its top.
 """
 

@@ -13,10 +13,10 @@ import subprocess
 import sys
 import time
 
-from analysis import root_setup
+from analysis.engine import root_setup
 from analysis.errors import TmetError
-from analysis.generator import generate_file
-from analysis.inputs import check_inputs
+from analysis.physics.generator import generate_file
+from analysis.engine.inputs import check_inputs
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +42,7 @@ def sample(config, dataset_name, n_events, file_index=0):
 def skim(config, path, is_data=False, output_format=None):
     """tmet's skim of ``path`` next to it (made once; written to a temporary file, renamed),
     in the config's skim format or ``output_format`` ("TTree": what the columnar peer reads)."""
-    from analysis.skim import skim_files
+    from analysis.physics.skim import skim_files
 
     output_format = output_format or config.x.skim_format
     output = path.replace(".root", f"_skim_{output_format.lower()}.root")

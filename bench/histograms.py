@@ -1,7 +1,7 @@
 """Benchmark: tmet's Histograms against a columnar implementation of the same analysis.
 
 Both sides fill the histograms of ANALYSIS.md's categories and variables from the same
-generated tt_sl events, per core: tmet's compiled RDataFrame graph (analysis.histograms.
+generated tt_sl events, per core: tmet's compiled RDataFrame graph (analysis.physics.histograms.
 make_histograms) on its own skims (RNTuples, config.x.skim_format), and ``../shared/peers/columnar.py`` (uproot, awkward,
 numpy, correctionlib, hist; its path is --peer or $TMET_PEER) on TTree skims of the same
 events. The samples are written as CMS writes NanoAOD (bench.common.REALISTIC: LZMA 9,
@@ -51,7 +51,7 @@ COUNT_TOLERANCE = 0.005
 
 def _tmet_call(config, paths, btag, shifts, client=None):
     """(seconds, {shift: category counts}) of one make_histograms call."""
-    from analysis.histograms import make_histograms
+    from analysis.physics.histograms import make_histograms
 
     start = time.perf_counter()
     hists = make_histograms(paths, config, False, 1.0, btag, shifts, client=client, threads=1)
@@ -68,7 +68,7 @@ def _peer_call(peer, paths, btag, shifts):
 
 def measure(spec):
     """Run the measurement ``spec`` (a dict, see main) here; returns its figures."""
-    from analysis import root_setup
+    from analysis.engine import root_setup
 
     root_setup.import_root().gInterpreter.ProcessLine(";")  # start ROOT's interpreter with the imports
     from config.analysis import get_config
@@ -112,7 +112,7 @@ def prepare(events):
     """{"tmet": tmet's skims (the config's format), "peer": TTree skims of the same events},
     each a dict of the --events sample's skims ("paths"), those of twice as many ("double")
     and the warm-up skim ("warm"); and the b-tag efficiency JSON; made once under bench/out/."""
-    from analysis.btag import count_jets, efficiencies, write_efficiency_json
+    from analysis.physics.btag import count_jets, efficiencies, write_efficiency_json
     from config.analysis import get_config
 
     config = get_config("run2_2018_synth")

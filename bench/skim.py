@@ -1,6 +1,6 @@
 """Benchmark: the single-threaded skim against the I/O limit of the branches it reads.
 
-The skim (analysis.skim.skim_files) reads a fixed set of Events branches, applies the
+The skim (analysis.physics.skim.skim_files) reads a fixed set of Events branches, applies the
 preselection and snapshots the survivors. However light its selection, it cannot be
 faster than reading and decompressing those branches; rootreadspeed measures that limit
 (plain TBranch::GetEntry over the same branches, one thread). The ratio of the two rates
@@ -40,7 +40,7 @@ def measure(spec):
         speed = rootreadspeed(spec["path"], "Events", spec["branches"])
         return {**speed, "real_time": speed["real_time"] - start_up["real_time"],
                 "cpu_time": speed["cpu_time"] - start_up["cpu_time"]}
-    from analysis.skim import skim_files
+    from analysis.physics.skim import skim_files
     from config.analysis import get_config
 
     config = get_config("run2_2018_synth")
@@ -68,7 +68,7 @@ def main():
         print(json.dumps(measure(json.loads(args.measure))))
         return 0
 
-    from analysis.skim import read_branches
+    from analysis.physics.skim import read_branches
     from config.analysis import get_config
 
     config = get_config("run2_2018_synth")

@@ -45,7 +45,7 @@ def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron
                 pileup_name="Collisions18_UltraLegacy_goldenJSON", btag_light="deepJet_incl", jer_sf_pt=False,
                 muon_iso_name="NUM_TightRelIso_DEN_TightIDandIPCut", jet_id=True):
     """Correction key -> its file, its name there and what feeds each of its inputs, by the
-    input's own name: a quantity of tmet's kernel (``analysis.corrections.QUANTITIES``), the
+    input's own name: a quantity of tmet's kernel (``analysis.engine.corrections.QUANTITIES``), the
     ``variation`` (whose nominal, up and down strings the file uses are ``variations``) or a
     ``fixed`` value. Checked against the file when it is loaded. ``jet_id``: JME's jet ID
     (jetid.json) for NanoAODv13 and later, which it exists for."""
@@ -126,7 +126,7 @@ def synthetic2018():
 
 
 def run3_2022():
-    """Run 3 2022 (eras B-G), NanoAODv12 (its differences from v9 are analysis.nanoaod's)."""
+    """Run 3 2022 (eras B-G), NanoAODv12 (its differences from v9 are analysis.physics.nanoaod's)."""
     return {
         "name": "run3_2022_nanov12", "id": 3, "ecm": 13.6,
         "luminosity": Number(34653.0, {"lumi": 0.014j}),

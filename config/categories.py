@@ -1,6 +1,6 @@
 """Categories of the analysis: each a list of cuts, all required, over the analysis columns.
 
-Cuts are ROOT-style strings over the columns ``analysis.selection`` defines (``met``,
+Cuts are ROOT-style strings over the columns ``analysis.physics.selection`` defines (``met``,
 ``n_jet``, ``mt``, ...), so that they go directly into RDataFrame; Histograms applies each
 cut as soon as the columns it needs exist, so cheap cuts drop events before costly columns.
 """

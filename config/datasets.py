@@ -24,8 +24,8 @@ import os
 import yaml
 
 from analysis.errors import TmetError, checked_name, unknown_name_error
-from analysis.generator import check_generator_settings
-from analysis.nanoaod import check_version
+from analysis.physics.generator import check_generator_settings
+from analysis.physics.nanoaod import check_version
 
 TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")

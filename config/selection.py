@@ -12,7 +12,7 @@ def add_selection_values(config, btag_working_point):
         "muon_veto": {"pt": 10.0, "abseta": 2.4, "id": "Muon_looseId", "iso": 0.25},
         "electron_tight": {"pt": 30.0, "abseta": 2.5, "cut_based": 4},
         "electron_veto": {"pt": 10.0, "abseta": 2.5, "cut_based": 1},
-        # id_bit 2: tight (the jet ID of analysis.nanoaod); v12_id: JME's correction of the
+        # id_bit 2: tight (the jet ID of analysis.physics.nanoaod); v12_id: JME's correction of the
         # tight (and tight lepton veto) ID that NanoAODv12 stores, from the energy fractions
         "jet": {"pt": 30.0, "abseta": 2.4, "id_bit": 2, "lepton_dr": 0.4, "min_dphi_jets": 4,
                 "v12_id": {"transition_abseta": 2.7, "forward_abseta": 3.0, "transition_neHEF_max": 0.99,

@@ -12,7 +12,7 @@ carrying (in ``aux``, the same on both) what ``analysis/`` needs:
   ``branches``: MC branches they read beyond the selection's, kept by the skim.
 - ``rate`` (lnN only, no histograms): ``lnn``: {process: (relative up, relative down)}.
 
-Expressions are over the columns of ``analysis.selection`` (``jet_pt``, ``jet_sel``,
+Expressions are over the columns of ``analysis.physics.selection`` (``jet_pt``, ``jet_sel``,
 ``top_tagged``, ...) and ``jet_btag_efficiency`` (the measured b-tag efficiency of each
 selected untagged jet, made from the dataset's BTagEfficiency output); the kernels are in
 ``analysis/cpp/tmet.h``. Adding a weight shift is one ``add_weight_shift`` call below.

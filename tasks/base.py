@@ -2,11 +2,9 @@
 
 Two levels only: ``AnalysisTask`` (version, config, store), and beside each other
 ``DatasetTask`` (a dataset of that config) and ``SignalTask`` (config-level results about
-the signal), with the mixin ``ShiftTask`` for the tasks that run the analysis graph under
-shifts; workflow types are mixed into the final classes.
+the signal), with the mixin ``ShiftTask`` (tasks.shift) for the tasks that run the analysis
+graph under shifts; workflow types are mixed into the final classes.
 """
-
-import contextlib
 
 import law
 import luigi
@@ -16,9 +14,8 @@ from analysis.revision import tmet_revision
 from config.analysis import get_config
 from config.datasets import get_dataset, input_files
 from config.processes import card_sets
-from config.shifts import get_shift, shape_shifts
 from tasks import freshness
-from tasks.store import flat_targets, output_target, readable
+from tasks.store import flat_targets, output_target
 
 
 class AnalysisTask(law.Task):
@@ -105,9 +102,9 @@ def prepare_before_the_workers_fork(task, dependency):
     the requirements of incomplete tasks only), so that the processes luigi forks for its
     workers (``--workers N``) share them instead of each paying the start (about 1 s for
     ROOT, 0.7 s for the event-loop classes, 2 s for a cluster, per process); and install
-    the progress line (tasks.progress) and a quick exit (analysis.fast_exit) there."""
-    from analysis.fast_exit import exit_without_collections
-    from analysis.root_setup import import_root
+    the progress line (tasks.progress) and a quick exit (analysis.runtime.fast_exit) there."""
+    from analysis.runtime.fast_exit import exit_without_collections
+    from analysis.engine.root_setup import import_root
     from tasks import progress
 
     progress.install()
@@ -154,58 +151,3 @@ class DatasetTask(AnalysisTask):
         datasets) start first and a run does not end on one of them with its other workers
         idle. It orders the runnable tasks only; what runs and what it writes stay the same."""
         return len(input_files(self.dataset_inst))
-
-
-class ShiftTask:
-    """Mixin of a DatasetTask that runs the analysis graph on the dataset's skims under one
-    shape shift (or all of them, where ``allow_all_shifts``); ``shift_insts`` are the order
-    shifts it makes, in config order."""
-
-    shift = luigi.Parameter(
-        default="nominal", description="a shape shift of the config (e.g. jes_up); default: nominal",
-    )
-    allow_all_shifts = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.shift_insts = self.resolve_shifts()
-
-    def resolve_shifts(self):
-        """The shape shifts this task makes: data has only nominal; rate shifts have no histograms."""
-        valid = [get_shift(self.config_inst, "nominal")]
-        if not self.dataset_inst.is_data:
-            valid += shape_shifts(self.config_inst)
-        if self.shift == "all" and self.allow_all_shifts:
-            return valid
-        shift = get_shift(self.config_inst, checked_name("--shift", self.shift))
-        if shift not in valid:
-            names = [s.name for s in valid] + (["all"] if self.allow_all_shifts else [])
-            raise TmetError(f"shift '{self.shift}' has no {self.task_family} output for dataset "
-                            f"'{self.dataset}'; valid: {', '.join(names)}")
-        return [shift]
-
-    def requires(self):
-        # imported here: both modules import this one
-        from tasks.btag import BTagEfficiency
-        from tasks.skim import Skim
-
-        reqs = {"skim": Skim.branch_tasks_of(self)}
-        if not self.dataset_inst.is_data:
-            reqs["btag"] = BTagEfficiency.req(self)
-        return reqs
-
-    @contextlib.contextmanager
-    def graph_inputs(self):
-        """(where ROOT reads the skims, their events, their sum of generator weights, local path
-        of the b-tag efficiency file): what the analysis graph of the dataset reads (the sum and
-        the file None for data)."""
-        from analysis.skim import skim_totals
-
-        inputs = self.input()
-        with readable(inputs["skim"]) as paths:
-            events, sumw = skim_totals(paths, weights=not self.dataset_inst.is_data)
-            if self.dataset_inst.is_data:
-                yield paths, events, None, None
-                return
-            with inputs["btag"].localize("r") as btag:
-                yield paths, events, sumw, btag.abspath

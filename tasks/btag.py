@@ -6,7 +6,7 @@ from analysis.errors import TmetError
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 from tasks.skim import Skim
 from tasks.store import readable
 
@@ -23,21 +23,21 @@ class BTagEfficiency(ExecutorTask, DatasetTask):
     def requires(self):
         return Skim.branch_tasks_of(self)
 
-    code_modules = ("analysis.btag",)
+    code_modules = ("analysis.physics.btag",)
 
     def output(self):
         return self.target("btag_efficiency.json")
 
     def used_config(self):
-        from analysis.btag import used_config
+        from analysis.physics.btag import used_config
 
         return used_config(self.config_inst)
 
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
-        from analysis.skim import skim_totals
+        from analysis.physics.btag import NO_JETS_EFFICIENCY, count_jets, efficiencies, write_efficiency_json
+        from analysis.physics.skim import skim_totals
 
         with readable(self.input()) as paths:
             counts = self.event_loop(count_jets, paths, self.config_inst, inputs=paths)

@@ -3,17 +3,17 @@
 import law
 
 import analysis
-from analysis.datacard import card_file_name, channels, shapes_file_name
+from analysis.stats.datacard import card_file_name, channels, shapes_file_name
 from analysis.revision import tmet_revision
 from config.processes import card_sets
 from tasks.base import SignalTask
 from tasks.histograms import every_dataset_histograms, histogram_files
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 
 
 def fit_templates(task):
     """The Templates of the fit variable, from the task's Histograms inputs."""
-    from analysis.templates import templates_of
+    from analysis.stats.templates import templates_of
 
     variable = task.config_inst.x.fit_variable
     with histogram_files(task.input()) as files:
@@ -22,13 +22,13 @@ def fit_templates(task):
 
 class Datacard(SignalTask):
 
-    code_modules = ("analysis.datacard",)
+    code_modules = ("analysis.stats.datacard",)
 
     def requires(self):
         return every_dataset_histograms(self)
 
     def used_config(self):
-        from analysis.templates import used_config
+        from analysis.stats.templates import used_config
 
         return used_config(self.config_inst, self.config_inst.datasets.names())
 
@@ -44,7 +44,7 @@ class Datacard(SignalTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.datacard import datacards, floored_lines, write_shapes
+        from analysis.stats.datacard import datacards, floored_lines, write_shapes
 
         self.check_signal()
         config = self.config_inst
@@ -67,13 +67,13 @@ class Datacard(SignalTask):
 
 class Yields(SignalTask):
 
-    code_modules = ("analysis.yields", "analysis.templates")
+    code_modules = ("analysis.stats.yields", "analysis.stats.templates")
 
     def requires(self):
         return every_dataset_histograms(self)
 
     def used_config(self):
-        from analysis.templates import used_config
+        from analysis.stats.templates import used_config
 
         return used_config(self.config_inst, self.config_inst.datasets.names())
 
@@ -83,7 +83,7 @@ class Yields(SignalTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.yields import yields_json, yields_markdown, yields_table
+        from analysis.stats.yields import yields_json, yields_markdown, yields_table
 
         self.check_signal()
         table = yields_table(self.config_inst, fit_templates(self))

@@ -18,7 +18,7 @@ import os
 import law
 import luigi
 
-from analysis.dask_client import on_cluster
+from analysis.runtime.cluster import on_cluster
 from tasks.isolation import isolated
 from tasks.store import WEBDAV_SCHEMES, store_location
 
@@ -48,7 +48,7 @@ class ExecutorTask:
         super().__init__(*args, **kwargs)
         if self.executor == "dask" and self.scheduler_address():
             # when the graph is built, before any task runs (once per process)
-            from analysis.dask_client import check_scheduler
+            from analysis.runtime.cluster import check_scheduler
 
             check_scheduler(self.scheduler_address(), self.worker_wait())
 
@@ -79,10 +79,10 @@ class ExecutorTask:
         """Also, for the event-loop tasks only: this process's LocalCluster where the loop runs
         on one (first: its workers start in the background), the loop's analysis modules, the
         digests of the config values (they hash the correction files named, 0.1 s) and ROOT's
-        event-loop classes (analysis.root_setup.preload). Not for every task: analysis.plots,
+        event-loop classes (analysis.engine.root_setup.preload). Not for every task: analysis.stats.plots,
         which Plots imports, selects matplotlib's Agg backend, which a notebook's kernel must
         not get."""
-        from analysis.root_setup import preload
+        from analysis.engine.root_setup import preload
 
         if self.runs_on_dask() and not self.scheduler_address():
             self.dask_address()
@@ -94,7 +94,7 @@ class ExecutorTask:
 
     def dask_address(self):
         """The scheduler's address: the given one, or this process's LocalCluster's."""
-        from analysis.dask_client import scheduler_address
+        from analysis.runtime.cluster import scheduler_address
 
         return scheduler_address(self.scheduler_address(), self.worker_wait())
 

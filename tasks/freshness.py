@@ -11,14 +11,20 @@ and record; luigi's ``complete()`` of every task starts a new one, so nothing is
 between checks. luigi's own check of a task's requirements as it starts (a ``complete()``
 of each, walking the graph below them again) is off (law.cfg): ``trusted_run`` checks each
 requirement's own outputs instead (``not_ready``).
+
+``trusted_run`` is the decorator of every task's ``run``: outputs locked, remade only if
+still out of date, written under temporary names and renamed into place, then recorded.
 """
+
+import contextlib
 
 import law
 import luigi
 from luigi.task import flatten
 
+from analysis.errors import TmetError
 from tasks import provenance
-from tasks.store import flat_targets, location
+from tasks.store import atomic_write, flat_targets, location, output_lock, remove_temporaries
 
 
 class FreshnessCheck:
@@ -102,3 +108,56 @@ def status_requested():
     """Whether the running ``law run`` prints task status (``--print-status``)."""
     parser = luigi.cmdline_parser.CmdlineParser.get_instance()
     return bool(parser and getattr(parser.known_args, "print_status", None))
+
+
+@law.decorator.factory(accept_generator=False)
+def trusted_run(fn, opts, task, *args, **kwargs):
+    """Run ``fn`` (a task's run) with its outputs locked; if another run made them meanwhile,
+    do nothing; if a requirement is no longer complete (FreshnessCheck.not_ready), fail
+    naming it; otherwise remove a killed run's temporary files, give ``fn`` temporary
+    targets (``task.output()``; ``task.outdated_outputs`` holds the keys of the outputs that
+    are out of date), rename what it wrote into place and record it."""
+    outputs = task.output()
+    targets = flat_targets(outputs)
+    if not targets:  # nothing to write (a task that can only fail, e.g. without a signal)
+        return fn(task, *args, **kwargs)
+    with contextlib.ExitStack() as locks:
+        for target in sorted(targets, key=lambda t: t.uri()):
+            locks.enter_context(output_lock(target))
+        check = FreshnessCheck()
+        current = check.current_record(task)
+        outdated = check.stale_outputs(task)
+        if not outdated:
+            task.publish_message("up to date: made meanwhile by another run")
+            return None
+        for dep in flatten(task.requires()):
+            reasons = check.not_ready(dep)
+            if reasons:
+                raise TmetError(f"{task.task_family} cannot run: its requirement {dep!r} is not complete "
+                                f"({'; '.join(reasons)}), changed since this run was scheduled (by another run?); "
+                                f"run again to remake it")
+        for target in targets:
+            remove_temporaries(target)
+            remove_temporaries(provenance.record_target(target))
+        with contextlib.ExitStack() as writes:
+            written = {}
+
+            def temporary(target):
+                tmp, state = writes.enter_context(atomic_write(target, in_place=task.writes_in_place()))
+                written[target] = state
+                return tmp
+
+            localized = law.util.map_struct(temporary, outputs)
+            task.output, task.outdated_outputs = (lambda: localized), outdated
+            try:
+                result = fn(task, *args, **kwargs)
+            finally:
+                del task.output, task.outdated_outputs
+        for target, state in written.items():
+            if state["written"]:
+                provenance.write_record(target, current)
+        unwritten = [t for key in outdated for t in flat_targets(outputs[key] if key is not None else outputs)
+                     if not written[t]["written"]]
+        if unwritten:
+            raise TmetError(f"{task.task_family} ended without writing {', '.join(t.uri() for t in unwritten)}")
+    return result

@@ -9,7 +9,7 @@ from config.processes import datasets_of
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 from tasks.store import location
 
 
@@ -36,11 +36,11 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
     def create_branch_map(self):
         return dict(enumerate(input_files(self.dataset_inst)))
 
-    code_modules = ("analysis.generator",)
+    code_modules = ("analysis.physics.generator",)
 
     def prepare_law_process(self):
         """Also the generator, compiled and loaded, where this process's children run it."""
-        from analysis.generator import prepare
+        from analysis.physics.generator import prepare
 
         super().prepare_law_process()
         if not self.runs_on_dask():
@@ -57,14 +57,14 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
         return [d for d in datasets_of(self.config_inst, self.config_inst.x.background_processes) if d.x.synthetic]
 
     def used_config(self):
-        from analysis.generator import used_config
+        from analysis.physics.generator import used_config
 
         return used_config(self.config_inst, self.dataset_inst, self.mixed_backgrounds())
 
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.generator import generate_file, prepare
+        from analysis.physics.generator import generate_file, prepare
 
         n_events, sumw = self.event_loop(
             generate_file, location(self.output()), self.config_inst, self.dataset_inst, self.branch,

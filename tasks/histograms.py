@@ -6,10 +6,11 @@ import os
 import law
 import luigi
 
-from tasks.base import DatasetTask, ShiftTask
+from tasks.base import DatasetTask
+from tasks.shift import ShiftTask
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 from tasks.store import readable
 
 
@@ -26,20 +27,20 @@ class Histograms(ExecutorTask, ShiftTask, DatasetTask):
         default=0, significant=False, description="threads of the local executor; default: 0, one per core",
     )
 
-    code_modules = ("analysis.histograms",)
+    code_modules = ("analysis.physics.histograms",)
 
     def output(self):
         return {shift.name: self.target(f"hists__{shift.name}.root") for shift in self.shift_insts}
 
     def used_config(self):
-        from analysis.histograms import used_config
+        from analysis.physics.histograms import used_config
 
         return used_config(self.config_inst, self.dataset_inst)
 
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.histograms import fill_histograms
+        from analysis.physics.histograms import fill_histograms
 
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]

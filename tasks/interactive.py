@@ -46,7 +46,7 @@ def connect(address=None):
     ``client.dashboard_link``."""
     from dask.distributed import Client
 
-    from analysis.dask_client import scheduler_address
+    from analysis.runtime.cluster import scheduler_address
 
     os.environ["TMET_DASK_SCHEDULER"] = scheduler_address(address or "")
     return Client(os.environ["TMET_DASK_SCHEDULER"])

@@ -27,9 +27,9 @@ import tempfile
 import time
 import traceback
 
-from analysis.dask_preload import die_with_parent
+from analysis.runtime.preload import die_with_parent
 from analysis.errors import TmetError
-from analysis.fast_exit import exit_without_collections
+from analysis.runtime.fast_exit import exit_without_collections
 
 
 def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
@@ -103,7 +103,7 @@ def crash_text(exitcode):
 
 def culprit(inputs):
     """Which of ``inputs`` cannot be read on its own (each read whole in a child), as text."""
-    from analysis.inputs import read_whole
+    from analysis.engine.inputs import read_whole
 
     if len(inputs) < 1:
         return ""

@@ -9,13 +9,11 @@ information (the code digest stands for them, so a commit that changes only docs
 nothing). A task is out of date where the record it would write now differs, or where an
 output is missing, has no record, or no longer is the file its record describes.
 
-``trusted_run`` is the decorator of every task's ``run``: outputs locked, remade only if
-still out of date, written under temporary names and renamed into place, then recorded.
-``python -m tasks.provenance PATH`` prints an output's record.
+``tasks.freshness`` decides from them whether an output is up to date, and its
+``trusted_run`` writes them. ``python -m tasks.provenance PATH`` prints an output's record.
 """
 
 import ast
-import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -27,13 +25,11 @@ import sys
 import urllib.parse
 
 import law
-from luigi.task import flatten
 from scinum import Number
 
 from analysis.errors import TmetError
 from analysis.revision import tmet_revision
-from tasks.store import (atomic_write, flat_targets, is_remote, output_lock, remove_temporaries, sidecar,
-                         store_location)
+from tasks.store import atomic_write, flat_targets, is_remote, sidecar, store_location
 
 RECORD_SUFFIX = ".record.json"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,12 +66,11 @@ def code_digest(modules):
 def _source_stamp():
     """Sizes and mtimes of the analysis sources: the code digest is remade when they change."""
     stamp = []
-    for directory in (os.path.join(REPO, "analysis"), os.path.join(REPO, "analysis", "cpp")):
-        for name in sorted(os.listdir(directory)):
-            path = os.path.join(directory, name)
-            if os.path.isfile(path):
-                info = os.stat(path)
-                stamp.append((path, info.st_size, info.st_mtime_ns))
+    for directory, dirs, names in os.walk(os.path.join(REPO, "analysis")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            info = os.stat(os.path.join(directory, name))
+            stamp.append((os.path.join(directory, name), info.st_size, info.st_mtime_ns))
     return tuple(stamp)
 
 
@@ -225,61 +220,6 @@ def write_record(output, current):
     record = {**current, "output": {"size": output.stat().st_size}}
     with atomic_write(record_target(output)) as (tmp, _):
         tmp.dump(json.dumps(record, indent=1, sort_keys=True), formatter="text")
-
-
-@law.decorator.factory(accept_generator=False)
-def trusted_run(fn, opts, task, *args, **kwargs):
-    """Run ``fn`` (a task's run) with its outputs locked; if another run made them meanwhile,
-    do nothing; if a requirement is no longer complete (FreshnessCheck.not_ready), fail
-    naming it; otherwise remove a killed run's temporary files, give ``fn`` temporary
-    targets (``task.output()``; ``task.outdated_outputs`` holds the keys of the outputs that
-    are out of date), rename what it wrote into place and record it."""
-    from tasks.freshness import FreshnessCheck
-
-    outputs = task.output()
-    targets = flat_targets(outputs)
-    if not targets:  # nothing to write (a task that can only fail, e.g. without a signal)
-        return fn(task, *args, **kwargs)
-    with contextlib.ExitStack() as locks:
-        for target in sorted(targets, key=lambda t: t.uri()):
-            locks.enter_context(output_lock(target))
-        check = FreshnessCheck()
-        current = check.current_record(task)
-        outdated = check.stale_outputs(task)
-        if not outdated:
-            task.publish_message("up to date: made meanwhile by another run")
-            return None
-        for dep in flatten(task.requires()):
-            reasons = check.not_ready(dep)
-            if reasons:
-                raise TmetError(f"{task.task_family} cannot run: its requirement {dep!r} is not complete "
-                                f"({'; '.join(reasons)}), changed since this run was scheduled (by another run?); "
-                                f"run again to remake it")
-        for target in targets:
-            remove_temporaries(target)
-            remove_temporaries(record_target(target))
-        with contextlib.ExitStack() as writes:
-            written = {}
-
-            def temporary(target):
-                tmp, state = writes.enter_context(atomic_write(target, in_place=task.writes_in_place()))
-                written[target] = state
-                return tmp
-
-            localized = law.util.map_struct(temporary, outputs)
-            task.output, task.outdated_outputs = (lambda: localized), outdated
-            try:
-                result = fn(task, *args, **kwargs)
-            finally:
-                del task.output, task.outdated_outputs
-        for target, state in written.items():
-            if state["written"]:
-                write_record(target, current)
-        unwritten = [t for key in outdated for t in flat_targets(outputs[key] if key is not None else outputs)
-                     if not written[t]["written"]]
-        if unwritten:
-            raise TmetError(f"{task.task_family} ended without writing {', '.join(t.uri() for t in unwritten)}")
-    return result
 
 
 def main(argv):

@@ -11,7 +11,7 @@ from config.shifts import shape_source_names
 from tasks.base import SignalTask
 from tasks.datacard import Datacard
 from tasks.histograms import every_dataset_histograms, histogram_files
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 
 EXTENSIONS = ("png", "pdf")
 
@@ -30,13 +30,13 @@ class Plots(SignalTask):
                 raise unknown_name_error("variable", name, self.config_inst.variables.names())
         self.variable_insts = [v for v in self.config_inst.variables if not self.variables or v.name in self.variables]
 
-    code_modules = ("analysis.figures",)
+    code_modules = ("analysis.stats.figures",)
 
     def requires(self):
         return every_dataset_histograms(self)
 
     def used_config(self):
-        from analysis.figures import used_config
+        from analysis.stats.figures import used_config
 
         return used_config(self.config_inst, self.config_inst.datasets.names(), self.variable_insts)
 
@@ -58,8 +58,8 @@ class Plots(SignalTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.figures import draw_figures
-        from analysis.templates import templates_of
+        from analysis.stats.figures import draw_figures
+        from analysis.stats.templates import templates_of
 
         self.check_signal()
         config = self.config_inst
@@ -77,13 +77,13 @@ class Plots(SignalTask):
 
 class Limits(SignalTask):
 
-    code_modules = ("analysis.limits", "analysis.plots")
+    code_modules = ("analysis.stats.limits", "analysis.stats.plots")
 
     def requires(self):
         return Datacard.req(self) if self.has_signal else {}
 
     def used_config(self):
-        from analysis.limits import used_config
+        from analysis.stats.limits import used_config
 
         return used_config(self.config_inst)
 
@@ -93,8 +93,8 @@ class Limits(SignalTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.limits import limits_from_card
-        from analysis.plots import plot_limits
+        from analysis.stats.limits import limits_from_card
+        from analysis.stats.plots import plot_limits
 
         self.check_signal()
         config = self.config_inst

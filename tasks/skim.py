@@ -8,7 +8,7 @@ from tasks.base import DatasetTask
 from tasks.generate import GenerateSample
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 from tasks.store import location, readable
 
 
@@ -49,13 +49,13 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
             return [GenerateSample.req(self, branch=i) for i in self.branch_data]
         return []
 
-    code_modules = ("analysis.skim",)
+    code_modules = ("analysis.physics.skim",)
 
     def output(self):
         return self.target(f"skim_{self.branch}.root")
 
     def used_config(self):
-        from analysis.skim import used_config
+        from analysis.physics.skim import used_config
 
         values = used_config(self.config_inst, self.dataset_inst)
         if not self.dataset_inst.x.synthetic:
@@ -65,7 +65,7 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.skim import skim_files
+        from analysis.physics.skim import skim_files
 
         with readable(self.input()) as samples:
             paths = samples if self.dataset_inst.x.synthetic else list(self.branch_data) or dataset_files(self.dataset_inst)

@@ -2,30 +2,31 @@
 
 import law
 
-from tasks.base import DatasetTask, ShiftTask
+from tasks.base import DatasetTask
+from tasks.shift import ShiftTask
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
-from tasks.provenance import trusted_run
+from tasks.freshness import trusted_run
 from tasks.store import location
 
 
 class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
 
-    code_modules = ("analysis.snapshot",)
+    code_modules = ("analysis.physics.snapshot",)
 
     def output(self):
         return self.target(f"snapshot__{self.shift}.root")
 
     def used_config(self):
-        from analysis.snapshot import used_config
+        from analysis.physics.snapshot import used_config
 
         return used_config(self.config_inst, self.dataset_inst)
 
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.snapshot import write_snapshot
-        from analysis.weights import normalization
+        from analysis.physics.snapshot import write_snapshot
+        from analysis.physics.weights import normalization
 
         (shift,) = self.shift_insts
         with self.graph_inputs() as (paths, events, sumw, btag):

@@ -20,7 +20,7 @@ import law
 from luigi.task import flatten
 
 from analysis.errors import TmetError
-from analysis.root_setup import configure_xrootd_client
+from analysis.engine.root_setup import configure_xrootd_client
 
 
 REMOTE_SCHEMES = ("root://", "dav://", "davs://")

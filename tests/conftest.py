@@ -36,7 +36,7 @@ def background_datasets(config):
 @pytest.fixture(scope="session")
 def generate(config, tmp_path_factory):
     """generate(dataset, file_index=0, n_events=SMALL_EVENTS) -> path of a generated file (cached)."""
-    from analysis.generator import generate_file
+    from analysis.physics.generator import generate_file
 
     base = tmp_path_factory.mktemp("samples")
     cache = {}
@@ -57,7 +57,7 @@ def generate(config, tmp_path_factory):
 @pytest.fixture(scope="session")
 def skimmed(generate, config, tmp_path_factory):
     """{dataset: (inputs, skim path)} for a two-file MC skim (tt_sl) and a data skim."""
-    from analysis.skim import skim_files
+    from analysis.physics.skim import skim_files
 
     out = tmp_path_factory.mktemp("skims")
     result = {}
@@ -72,7 +72,7 @@ def skimmed(generate, config, tmp_path_factory):
 @pytest.fixture(scope="session")
 def btag_efficiency(skimmed, config, tmp_path_factory):
     """The b-tag efficiency JSON of the tt_sl test skim."""
-    from analysis.btag import count_jets, efficiencies, write_efficiency_json
+    from analysis.physics.btag import count_jets, efficiencies, write_efficiency_json
 
     path = str(tmp_path_factory.mktemp("btag") / "btag_efficiency.json")
     write_efficiency_json(path, config, efficiencies(count_jets([skimmed["tt_sl"][1]], config)), "test")

@@ -1,4 +1,4 @@
-"""Corrections compiled from their JSON (analysis.correction_code) give correctionlib's values:
+"""Corrections compiled from their JSON (analysis.engine.correction_code) give correctionlib's values:
 on the real POG files of the real campaigns, and on corrections made here to exercise every
 node type, flow behaviour and the formula grammar; code that disagrees is not used."""
 
@@ -7,10 +7,10 @@ import warnings
 
 import pytest
 
-from analysis import correction_code
-from analysis.compiled import Graph
-from analysis.corrections import correction_specs
-from analysis.selection import KERNELS
+from analysis.engine import correction_code
+from analysis.engine.compiled import Graph
+from analysis.engine.corrections import correction_specs
+from analysis.physics.selection import KERNELS
 from config import campaigns
 from config.analysis import build_config
 from tests.test_correction_inputs import POG

@@ -9,12 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from analysis.corrections import correction_specs, input_sources, setup
+from analysis.engine.corrections import correction_specs, input_sources, setup
 from analysis.errors import TmetError
-from analysis.histograms import make_histograms
-from analysis.selection import KERNELS
-from analysis.skim import sum_of_weights
-from analysis.weights import normalization
+from analysis.physics.histograms import make_histograms
+from analysis.physics.selection import KERNELS
+from analysis.physics.skim import sum_of_weights
+from analysis.physics.weights import normalization
 from config import campaigns
 from config.analysis import build_config
 from tests.conftest import REPO

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis.dask_workers import WorkerSetup, versions
-from analysis.root_setup import BUILD_DIR
+from analysis.engine.workers import WorkerSetup, versions
+from analysis.engine.build import BUILD_DIR
 from analysis.errors import TmetError
 from tests.conftest import law_run, tiny_law_env
 from tests.facility_cluster import FacilityCluster

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis.root_setup import import_root
+from analysis.engine.root_setup import import_root
 
 EVENTS_BRANCHES_MC = [
     "run", "luminosityBlock", "event", "nMuon", "Muon_pt", "Muon_tightId", "Muon_looseId", "Muon_pfRelIso04_all",
@@ -57,7 +57,7 @@ def test_negative_weight_share(generate, config):
 
 
 def test_reproducible(generate, tmp_path, config):
-    from analysis.generator import generate_file
+    from analysis.physics.generator import generate_file
 
     first = generate("tt_dl")
     again = str(tmp_path / "again.root")

@@ -5,10 +5,10 @@ import pytest
 import uproot
 
 from analysis.errors import TmetError
-from analysis.histograms import make_histograms, write_histograms
-from analysis.skim import sum_of_weights
-from analysis.snapshot import write_snapshot
-from analysis.weights import normalization, weight_factors
+from analysis.physics.histograms import make_histograms, write_histograms
+from analysis.physics.skim import sum_of_weights
+from analysis.physics.snapshot import write_snapshot
+from analysis.physics.weights import normalization, weight_factors
 from config.shifts import shape_shifts
 
 CATEGORIES = ["sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l"]
@@ -175,7 +175,7 @@ def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
 
 
 def test_unreachable_scheduler_is_clear_error():
-    from analysis.dask_client import check_scheduler
+    from analysis.runtime.cluster import check_scheduler
 
     with pytest.raises(TmetError, match="cannot reach the Dask scheduler tcp://127.0.0.1:9"):
         check_scheduler("tcp://127.0.0.1:9", 2)

@@ -1,5 +1,5 @@
-"""Asymptotic CLs limits (analysis/limits.py) on cards written here in the format of
-analysis/datacard.py: a counting experiment against the asymptotic formulae, systematics
+"""Asymptotic CLs limits (analysis/stats/limits.py) on cards written here in the format of
+analysis/stats/datacard.py: a counting experiment against the asymptotic formulae, systematics
 that must weaken the limit, a two-channel card with every kind of nuisance, bad cards."""
 
 import math
@@ -8,16 +8,16 @@ from statistics import NormalDist
 
 import pytest
 
-from analysis import limits
+from analysis.stats import limits
 from analysis.errors import TmetError
-from analysis.root_setup import import_root
+from analysis.engine.root_setup import import_root
 
 S, B = 10.0, 100.0  # the counting experiment: signal and background events in one bin
 BANDS = {"minus2": -2, "minus1": -1, "expected": 0, "plus1": 1, "plus2": 2}
 
 
 def write_card(directory, templates, lnn=None, shape_sources=(), auto_mc_stats=False):
-    """Card and shapes file as analysis/datacard.py writes them; returns the card's path.
+    """Card and shapes file as analysis/stats/datacard.py writes them; returns the card's path.
 
     ``templates`` is {bin: {histogram name: bin contents}} with data_obs, the processes
     (the first one the signal) and their <process>_<source>Up/Down; every template gets

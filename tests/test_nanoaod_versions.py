@@ -8,10 +8,10 @@ import pytest
 import uproot
 
 from analysis.errors import TmetError
-from analysis.generator import generate_file
-from analysis.histograms import make_histograms
-from analysis.skim import skim_files, sum_of_weights
-from analysis.weights import normalization
+from analysis.physics.generator import generate_file
+from analysis.physics.histograms import make_histograms
+from analysis.physics.skim import skim_files, sum_of_weights
+from analysis.physics.weights import normalization
 from config.shifts import shape_shifts
 
 EVENTS = 6000
@@ -53,7 +53,7 @@ def test_layouts_differ_as_nanoaod_does(layouts):
 
 
 def test_skims_hold_the_same_canonical_jet_id_and_met(layouts):
-    from analysis.root_setup import import_root
+    from analysis.engine.root_setup import import_root
 
     ROOT = import_root()
     columns = {}

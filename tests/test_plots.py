@@ -1,4 +1,4 @@
-"""analysis.plots: uncertainty band arithmetic checked against hand computations, and the
+"""analysis.stats.plots: uncertainty band arithmetic checked against hand computations, and the
 plots written as real PNG/PDF files (decoded, colors of the stack found in the image)."""
 
 import math
@@ -8,7 +8,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from analysis import plots
+from analysis.stats import plots
 
 EDGES = np.array([250.0, 300.0, 400.0, 600.0, 1000.0])
 TT = (205, 0, 9)  # the tt color of config/processes.py, RGB in 0..255

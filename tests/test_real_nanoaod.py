@@ -12,9 +12,9 @@ import pytest
 import uproot
 import yaml
 
-from analysis.histograms import make_histograms
-from analysis.skim import file_branches, skim_files, sum_of_weights
-from analysis.weights import normalization
+from analysis.physics.histograms import make_histograms
+from analysis.physics.skim import file_branches, skim_files, sum_of_weights
+from analysis.physics.weights import normalization
 from config import campaigns
 from config.analysis import build_config
 from tests.conftest import REPO, law_env, law_run, outputs_in
@@ -231,7 +231,7 @@ def test_run3_v13_jet_id_from_the_real_jetid_json(tmp_path, monkeypatch):
     skim = str(tmp_path / "skim.root")
     result = skim_files([reduced], skim, config, False, 13)
     assert result.events_out > 0
-    from analysis.root_setup import import_root
+    from analysis.engine.root_setup import import_root
 
     kept = import_root().RDataFrame("Events", skim).AsNumpy(["event", "Jet_jetId"])
     got = np.concatenate([np.asarray(v) for v in kept["Jet_jetId"]])

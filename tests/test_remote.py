@@ -9,8 +9,8 @@ import pytest
 import uproot
 
 from analysis.errors import TmetError
-from analysis.inputs import candidate_urls, open_file
-from analysis.skim import skim_files
+from analysis.engine.inputs import candidate_urls, open_file
+from analysis.physics.skim import skim_files
 from tests.conftest import law_run, tiny_law_env
 from tests.xrootd_server import XRootDServer
 

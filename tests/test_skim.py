@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis import corrections
+from analysis.engine import corrections
 from analysis.errors import TmetError
-from analysis.histograms import universe
-from analysis.selection import KERNELS, category_flag, define_selection
-from analysis.skim import skim_files, sum_of_weights
-from analysis.weights import define_weights
+from analysis.physics.histograms import universe
+from analysis.physics.selection import KERNELS, category_flag, define_selection
+from analysis.physics.skim import skim_files, sum_of_weights
+from analysis.physics.weights import define_weights
 from config.shifts import OBJECT, shape_shifts, sources
 
 
@@ -99,7 +99,7 @@ def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
 def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(generate, skimmed, config, btag_efficiency, tmp_path):
     """ROOT 6.40's RDataFrame crashes on an RNTuple without entries: an empty skim is a
     TTree, and a dataset's empty skims are left out of the loop over its RNTuples."""
-    from analysis.histograms import make_histograms
+    from analysis.physics.histograms import make_histograms
 
     _, skim = skimmed["tt_sl"]
     empty = str(tmp_path / "empty_skim.root")
@@ -118,7 +118,7 @@ def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(generate, skimmed,
 
 
 def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
-    from analysis.root_setup import import_root
+    from analysis.engine.root_setup import import_root
 
     ROOT = import_root()
     source = generate("tt_sl")
@@ -135,8 +135,8 @@ def test_campaign_branch_names_are_skimmed_under_canonical_names(generate, confi
     """Files that name a branch otherwise (here rho as NanoAODv12 names it) are read through
     config.x.branch_map (a campaign's, or a datasets YAML's settings), and the skim holds the
     canonical name and values."""
-    from analysis.root_setup import import_root
-    from analysis.skim import copy_runs
+    from analysis.engine.root_setup import import_root
+    from analysis.physics.skim import copy_runs
 
     ROOT = import_root()
     source = generate("tt_sl")

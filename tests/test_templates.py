@@ -6,14 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from analysis.btag import count_jets, efficiencies, write_efficiency_json
-from analysis.datacard import datacards, lnn_entries
-from analysis.figures import as_arrays, background_band
-from analysis.histograms import make_histograms, write_histograms
-from analysis.skim import skim_files, sum_of_weights
-from analysis.templates import BIN_FLOOR, templates_of
-from analysis.weights import normalization
-from analysis.yields import yields_table
+from analysis.physics.btag import count_jets, efficiencies, write_efficiency_json
+from analysis.stats.datacard import datacards, lnn_entries
+from analysis.stats.figures import as_arrays, background_band
+from analysis.physics.histograms import make_histograms, write_histograms
+from analysis.physics.skim import skim_files, sum_of_weights
+from analysis.stats.templates import BIN_FLOOR, templates_of
+from analysis.physics.weights import normalization
+from analysis.stats.yields import yields_table
 from config import campaigns
 from config.analysis import build_config
 from config.shifts import add_weight_shift, shape_shifts, shape_source_names, template_name

@@ -19,7 +19,7 @@ import pytest
 import uproot
 import yaml
 
-from analysis.root_setup import BUILD_DIR
+from analysis.engine.build import BUILD_DIR
 from tests.conftest import REPO, law_env, outputs_in
 
 DATASETS = ["tt_sl", "tdm_ps_m500", "data_met"]

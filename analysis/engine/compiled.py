@@ -1,10 +1,10 @@
 """Graphs compiled into shared libraries: RDataFrame's event loop without the JIT wait.
 
-A ``Graph`` records what the graph builders (analysis.skim, selection, weights, histograms,
+A ``Graph`` records what the graph builders (analysis.physics.skim, selection, weights, histograms,
 btag) call on a dataframe: ``Alias``, ``Define``, ``Redefine``, ``Vary``, ``Filter``,
 ``Histo1D``, ``Histo2D`` and ``Snapshot``, with the same C++ expressions. From them and the input files' column types it
 writes one C++ entry function (``source``) with RDataFrame's semantics, compiles it once
-into a library cached by content (analysis.build) and runs it through RDataFrame with
+into a library cached by content (analysis.engine.build) and runs it through RDataFrame with
 typed, compiled callables. What the JIT did per process (seconds per graph) is then a
 library lookup, and what ``Vary`` did per node and universe is plain code:
 
@@ -16,7 +16,7 @@ library lookup, and what ``Vary`` did per node and universe is plain code:
   nodes, each reading only its own columns, so that the other columns are read only for
   the events that pass them;
 - corrections are bound once per process and run, found by role in the kernels, and
-  evaluated by C++ written from their JSON (analysis.correction_code) where it gives
+  evaluated by C++ written from their JSON (analysis.engine.correction_code) where it gives
   correctionlib's values.
 
 Results are numpy arrays (``Histogram``) binned as TH1D/TH2D bin, flow included, or a
@@ -26,14 +26,15 @@ file written by a typed ``Snapshot``.
 import ctypes
 import functools
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis import build, correction_code
-from analysis.corrections import KEYS, QUANTITIES, bindings
+from analysis.engine import build, correction_code
+from analysis.engine.corrections import KEYS, QUANTITIES, bindings
 from analysis.errors import TmetError
 
 SCHEMA_SOURCE = "schema.cxx"
@@ -229,7 +230,7 @@ class Layout:
 class Graph:
     """A graph recorded from the builders' calls (``frame()``), compiled and run (``run``).
 
-    ``specs``: the corrections its kernels use (analysis.corrections.correction_specs);
+    ``specs``: the corrections its kernels use (analysis.engine.corrections.correction_specs);
     ``kernels``: the headers of analysis/cpp its expressions call; ``prelude``: C++ of the
     graph's own that they call (e.g. a lumi mask's data)."""
 
@@ -324,7 +325,7 @@ class Graph:
 
     def source(self, schema, corrections=True):
         """(C++ source of the graph for input columns ``schema`` {name: C++ type}, Layout);
-        with its corrections written as C++ (analysis.correction_code) unless ``corrections``
+        with its corrections written as C++ (analysis.engine.correction_code) unless ``corrections``
         is false.
 
         Every column is a function of the columns it reads (``f_<var>``, a template, so that
@@ -369,7 +370,7 @@ class Graph:
         stage_getters = {stage: list(dict.fromkeys(getter(stage, u) for u in stage_universes)) for stage in stages}
         exact = {stage for stage in stages if len(stage_getters[stage]) == 1}
 
-        lines = [f"// tmet compiled graph: {self.description}", "// written by analysis/compiled.py; do not edit"]
+        lines = [f"// tmet compiled graph: {self.description}", "// written by analysis/engine/compiled.py; do not edit"]
         lines += [f'#include "{h}"' for h in self.kernels] + [
             '#include "frame.h"', "", "namespace tmet_graph {", "using namespace ROOT::VecOps;", "",
             correction_code.source(bindings(self.specs, correction_code.declared_inputs) if corrections else []), "",
@@ -568,7 +569,7 @@ class Graph:
         if client is None:
             return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression,
                                     output_format)
-        from analysis.dask_workers import result, ship
+        from analysis.engine.workers import result, ship
 
         setup = ship(client, [library.path, *(spec["file"] for spec in self.specs.values())])
         future = client.submit(write_on_worker, setup, library.path, self.specs, tree, list(paths), output,
@@ -628,7 +629,7 @@ class Library:
                                  ctypes.POINTER(ctypes.c_double)]
         names = tuple(lib.tmet_key_name(i).decode() for i in range(len(KEYS)))
         if names != KEYS:
-            raise TmetError(f"{path}: its correction roles {names} are not analysis/corrections.py's {KEYS}")
+            raise TmetError(f"{path}: its correction roles {names} are not analysis/engine/corrections.py's {KEYS}")
         self._lib = lib
         self.compiled = set()  # the roles whose corrections its own code evaluates (table())
 
@@ -698,11 +699,7 @@ class Library:
 
 @functools.cache
 def _schema_library():
-    import os
-
-    from analysis.root_setup import CPP_DIR
-
-    with open(os.path.join(CPP_DIR, SCHEMA_SOURCE)) as f:
+    with open(os.path.join(build.CPP_DIR, SCHEMA_SOURCE)) as f:
         lib = build.load(build.build("tmet_schema", f.read(), ()))
     lib.tmet_schema.restype = ctypes.c_char_p
     lib.tmet_entries.restype = ctypes.c_longlong
@@ -752,7 +749,7 @@ def partition(paths, counts, n):
 def _shipped(setup, library_path, specs):
     """On a Dask worker: the graph's library and its correction table, from the copies the
     WorkerSetup ``setup`` put in its local directory (its corrections bound there once)."""
-    from analysis.dask_workers import local_path, local_specs
+    from analysis.engine.workers import local_path, local_specs
 
     library = Library(local_path(setup, library_path))
     return library, library.table(local_specs(setup, specs))
@@ -772,7 +769,7 @@ def write_on_worker(setup, library_path, specs, tree, files, output, compression
 
 
 def _run_on_dask(client, library_path, specs, tree, paths, counts, partitions, size):
-    from analysis.dask_workers import result, ship
+    from analysis.engine.workers import result, ship
 
     if not sum(counts):
         library = Library(library_path)

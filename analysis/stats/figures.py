@@ -1,4 +1,4 @@
-"""The figures of the Plots task, from the templates Combine sees (``analysis.templates``).
+"""The figures of the Plots task, from the templates Combine sees (``analysis.stats.templates``).
 
 Per category and variable a stack (backgrounds, signals, data or blinded, the background
 uncertainty band) and, for the fit variable, an up/nominal/down plot of the total
@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from analysis import plots, templates
+from analysis.stats import plots, templates
 from config.shifts import RATE, sources, template_name, up_and_down
 
 

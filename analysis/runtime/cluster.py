@@ -57,13 +57,13 @@ def _local_cluster(n_workers):
     graph submitted before they have joined waits for them."""
     from dask.distributed import LocalCluster
 
-    from analysis.root_setup import configure_xrootd_client
+    from analysis.engine.root_setup import configure_xrootd_client
 
     configure_xrootd_client()  # the workers inherit it
-    # nannies and workers die with this process (analysis.dask_preload), so its exit does not
+    # nannies and workers die with this process (analysis.runtime.preload), so its exit does not
     # wait for distributed to close them one by one
     cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None,
-                           preload=["analysis.dask_preload"], preload_nanny=["analysis.dask_preload"])
+                           preload=["analysis.runtime.preload"], preload_nanny=["analysis.runtime.preload"])
     cluster.shutdown_on_close = False
     cluster.scale(n_workers or os.cpu_count())
     return cluster

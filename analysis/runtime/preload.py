@@ -1,12 +1,12 @@
 """Preload of the Dask nannies and workers that a process starts (its LocalCluster): each
 dies with its parent, so that no process of a run outlives it, also when the run is killed,
-and exits without the collections of Python's finalization (analysis.fast_exit), which the
+and exits without the collections of Python's finalization (analysis.runtime.fast_exit), which the
 nanny, and so the end of the run, would wait for."""
 
 import ctypes
 import signal
 
-from analysis.fast_exit import exit_without_collections
+from analysis.runtime.fast_exit import exit_without_collections
 
 PR_SET_PDEATHSIG = 1
 

@@ -15,9 +15,9 @@ import json
 import os
 from dataclasses import dataclass
 
-from analysis import root_setup
+from analysis.engine import root_setup
 from analysis.errors import TmetError
-from analysis.inputs import file_digest
+from analysis.engine.inputs import file_digest
 
 BTAG_EFFICIENCY_NAME = "btag_efficiency"
 VARIATION = "variation"
@@ -115,7 +115,7 @@ def setup(specs, kernels):
     correction of ``specs`` checked and bound to its role, for graphs of the same builders
     on ROOT's own (jitted) RDataFrame: the tests' check of the compiled graphs against
     RDataFrame itself. tmet's tasks run compiled graphs, which bind their own
-    (analysis.compiled)."""
+    (analysis.engine.compiled)."""
     _register_binding()
     ROOT = root_setup.load("corrections.h", *kernels)
     _check_keys([str(ROOT.tmet.KEY_NAMES[i]) for i in range(int(ROOT.tmet.N_KEYS))])
@@ -134,7 +134,7 @@ def setup(specs, kernels):
 def _check_keys(names):
     """The roles of corrections.h must be KEYS, in order: the index is what binds them."""
     if tuple(names) != KEYS:
-        raise TmetError(f"analysis/cpp/corrections.h's roles {names} are not analysis/corrections.py's {list(KEYS)}")
+        raise TmetError(f"analysis/cpp/corrections.h's roles {names} are not analysis/engine/corrections.py's {list(KEYS)}")
 
 
 @functools.cache

@@ -11,9 +11,9 @@ import functools
 from dataclasses import dataclass, field
 
 from analysis.errors import TmetError
-from analysis.root_setup import import_root
-from analysis.skim import SUMW
-from analysis.weights import normalisation_values, normalization
+from analysis.engine.root_setup import import_root
+from analysis.physics.skim import SUMW
+from analysis.physics.weights import normalisation_values, normalization
 from config.processes import present_processes, top_level_process
 from config.shifts import RATE, shape_shifts, sources, template_name
 

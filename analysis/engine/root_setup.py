@@ -2,7 +2,7 @@
 
 Everything here happens once per process: the first caller that needs ROOT sets the
 process up, later calls find it done. The event loops' graphs do not use the interpreter
-(analysis.compiled); the generator is an ACLiC library (``compile``).
+(analysis.engine.compiled); the generator is an ACLiC library (``compile``).
 """
 
 import array
@@ -11,12 +11,9 @@ import os
 import tempfile
 import warnings
 
+from analysis.engine.build import BUILD_DIR, CPP_DIR, linked_libraries
 from analysis.errors import TmetError
 
-CPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp")
-BUILD_DIR = os.environ.get(
-    "TMET_BUILD_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build"),
-)
 # XRootD client settings, read once per process at its first root:// access: one connection
 # attempt per open and 1 s timeout granularity, so that a dead server fails in seconds and
 # tmet's own retries and redirector fallback decide what happens next
@@ -61,12 +58,8 @@ def preload():
     forks its task processes) calls it once so that they and their event-loop children
     inherit it instead of each paying it. (Python's RDataFrame is not among them: the graphs
     are compiled, and its first use costs another 0.4 s.)"""
-    from analysis.build import ROOT_LIBRARIES
-
     ROOT = import_root()
-    for library in ROOT_LIBRARIES:
-        if ROOT.gSystem.Load(f"lib{library}") < 0:
-            raise TmetError(f"ROOT cannot load lib{library}, which tmet's compiled graphs link")
+    linked_libraries()
     # ROOT's file and tree I/O set themselves up at the first file written and read
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "preload.root")

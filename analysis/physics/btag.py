@@ -15,10 +15,10 @@ import json
 import correctionlib.schemav2 as cs
 import numpy as np
 
-from analysis import corrections
-from analysis.compiled import Graph
-from analysis.corrections import BTAG_EFFICIENCY_NAME
-from analysis.selection import KERNELS, define_selection
+from analysis.engine import corrections
+from analysis.engine.compiled import Graph
+from analysis.engine.corrections import BTAG_EFFICIENCY_NAME
+from analysis.physics.selection import KERNELS, define_selection
 
 FLAVOURS = (0, 4, 5)
 EPSILON = 1e-4

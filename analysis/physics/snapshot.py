@@ -4,10 +4,11 @@ For checks and plots outside the framework: event ids, category flags, every wei
 factor and the total weight, the variables and the best top candidate.
 """
 
-from analysis import corrections, histograms
-from analysis.compiled import Graph
-from analysis.selection import KERNELS, define_selection, event_columns
-from analysis.weights import define_weights, normalisation_values, weight_factors
+from analysis.engine import corrections
+from analysis.physics import histograms
+from analysis.engine.compiled import Graph
+from analysis.physics.selection import KERNELS, define_selection, event_columns
+from analysis.physics.weights import define_weights, normalisation_values, weight_factors
 
 
 def used_config(config, dataset):

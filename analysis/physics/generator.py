@@ -8,7 +8,7 @@ lumi * xsec * filter_efficiency), so data agrees with the MC prediction in expec
 
 import numpy as np
 
-from analysis import root_setup
+from analysis.engine import root_setup
 from analysis.errors import TmetError
 
 MODEL_FIELDS = (
@@ -109,7 +109,7 @@ def generate_file(path, config, dataset, file_index, n_events=None, mc_backgroun
     plan = sample_plan(config, dataset, file_index, n_events, mc_backgrounds, overrides)
     if client is None:
         return write_sample(path, plan)
-    from analysis.dask_workers import result, ship
+    from analysis.engine.workers import result, ship
 
     ship(client, [])  # tmet and the credentials (the worker compiles the generator)
     return result(client.submit(write_sample, path, plan, pure=False), f"generating {path}")

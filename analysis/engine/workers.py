@@ -38,7 +38,7 @@ CREDENTIALS = ("X509_USER_PROXY", "BEARER_TOKEN_FILE")
 
 def versions():
     """What a worker must share with the client: tmet's commit and ROOT's version."""
-    from analysis.root_setup import import_root
+    from analysis.engine.root_setup import import_root
 
     return {"tmet commit": tmet_revision()["commit"], "ROOT": import_root().gROOT.GetVersion()}
 

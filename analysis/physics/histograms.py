@@ -1,7 +1,7 @@
 """Histograms of every category x variable under every requested shift, in one pass.
 
 The graph is built by plain functions (objects -> selection -> weights -> histograms) on a
-compiled graph (analysis.compiled), which runs here (threads) or on Dask workers (entry
+compiled graph (analysis.engine.compiled), which runs here (threads) or on Dask workers (entry
 ranges). Object shifts are ``Vary``s of jets and MET before the selection, asked for under
 every universe; weight shifts keep the nominal selection, so they are the entries of one
 ``weight_shifts`` column, filled along a (category, shift) axis. Either way a dataset is
@@ -11,11 +11,11 @@ split into one per category (and shift) after the event loop.
 
 from dataclasses import dataclass
 
-from analysis import corrections
-from analysis.compiled import NOMINAL, Graph, Histogram
-from analysis.selection import KERNELS, define_selection
-from analysis.skim import SUMW, event_filters
-from analysis.weights import define_weight_shifts, define_weights
+from analysis.engine import corrections
+from analysis.engine.compiled import NOMINAL, Graph, Histogram
+from analysis.physics.selection import KERNELS, define_selection
+from analysis.physics.skim import SUMW, event_filters
+from analysis.physics.weights import define_weight_shifts, define_weights
 from config.shifts import OBJECT, WEIGHT, shape_shifts, sources
 
 
@@ -172,7 +172,7 @@ def write_histograms(path, hists, sumw=None):
     """One ROOT file with a TH1D per ``<category>/<variable>`` and, for MC, the sum of
     generator weights ``sumw`` that normalises them (``SUMW``; the templates apply
     lumi * xsec / sumw, so that a cross section or luminosity does not remake them)."""
-    from analysis.root_setup import import_root
+    from analysis.engine.root_setup import import_root
 
     ROOT = import_root()
     tfile = ROOT.TFile.Open(path, "RECREATE")

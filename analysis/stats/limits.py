@@ -19,7 +19,7 @@ import os
 from statistics import NormalDist
 
 from analysis.errors import TmetError
-from analysis.root_setup import import_root
+from analysis.engine.root_setup import import_root
 
 STAT_THRESHOLD = 0.001  # relative MC error below which a bin gets no staterror gamma
 MAX_SCANS = 5  # scans of the mu range before giving up on finding the limits inside it

@@ -11,12 +11,12 @@ without ``Runs`` or without either branch, the sum of ``genWeight`` of its event
 from dataclasses import dataclass
 
 
-from analysis import corrections, root_setup
-from analysis.compiled import Graph, entries, input_schema
-from analysis.corrections import JET_ID_KEYS
+from analysis.engine import corrections, root_setup
+from analysis.engine.compiled import Graph, entries, input_schema
+from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
-from analysis.inputs import check_inputs, file_digest
-from analysis.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
+from analysis.engine.inputs import check_inputs, file_digest
+from analysis.physics.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
 from config.shifts import weight_sources
 
 # the TParameter<double> of a skim holding the sum of generator weights of its inputs
@@ -168,7 +168,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
 
     Every input is opened and checked for the branches first, so that a missing branch
     or unreadable file raises before the event loop and no output is written. The
-    selection and the Snapshot are a compiled graph (analysis.compiled), built once; with a
+    selection and the Snapshot are a compiled graph (analysis.engine.compiled), built once; with a
     Dask ``client`` it runs on a worker, which writes ``output_path`` (a URL of the store).
     """
     nano_version = config.x.nano_version if nano_version is None else nano_version

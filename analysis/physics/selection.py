@@ -11,7 +11,7 @@ recomputes only what depends on those.
 
 import re
 
-from analysis.skim import event_filters
+from analysis.physics.skim import event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
 # the C++ the graph steps call (with corrections.h, which corrections.setup declares)

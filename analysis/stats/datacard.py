@@ -9,8 +9,8 @@ shift (luminosity, cross sections), a ``shape`` line per shape shift source and
 
 from dataclasses import dataclass
 
-from analysis.root_setup import import_root
-from analysis.templates import BIN_FLOOR
+from analysis.engine.root_setup import import_root
+from analysis.stats.templates import BIN_FLOOR
 from config.processes import card_sets
 from config.shifts import RATE, shape_shifts, shape_source_names, sources, template_name
 

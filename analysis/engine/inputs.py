@@ -9,7 +9,7 @@ import hashlib
 import os
 import time
 
-from analysis import root_setup
+from analysis.engine import root_setup
 from analysis.errors import TmetError
 
 

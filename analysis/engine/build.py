@@ -27,7 +27,12 @@ import subprocess
 import sys
 
 from analysis.errors import TmetError
-from analysis.root_setup import BUILD_DIR, CPP_DIR
+
+ANALYSIS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tmet's C++: the kernels and runtime headers the graphs include, the generator, the schema reader
+CPP_DIR = os.path.join(ANALYSIS_DIR, "cpp")
+# the cache of compiled libraries: TMET_BUILD_DIR, else .build of the repository
+BUILD_DIR = os.environ.get("TMET_BUILD_DIR", os.path.join(os.path.dirname(ANALYSIS_DIR), ".build"))
 
 # what a graph's library links: RDataFrame and what it reads, correctionlib
 ROOT_LIBRARIES = ("Core", "RIO", "Tree", "TreePlayer", "ROOTVecOps", "ROOTDataFrame", "ROOTNTuple", "Imt", "Hist")

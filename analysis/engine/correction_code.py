@@ -25,7 +25,7 @@ import math
 import random
 import re
 
-from analysis.corrections import FIXED, VARIATION_SOURCE
+from analysis.engine.corrections import FIXED, VARIATION_SOURCE
 from analysis.errors import TmetError
 
 # the b-tag efficiency maps are one file per dataset: compiled in, they would make a library
@@ -350,7 +350,7 @@ def source(bindings):
             continue  # correctionlib evaluates it
         table.append(f'{{"{code_key(binding)}", correction_{k}}}')
     return "\n".join([
-        "// corrections compiled from their JSON (analysis/correction_code.py)", *functions, "",
+        "// corrections compiled from their JSON (analysis/engine/correction_code.py)", *functions, "",
         "inline tmet::CompiledCorrection compiled_correction(const std::string& key) {",
         "    static const std::map<std::string, tmet::CompiledCorrection> table = {" + ", ".join(table) + "};",
         "    const auto it = table.find(key);", "    return it == table.end() ? nullptr : it->second;", "}"])
