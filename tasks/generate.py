@@ -5,7 +5,6 @@ import luigi
 
 from analysis.errors import TmetError
 from config.datasets import input_files
-from config.processes import datasets_of
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
@@ -50,16 +49,10 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
         suffix = f"_n{self.n_events}" if self.n_events else ""
         return self.target(f"sample_{self.branch}{suffix}.root")
 
-    def mixed_backgrounds(self):
-        """The synthetic background datasets that a data dataset mixes (none for MC)."""
-        if not self.dataset_inst.is_data:
-            return ()
-        return [d for d in datasets_of(self.config_inst, self.config_inst.x.background_processes) if d.x.synthetic]
-
     def used_config(self):
         from analysis.physics.generator import used_config
 
-        return used_config(self.config_inst, self.dataset_inst, self.mixed_backgrounds())
+        return used_config(self.config_inst, self.dataset_inst)
 
     @law.decorator.log
     @trusted_run
@@ -68,7 +61,7 @@ class GenerateSample(ExecutorTask, DatasetTask, law.LocalWorkflow):
 
         n_events, sumw = self.event_loop(
             generate_file, location(self.output()), self.config_inst, self.dataset_inst, self.branch,
-            n_events=self.n_events or None, mc_backgrounds=self.mixed_backgrounds(),
+            n_events=self.n_events or None,
             warm_up=lambda directory: prepare(),
         )
         count_events(n_events)

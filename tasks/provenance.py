@@ -28,7 +28,7 @@ import law
 from scinum import Number
 
 from analysis.errors import TmetError
-from analysis.revision import tmet_revision
+from analysis.revision import source_stamp, tmet_revision
 from tasks.store import atomic_write, flat_targets, is_remote, sidecar, store_location
 
 RECORD_SUFFIX = ".record.json"
@@ -60,18 +60,7 @@ def software():
 def code_digest(modules):
     """Digest of the sources of ``modules`` (analysis module names), the analysis modules they
     import, and the C++ files of analysis/cpp they name (with their local includes)."""
-    return _code_digest(tuple(sorted(modules)), _source_stamp())
-
-
-def _source_stamp():
-    """Sizes and mtimes of the analysis sources: the code digest is remade when they change."""
-    stamp = []
-    for directory, dirs, names in os.walk(os.path.join(REPO, "analysis")):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(names):
-            info = os.stat(os.path.join(directory, name))
-            stamp.append((os.path.join(directory, name), info.st_size, info.st_mtime_ns))
-    return tuple(stamp)
+    return _code_digest(tuple(sorted(modules)), source_stamp(("analysis",)))
 
 
 @functools.cache

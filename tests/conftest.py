@@ -27,12 +27,6 @@ def config():
     return get_config("run2_2018_synth")
 
 
-def background_datasets(config):
-    from config.processes import datasets_of
-
-    return [d for d in datasets_of(config, config.x.background_processes) if d.x.synthetic]
-
-
 @pytest.fixture(scope="session")
 def generate(config, tmp_path_factory):
     """generate(dataset, file_index=0, n_events=SMALL_EVENTS) -> path of a generated file (cached)."""
@@ -46,8 +40,7 @@ def generate(config, tmp_path_factory):
         if key not in cache:
             dataset = config.get_dataset(dataset_name)
             path = str(base / f"{dataset_name}_{file_index}_{n_events}.root")
-            generate_file(path, config, dataset, file_index, n_events=n_events,
-                          mc_backgrounds=background_datasets(config) if dataset.is_data else ())
+            generate_file(path, config, dataset, file_index, n_events=n_events)
             cache[key] = path
         return cache[key]
 

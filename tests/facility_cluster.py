@@ -2,7 +2,7 @@
 workers (with nannies) run as another unix user (``nobody``), in a directory of their own,
 with a home of their own, from a Python installation of their own; they cannot read the
 client's pytest directories (its store, build cache, datasets YAML, b-tag efficiencies),
-so everything a graph needs must reach them through Dask (analysis.engine.workers) or the
+so everything a graph needs must reach them through Dask (analysis.engine.worker_setup) or the
 XRootD server.
 
 Their installation is the facility's image: a virtual environment at another path than the
@@ -11,7 +11,7 @@ site-packages, so that ROOT and correctionlib lie elsewhere than where the clien
 libraries. It is made once per content of requirements.txt (``worker_environment``) and
 reused by later runs. With ``tmet="installed"`` a clone of this repository at its commit is
 on the workers' ``PYTHONPATH``, as in an image with tmet installed; with ``tmet="shipped"``
-they have no tmet at all, so the client ships its own (analysis.engine.workers.ship_code).
+they have no tmet at all, so the client ships its own (analysis.engine.worker_setup.ship_code).
 """
 
 import fcntl

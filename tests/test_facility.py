@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis.engine.workers import WorkerSetup, versions
+from analysis.engine.worker_setup import WorkerSetup, versions
 from analysis.engine.build import BUILD_DIR
 from analysis.errors import TmetError
 from tests.conftest import law_run, tiny_law_env
@@ -85,7 +85,7 @@ def test_chain_on_workers_without_tmet(bare_facility, xrootd_server, build_dir, 
     # every heavy task ran there: samples, skims and snapshots written, histograms and b-tag counts filled
     with Client(bare_facility.address) as client:
         ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    assert {"write_sample", "write_on_worker", "run_partition"} <= set(ran), ran
+    assert {"write_sample", "write_snapshot", "run_partition"} <= set(ran), ran
     code, out = law_run(dict(env, TMET_EXECUTOR="local"), "Datacard", version="local")
     assert code == 0, out
     on_facility = remote_files(xrootd_server, "/store/bare/Datacard/run2_2018_synth/facility")
@@ -206,7 +206,7 @@ def test_workers_killed_mid_skim_and_mid_histograms(facility, xrootd_server, bui
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with Client(facility.address) as client:
-            killed = [kill_worker_running(client, "write_on_worker"), kill_worker_running(client, "run_partition")]
+            killed = [kill_worker_running(client, "write_snapshot"), kill_worker_running(client, "run_partition")]
         out, _ = run.communicate(timeout=600)
     finally:
         run.kill()

@@ -35,6 +35,7 @@ import numpy as np
 
 from analysis.engine import build, correction_code
 from analysis.engine.corrections import KEYS, QUANTITIES, bindings
+from analysis.engine.dispatch import dispatch, local_path, local_specs
 from analysis.errors import TmetError
 
 SCHEMA_SOURCE = "schema.cxx"
@@ -548,11 +549,18 @@ class Graph:
         paths, counts = readable_inputs(paths, tree)
         schema = input_schema(paths[0], tree)
         library, layout = self.compile(schema)
-        if client is not None:
-            buffer = _run_on_dask(client, library.path, self.specs, tree, paths, counts, partitions, layout.size)
+        if client is None or not sum(counts):  # nothing to split: one range, here
+            client, ranges = None, [(list(paths), 0, 0)]
         else:
-            buffer = library.run(tree, list(paths), 0, 0, threads, library.table(self.specs), layout.size)
-        self._results = _unpack(buffer, self.actions, layout)
+            ranges = partition(paths, counts, partitions or max(sum(client.nthreads().values()), 1))
+        buffers = dispatch(client, run_partition,
+                           [(library.path, self.specs, tree, files, begin, end, threads if client is None else 1,
+                             layout.size) for files, begin, end in ranges],
+                           files=self._files(library), what=f"the event loop over {', '.join(paths)}")
+        total = np.zeros(layout.size)
+        for buffer in buffers:  # in partition order, for reproducible sums
+            total += buffer
+        self._results = _unpack(total, self.actions, layout)
 
     def write(self, paths, output, compression, tree="Events", threads=1, client=None, output_format="TTree"):
         """Run the graph's ``Snapshot`` over ``paths`` into ``output`` (``compression``: a
@@ -566,15 +574,16 @@ class Graph:
             raise TmetError("a graph needs at least one input file")
         paths, _ = readable_inputs(paths, tree)
         library, _ = self.compile(input_schema(paths[0], tree))
-        if client is None:
-            return library.snapshot(tree, list(paths), threads, library.table(self.specs), output, compression,
-                                    output_format)
-        from analysis.engine.workers import result, ship
+        (written,) = dispatch(client, write_snapshot,
+                              [(library.path, self.specs, tree, list(paths), output, compression, output_format,
+                                threads if client is None else 1)],
+                              files=self._files(library),
+                              what=f"{self.description}: writing {output} from {', '.join(paths)}")
+        return written
 
-        setup = ship(client, [library.path, *(spec["file"] for spec in self.specs.values())])
-        future = client.submit(write_on_worker, setup, library.path, self.specs, tree, list(paths), output,
-                               compression, output_format, pure=False)
-        return result(future, f"{self.description}: writing {output} from {', '.join(paths)}")
+    def _files(self, library):
+        """What a worker needs of the client's files to run the graph: its library, the correction files."""
+        return [library.path, *(spec["file"] for spec in self.specs.values())]
 
     def value(self, action, universe):
         if self._results is None:
@@ -746,39 +755,21 @@ def partition(paths, counts, n):
     return out
 
 
-def _shipped(setup, library_path, specs):
-    """On a Dask worker: the graph's library and its correction table, from the copies the
-    WorkerSetup ``setup`` put in its local directory (its corrections bound there once)."""
-    from analysis.engine.workers import local_path, local_specs
-
+def _loaded(setup, library_path, specs):
+    """The graph's library and its correction table, from the client's files as this process
+    finds them (``setup``: see analysis.engine.dispatch.dispatch)."""
     library = Library(local_path(setup, library_path))
     return library, library.table(local_specs(setup, specs))
 
 
-def run_partition(setup, library_path, specs, tree, files, begin, end, size):
-    """The buffer of one entry range, on a Dask worker."""
-    library, table = _shipped(setup, library_path, specs)
-    return library.run(tree, files, begin, end, 1, table, size)
+def run_partition(setup, library_path, specs, tree, files, begin, end, threads, size):
+    """The buffer of the entries [begin, end) of ``files`` (all: end 0), with ``threads`` threads."""
+    library, table = _loaded(setup, library_path, specs)
+    return library.run(tree, files, begin, end, threads, table, size)
 
 
-def write_on_worker(setup, library_path, specs, tree, files, output, compression, output_format):
-    """The graph's snapshot of ``files`` into ``output`` (a URL of the store, or a path the
-    worker shares with the client), on a Dask worker; returns the entries written."""
-    library, table = _shipped(setup, library_path, specs)
-    return library.snapshot(tree, files, 1, table, output, compression, output_format)
-
-
-def _run_on_dask(client, library_path, specs, tree, paths, counts, partitions, size):
-    from analysis.engine.workers import result, ship
-
-    if not sum(counts):
-        library = Library(library_path)
-        return library.run(tree, paths, 0, 0, 1, library.table(specs), size)
-    setup = ship(client, [library_path, *(spec["file"] for spec in specs.values())])
-    n = partitions or max(sum(client.nthreads().values()), 1)
-    futures = [client.submit(run_partition, setup, library_path, specs, tree, files, begin, end, size, pure=False)
-               for files, begin, end in partition(paths, counts, n)]
-    total = np.zeros(size)
-    for future in futures:  # in partition order, for reproducible sums
-        total += result(future, f"the event loop over {', '.join(paths)}")
-    return total
+def write_snapshot(setup, library_path, specs, tree, files, output, compression, output_format, threads):
+    """The graph's snapshot of ``files`` into ``output`` (on a Dask worker: a URL of the store,
+    or a path the worker shares with the client); returns the entries written."""
+    library, table = _loaded(setup, library_path, specs)
+    return library.snapshot(tree, files, threads, table, output, compression, output_format)

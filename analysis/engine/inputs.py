@@ -77,22 +77,6 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
     return urls, entries
 
 
-def count_entries(paths, tree_name="Events"):
-    """Entries of ``tree_name`` summed over the files ``paths`` (local paths or URLs)."""
-    ROOT = root_setup.import_root()
-    total = 0
-    for path in paths:
-        tfile = ROOT.TFile.Open(path)
-        if not tfile or tfile.IsZombie():
-            raise TmetError(f"cannot open {path}")
-        tree = tfile.Get(tree_name)
-        if not tree:
-            raise TmetError(f"{path} has no '{tree_name}' tree")
-        total += tree.GetEntries()
-        tfile.Close()
-    return total
-
-
 def file_digest(path):
     """A digest of the content of a local file ("missing" where it does not exist), for the
     provenance of what reads it; remembered per process while its size and mtime stay."""
@@ -141,24 +125,3 @@ def read_whole(path, tree_name="Events"):
     tfile.Close()
     if entry >= 0:
         raise TmetError(f"{path}: entry {entry} of '{tree_name}' cannot be read")
-
-
-def empty_copies(paths, directory, redirectors=(), trees=("Events", "Runs")):
-    """Local copies of ``paths`` with every tree of ``trees`` they hold, without entries (same
-    branches and types; only the files' metadata is read): a graph built on them is compiled
-    as it would be on the files, without reading an event."""
-    ROOT = root_setup.import_root()
-    copies = []
-    for index, path in enumerate(paths):
-        _, source = open_file(path, redirectors)
-        copy = os.path.join(directory, f"empty_{index}.root")
-        target = ROOT.TFile.Open(copy, "RECREATE")
-        for name in trees:
-            tree = source.Get(name)
-            if tree and tree.InheritsFrom("TTree"):
-                target.cd()
-                tree.CloneTree(0).Write()
-        target.Close()
-        source.Close()
-        copies.append(copy)
-    return copies

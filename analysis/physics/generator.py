@@ -9,7 +9,9 @@ lumi * xsec * filter_efficiency), so data agrees with the MC prediction in expec
 import numpy as np
 
 from analysis.engine import root_setup
+from analysis.engine.dispatch import dispatch
 from analysis.errors import TmetError
+from config.processes import datasets_of
 
 MODEL_FIELDS = (
     "neg_weight_fraction", "gen_weight", "met_min", "met_slope", "met_resolution",
@@ -84,12 +86,21 @@ def data_mixture(dataset, mc_datasets, n_files):
     return [(d, mixture[d.name] / n_files) for d in mc_datasets]
 
 
-def used_config(config, dataset, mc_backgrounds=()):
-    """The config values the files of the synthetic ``dataset`` depend on (data: ``mc_backgrounds``, its mixture)."""
+def mixed_backgrounds(config, dataset):
+    """The datasets the synthetic data ``dataset`` mixes: the config's synthetic datasets of
+    its background processes (none for MC)."""
+    if not dataset.is_data:
+        return []
+    return [d for d in datasets_of(config, config.x.background_processes) if d.x.synthetic]
+
+
+def used_config(config, dataset):
+    """The config values the files of the synthetic ``dataset`` depend on (data: those of the
+    datasets it mixes too)."""
     values = {"generator": dataset.x.generator, "campaign": config.x.generator_campaign,
               "btag_working_point": config.x.objects["btag"]["value"]}
     if dataset.is_data:
-        values["mixed"] = {d.name: d.x.generator for d in mc_backgrounds}
+        values["mixed"] = {d.name: d.x.generator for d in mixed_backgrounds(config, dataset)}
     return values
 
 
@@ -98,24 +109,20 @@ def prepare():
     return root_setup.compile("generator.cxx")
 
 
-def generate_file(path, config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None, client=None):
+def generate_file(path, config, dataset, file_index, n_events=None, overrides=None, client=None):
     """Write file ``file_index`` of the synthetic ``dataset`` to ``path``; returns (events, sumw).
 
     ``n_events`` overrides ``events_per_file`` (MC) for benchmark-sized samples, as
     ``overrides`` does other generator settings (the benchmarks' NanoAOD compression and
-    precision); data needs ``mc_backgrounds``, the datasets it mixes. ``client``: a Dask
+    precision); data mixes the ``mixed_backgrounds``. ``client``: a Dask
     client, one of whose workers writes ``path`` (a URL of the store).
     """
-    plan = sample_plan(config, dataset, file_index, n_events, mc_backgrounds, overrides)
-    if client is None:
-        return write_sample(path, plan)
-    from analysis.engine.workers import result, ship
-
-    ship(client, [])  # tmet and the credentials (the worker compiles the generator)
-    return result(client.submit(write_sample, path, plan, pure=False), f"generating {path}")
+    plan = sample_plan(config, dataset, file_index, n_events, overrides)
+    (written,) = dispatch(client, write_sample, [(path, plan)], what=f"generating {path}")
+    return written
 
 
-def sample_plan(config, dataset, file_index, n_events=None, mc_backgrounds=(), overrides=None):
+def sample_plan(config, dataset, file_index, n_events=None, overrides=None):
     """What ``write_sample`` writes, as plain values (a Dask worker gets them, not the config)."""
     settings = check_generator_settings({**dataset.x.generator, **(overrides or {})},
                                         f"dataset '{dataset.name}'", dataset.is_data)
@@ -123,7 +130,7 @@ def sample_plan(config, dataset, file_index, n_events=None, mc_backgrounds=(), o
     seed = int(settings["seed"]) * 1_000_003 + file_index
     if dataset.is_data:
         rng = np.random.default_rng(seed)
-        mixture = data_mixture(dataset, mc_backgrounds, int(settings["files"]))
+        mixture = data_mixture(dataset, mixed_backgrounds(config, dataset), int(settings["files"]))
         # a requested size rescales the mixture, keeping its proportions
         scale = 1.0 if n_events is None else n_events / sum(e for _, e in mixture)
         models = [(model_fields(background.x.generator), int(rng.poisson(expected * scale)))
@@ -147,8 +154,11 @@ def model_fields(settings):
             **{f: [float(v) for v in settings[f]] for f in MULTIPLICITY_FIELDS}}
 
 
-def write_sample(path, plan):
-    """Write the file of ``plan`` (``sample_plan``) to ``path``; returns (events, sumw)."""
+def write_sample(setup, path, plan):
+    """Write the file of ``plan`` (``sample_plan``) to ``path``; returns (events, sumw). It reads
+    none of the client's files (``setup``, of analysis.engine.dispatch.dispatch: the worker
+    compiles the generator itself); on a worker, the setup gave it the credentials."""
+    del setup
     ROOT = prepare()
     campaign = ROOT.tmet.gen.GenCampaign()
     for field, value in plan["campaign"].items():

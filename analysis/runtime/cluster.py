@@ -71,9 +71,12 @@ def _local_cluster(n_workers):
 
 @contextlib.contextmanager
 def connected(address, worker_wait=DEFAULT_WORKER_WAIT):
-    """A Client of ``address`` for one graph, watched: should the cluster have no worker for
+    """A Client of ``address`` for one graph, its workers given tmet where they lack it
+    (analysis.engine.worker_setup.ship_code), watched: should the cluster have no worker for
     ``worker_wait`` seconds, the client is closed (ending the graph) and a TmetError raised."""
     from dask.distributed import Client
+
+    from analysis.engine.worker_setup import ship_code
 
     client = Client(address, timeout=30)
     stop, lost = threading.Event(), threading.Event()
@@ -94,6 +97,7 @@ def connected(address, worker_wait=DEFAULT_WORKER_WAIT):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
+        ship_code(client)  # once per connection: tmet itself, where a worker lacks it
         yield client
     except Exception as e:
         if lost.is_set():

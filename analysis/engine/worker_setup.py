@@ -19,6 +19,7 @@ Workers whose image lacks tmet get the client's copy first (``ship_code``: Dask'
 UploadDirectory plugin, also for workers that join later).
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ import tempfile
 from distributed.diagnostics.plugin import UploadDirectory, WorkerPlugin
 
 from analysis.errors import TmetError
-from analysis.revision import REPO, REVISION_FILE, tmet_revision
+from analysis.revision import REPO, REVISION_FILE, source_stamp, tmet_revision
 
 # what a worker imports of tmet: the analysis code, the configs (with their datasets YAML and
 # file lists) and the tasks (a graph's functions are pickled by reference to these modules)
@@ -119,6 +120,19 @@ def _write(path, data, mode):
     os.replace(tmp, path)
 
 
+@functools.cache
+def code_copy(stamp):
+    """(name, {relative path: content}) of the client's tmet, read once per process and
+    ``stamp`` (analysis.revision.source_stamp of CODE_PACKAGES), however many connections
+    ship it."""
+    files = {}
+    for path, _, _ in stamp:
+        with open(path, "rb") as f:
+            files[os.path.relpath(path, REPO)] = f.read()
+    content = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(files.items())))
+    return f"tmet-{tmet_revision()['commit']}-{content.hexdigest()[:12]}", files
+
+
 def ship_code(client):
     """Give the scheduler and the workers of ``client`` that need it the client's copy of
     tmet (its CODE_PACKAGES and its revision): those that cannot import tmet, and, when the
@@ -128,17 +142,7 @@ def ship_code(client):
     it too); the scheduler, which unpickles the graphs, gets the same archive. Workers whose
     image has tmet at a clean client's commit keep theirs (the WorkerSetup checks it)."""
     revision = tmet_revision()
-    files = {}
-    for package in CODE_PACKAGES:
-        for root, dirs, names in os.walk(os.path.join(REPO, package)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for file_name in sorted(names):
-                if not file_name.endswith(".pyc"):
-                    path = os.path.join(root, file_name)
-                    with open(path, "rb") as f:
-                        files[os.path.relpath(path, REPO)] = f.read()
-    content = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(files.items())))
-    name = f"tmet-{revision['commit']}-{content.hexdigest()[:12]}"
+    name, files = code_copy(source_stamp(CODE_PACKAGES))
 
     def needs_copy(name, any_tmet_will_do, client_repo):  # where tmet may not be importable: pickled by value
         import importlib.util
@@ -188,33 +192,8 @@ def ship_code(client):
 
 def ship(client, paths):
     """Register the WorkerSetup of ``paths`` (and of the client's credentials) on the cluster
-    of ``client``, after tmet itself where a worker lacks it (``ship_code``); returns its
-    name, which the tasks of the graph use to find the files."""
-    ship_code(client)
+    of ``client``; returns its name, which the tasks of the graph use to find the files.
+    tmet itself reached the workers when the client connected (``ship_code``)."""
     setup = WorkerSetup(paths, client_credentials(), versions(), os.environ.get("X509_CERT_DIR"))
     client.register_plugin(setup, name=setup.name)
     return setup.name
-
-
-def local_path(setup_name, path):
-    """On a worker: where the WorkerSetup ``setup_name`` put the file shipped from ``path``."""
-    from distributed import get_worker
-
-    return get_worker().plugins[setup_name].path(path)
-
-
-def local_specs(setup_name, specs):
-    """On a worker: correction ``specs`` whose files are the copies WorkerSetup put there."""
-    return {key: {**spec, "file": local_path(setup_name, spec["file"])} for key, spec in specs.items()}
-
-
-def result(future, what):
-    """The result of ``future``, a Dask task doing ``what`` (e.g. "the skim of FILES"); a task
-    whose workers kept dying under it (a crash: a corrupt file?) is a TmetError naming it."""
-    from distributed import KilledWorker
-
-    try:
-        return future.result()
-    except KilledWorker as e:
-        raise TmetError(f"{what} crashed the Dask workers that ran it ({e}); a corrupt input? "
-                        f"run it with --executor local to find the file") from e
