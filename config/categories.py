@@ -14,5 +14,7 @@ CATEGORIES = {
 
 
 def add_categories(config):
+    """A category per CATEGORIES entry, its ``selection`` the list of its cuts (order keeps a
+    list as it is): the one place the cuts are stored."""
     for category_id, (name, cuts) in enumerate(CATEGORIES.items(), start=1):
-        config.add_category(name=name, id=category_id, selection=" && ".join(cuts), aux={"cuts": list(cuts)})
+        config.add_category(name=name, id=category_id, selection=list(cuts))

@@ -14,7 +14,6 @@ a task's outputs depend on reruns exactly the tasks that use it.
 """
 
 import contextlib
-import copy
 import importlib
 import os
 import threading
@@ -166,9 +165,8 @@ def overrides(config=None, cuts=None, values=None):
                 raise TmetError(f"config '{config_inst.name}' has no category '{name}'; it has "
                                 f"{', '.join(config_inst.categories.names())}")
             category = config_inst.get_category(name)
-            saved_categories[name] = (category.selection, copy.deepcopy(category.x.cuts))
-            category.x.cuts = list(category_cuts)
-            category.selection = " && ".join(category_cuts)
+            saved_categories[name] = category.selection
+            category.selection = list(category_cuts)
         for key, value in (values or {}).items():
             if key not in config_inst.x:
                 raise TmetError(f"config '{config_inst.name}' has no value '{key}'")
@@ -176,9 +174,8 @@ def overrides(config=None, cuts=None, values=None):
             config_inst.x[key] = value
         yield config_inst
     finally:
-        for name, (selection, category_cuts) in saved_categories.items():
-            category = config_inst.get_category(name)
-            category.selection, category.x.cuts = selection, category_cuts
+        for name, selection in saved_categories.items():
+            config_inst.get_category(name).selection = selection
         for key, value in saved_values.items():
             config_inst.x[key] = value
 

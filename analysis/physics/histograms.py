@@ -25,7 +25,7 @@ def used_config(config, dataset):
     return {
         "objects": config.x.objects,
         "filters": event_filters(config, dataset.is_data),
-        "categories": [(c.name, c.x.cuts) for c in config.categories],
+        "categories": [(c.name, c.selection) for c in config.categories],
         "variables": [(v.name, v.expression, v.binning) for v in config.variables],
         "shifts": [(s.name, s.tags, s.aux) for s in shape_shifts(config)],
         "corrections": {} if dataset.is_data else corrections.used_corrections(config),

@@ -11,6 +11,8 @@ recomputes only what depends on those.
 
 import re
 
+from order.util import join_root_selection
+
 from analysis.physics.skim import event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
@@ -104,7 +106,7 @@ def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False
         df = _prefilter(df, config, known, "met and mt")
     df = _define_jets(df, config)
     # one column for all categories: every node costs per event, and more so in every universe
-    selections = ", ".join(f"({category.selection})" for category in config.categories)
+    selections = ", ".join(f"({join_root_selection(category.selection)})" for category in config.categories)
     df = df.Define("category_index", f"event_filters ? tmet::passed_indices({{{selections}}}) : ROOT::RVecI{{}}")
     for index, category in enumerate(config.categories):
         df = df.Define(category_flag(category.name), f"ROOT::VecOps::Any(category_index == {index})")
@@ -169,11 +171,11 @@ def _prefilter(df, config, columns, name):
     """Keep events that pass, for some category, all of its cuts over ``columns``.
 
     Exact: an event in a category passes each of the category's cuts. Cuts come from the
-    config (``category.x.cuts``); one over any other column waits for the final filter.
+    config (``category.selection``, a list of cuts); one over any other column waits for the final filter.
     """
     clauses = []
     for category in config.categories:
-        known = [cut for cut in category.x.cuts if set(re.findall(r"[A-Za-z_]\w*", cut)) <= set(columns)]
+        known = [cut for cut in category.selection if set(re.findall(r"[A-Za-z_]\w*", cut)) <= set(columns)]
         if not known:
             return df  # this category accepts every event so far
         clauses.append(" && ".join(f"({cut})" for cut in known))
