@@ -13,11 +13,10 @@ from tasks.freshness import trusted_run
 
 def fit_templates(task):
     """The Templates of the fit variable, from the task's Histograms inputs."""
-    from analysis.stats.templates import templates_of
+    from analysis.stats.templates import fit_templates
 
-    variable = task.config_inst.x.fit_variable
     with histogram_files(task.input()) as files:
-        return templates_of(task.config_inst, files, [variable])[variable]
+        return fit_templates(task.config_inst, files)
 
 
 class Datacard(SignalTask):
@@ -51,13 +50,10 @@ class Datacard(SignalTask):
         templates = fit_templates(self)
         for line in floored_lines(templates.floored, config.categories.names(), templates.backgrounds):
             self.publish_message(f"floored: {line}")
-        header = [
-            f"made by tmet {analysis.__version__} (commit {tmet_revision()['commit']}), config {self.config}, "
-            f"version {self.version}",
-            f"fit variable {config.x.fit_variable}; blinded: {', '.join(config.x.blinded_categories) or 'none'}",
-        ]
+        origin = (f"made by tmet {analysis.__version__} (commit {tmet_revision()['commit']}), config {self.config}, "
+                  f"version {self.version}")
         outputs = self.output()
-        cards = datacards(config, templates, header)
+        cards = datacards(config, templates, origin)
         for card in cards:
             out = outputs[f"{card.card_set}/{card.channel}"]
             write_shapes(out["shapes"].abspath, card.templates)

@@ -93,27 +93,25 @@ class Limits(SignalTask):
     @law.decorator.log
     @trusted_run
     def run(self):
-        from analysis.stats.limits import limits_from_card
+        from analysis.stats.limits import config_limits
         from analysis.stats.plots import plot_limits
 
         self.check_signal()
         config = self.config_inst
-        observed = not config.x.blinded_categories
         cards = self.input()
         outputs = self.output()
-        results = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for card_set, signals in card_sets(config).items():
+            local_cards = {}
+            for card_set in card_sets(config):
                 combined = cards[f"{card_set}/combined"]
-                local_card = os.path.join(tmp, card_set, os.path.basename(combined["card"].path))
-                combined["card"].copy_to_local(local_card)
+                local_cards[card_set] = os.path.join(tmp, card_set, os.path.basename(combined["card"].path))
+                combined["card"].copy_to_local(local_cards[card_set])
                 combined["shapes"].copy_to_local(os.path.join(tmp, card_set, os.path.basename(combined["shapes"].path)))
-                for signal in signals:
-                    results[signal] = limits_from_card(local_card, observed=observed, signal=signal)
-                    self.publish_message(f"{signal}: {results[signal]}")
-            masses = {s: config.get_process(s).x.mediator_mass for s in results}
+            results = config_limits(config, local_cards)
+            for signal, limits in results.items():
+                self.publish_message(f"{signal}: {limits}")
             base = os.path.join(tmp, "limits")
-            plot_limits(base, masses, results, config.x.luminosity.nominal / 1000.0)
+            plot_limits(base, config, results)
             for ext in EXTENSIONS:
                 outputs[ext].copy_from_local(f"{base}.{ext}")
         outputs["json"].dump(results, indent=1, formatter="json")

@@ -26,12 +26,10 @@ class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
     @trusted_run
     def run(self):
         from analysis.physics.snapshot import write_snapshot
-        from analysis.physics.weights import normalization
 
         (shift,) = self.shift_insts
         with self.graph_inputs() as (paths, events, sumw, btag):
-            norm = 1.0 if sumw is None else normalization(self.config_inst, self.dataset_inst, sumw)
-            n = self.event_loop(write_snapshot, paths, location(self.output()), self.config_inst,
-                                self.dataset_inst.is_data, norm, btag, shift, inputs=paths)
+            n = self.event_loop(write_snapshot, paths, location(self.output()), self.config_inst, self.dataset_inst,
+                                sumw, btag, shift, inputs=paths)
             count_events(events)
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

@@ -21,6 +21,12 @@ def tt(skimmed, config, btag_efficiency):
     return skim, norm
 
 
+def snapshot(skim, path, config, btag_efficiency, shift):
+    """The Snapshot of the tt_sl test skim ``skim`` under ``shift``."""
+    write_snapshot([skim], path, config, config.get_dataset("tt_sl"), sum_of_weights([skim]), btag_efficiency,
+                   config.get_shift(shift))
+
+
 @pytest.fixture(scope="module")
 def all_shifts_local(tt, config, btag_efficiency):
     skim, norm = tt
@@ -32,11 +38,12 @@ def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shift
     skim, norm = tt
     for shift in ("nominal", "jes_down", "lep_up"):
         path = str(tmp_path / f"snap_{shift}.root")
-        write_snapshot([skim], path, config, False, norm, btag_efficiency, config.get_shift(shift))
+        snapshot(skim, path, config, btag_efficiency, shift)
         with uproot.open(path) as f:
             cols = f["Events"].arrays(library="np")
         factors = np.prod([cols[f] for f in weight_factors(config)], axis=0)
         np.testing.assert_allclose(factors, cols["weight"], rtol=1e-12)
+        np.testing.assert_allclose(cols["w_norm"], norm, rtol=1e-15)  # lumi * xsec / sumw
         for category in CATEGORIES:
             mask = cols[f"cat_{category}"]
             hist = all_shifts_local[shift][(category, "met")]
@@ -137,10 +144,10 @@ def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path
     correctionlib here, the graph's Snapshot there)."""
     import correctionlib
 
-    skim, norm = tt
+    skim, _ = tt
     ids = ("run", "luminosityBlock", "event")
     path = str(tmp_path / "snap_jes_up.root")
-    write_snapshot([skim], path, config, False, norm, btag_efficiency, config.get_shift("jes_up"))
+    snapshot(skim, path, config, btag_efficiency, "jes_up")
     with uproot.open(path) as f:
         snap = f["Events"].arrays([*ids, "met", "met_phi"], library="np")
     with uproot.open(skim) as f:

@@ -56,7 +56,7 @@ def histogram_files(test_config, generate, tmp_path_factory):
 def test_added_weight_shift_reaches_the_card(test_config, histogram_files):
     templates = templates_of(test_config, histogram_files, ["met"])["met"]
     assert templates.backgrounds == ["tt"] and templates.signals == ["tdm_ps_m500"] and templates.data == ["data"]
-    cards = datacards(test_config, templates, ["test"])
+    cards = datacards(test_config, templates, "test")
     assert sorted({card.card_set for card in cards}) == ["tdm_ps_m500"]
     combined = next(card for card in cards if card.channel == "combined")
     shape_lines = [line.split()[0] for line in combined.text.splitlines() if " shape " in line]

@@ -8,7 +8,7 @@ from analysis.engine import corrections
 from analysis.physics import histograms
 from analysis.engine.compiled import Graph
 from analysis.physics.selection import KERNELS, define_selection, event_columns
-from analysis.physics.weights import define_weights, normalisation_values, weight_factors
+from analysis.physics.weights import define_weights, normalisation_values, normalization, weight_factors
 
 
 def used_config(config, dataset):
@@ -24,9 +24,13 @@ def snapshot_columns(config):
     return ["run", "luminosityBlock", "event"] + event_columns(config) + weight_factors(config) + ["weight"]
 
 
-def write_snapshot(paths, output_path, config, is_data, norm, btag_efficiency, shift, client=None):
-    """Write the flat tree ``Events`` of ``paths`` under ``shift`` (an order shift); returns
-    the number of events. ``client``: a Dask client, whose worker writes it."""
+def write_snapshot(paths, output_path, config, dataset, sumw, btag_efficiency, shift, client=None):
+    """Write the flat tree ``Events`` of ``paths`` (skims of ``dataset``) under ``shift`` (an
+    order shift); returns the number of events. Its ``w_norm`` is lumi * xsec / ``sumw`` for
+    MC (``sumw``: of the unskimmed inputs), 1 for data. ``client``: a Dask client, whose
+    worker writes it."""
+    is_data = dataset.is_data
+    norm = 1.0 if is_data else normalization(config, dataset, sumw)
     graph = Graph(corrections.correction_specs(config, None if is_data else btag_efficiency), KERNELS,
                   f"snapshot of config {config.name} under {shift.name} ({'data' if is_data else 'MC'})")
     df = define_selection(graph.frame(), config, is_data, shift=shift)

@@ -73,8 +73,11 @@ def floored_lines(floored, categories, processes):
     ]
 
 
-def datacards(config, templates, header):
-    """Every Card of ``config`` from the fit variable's Templates; ``header`` lines open each card."""
+def datacards(config, templates, origin):
+    """Every Card of ``config`` from the fit variable's Templates; each opens with ``origin``
+    (what made it), the fit variable and the blinded categories."""
+    header = [origin, f"fit variable {config.x.fit_variable}; blinded: "
+                      f"{', '.join(config.x.blinded_categories) or 'none'}"]
     shifts = [config.get_shift("nominal")] + shape_shifts(config)
     shape_sources = shape_source_names(config)
     cards = []

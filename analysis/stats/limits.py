@@ -19,6 +19,7 @@ import os
 from statistics import NormalDist
 
 from analysis.errors import TmetError
+from config.processes import card_sets
 from analysis.engine.root_setup import import_root
 
 STAT_THRESHOLD = 0.001  # relative MC error below which a bin gets no staterror gamma
@@ -29,7 +30,19 @@ BANDS = {"minus2": -2, "minus1": -1, "expected": 0, "plus1": 1, "plus2": 2}  # e
 
 def used_config(config):
     """The config values the limits depend on beyond their cards: whether they are observed."""
-    return {"observed": not config.x.blinded_categories}
+    return {"observed": observed(config)}
+
+
+def observed(config):
+    """Whether the config's limits include the observed one: none of its categories is blinded."""
+    return not config.x.blinded_categories
+
+
+def config_limits(config, cards):
+    """{signal: limits_from_card} of every signal of ``config``, each from the combined card
+    of its card set (``cards``: {card set: local path of its combined card})."""
+    return {signal: limits_from_card(cards[card_set], observed=observed(config), signal=signal)
+            for card_set, signals in card_sets(config).items() for signal in signals}
 
 
 def parse_datacard(path):

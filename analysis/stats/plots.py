@@ -185,13 +185,15 @@ def plot_shift(path, edges, nominal, up, down, source, x_label, category_label, 
         _save(fig, path)
 
 
-def plot_limits(path, masses, limits, lumi_fb):
+def plot_limits(path, config, limits):
     """Expected 95 % CL limits on the signal strength versus mediator mass with the usual green
     (68 %) and yellow (95 %) bands, the observed limit where unblinded, and mu = 1 for reference.
 
-    masses: {signal: mediator mass}; limits: {signal: {"expected", "minus2", "minus1", "plus1",
-    "plus2", "observed" (or None)}}.
+    limits: {signal: {"expected", "minus2", "minus1", "plus1", "plus2", "observed" (or None)}};
+    the masses are the signal processes' ``mediator_mass``, the luminosity the config's.
     """
+    masses = {signal: config.get_process(signal).x.mediator_mass for signal in limits}
+    lumi_fb = config.x.luminosity.nominal / 1000.0
     order = sorted(masses, key=masses.get)
     x = np.array([masses[s] for s in order], dtype=float)
     get = lambda key: np.array([limits[s][key] for s in order], dtype=float)  # noqa: E731

@@ -146,6 +146,12 @@ def templates_of(config, histogram_files, variables):
     return result
 
 
+def fit_templates(config, histogram_files):
+    """The Templates of the config's fit variable (what the cards and yields are made of)."""
+    variable = config.x.fit_variable
+    return templates_of(config, histogram_files, [variable])[variable]
+
+
 def used_config(config, datasets):
     """The config values the templates of ``datasets`` (names) depend on: how datasets enter
     processes and are normalised, the rate shifts, and what the cards are made of."""
