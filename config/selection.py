@@ -27,8 +27,15 @@ def add_selection_values(config, btag_working_point):
         "pt": [30.0, 50.0, 70.0, 100.0, 140.0, 200.0, 300.0, 600.0, 1000.0],
         "abseta": [0.0, 0.8, 1.6, 2.4],
     }
-    # skim preselection: looser than every category under every shift
+    # skim preselection: looser than every category under every shift (checked before any
+    # event loop, analysis.physics.skim.check_skim_is_looser): each value at most the
+    # categories' (MET, jet count) or the jets' (pt) threshold less its margin below
     config.x.skim = {"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2}
+    # the largest relative change the object shifts and the JER smearing are taken to make to
+    # the MET and to a jet's pt before the skim's cuts stop being looser than the categories'
+    # (docs/physics.md, "Skim"): type-1 MET moves with the JES of all jets and the unclustered
+    # energy, a 30 GeV jet by its resolution (about 15 %) and JES
+    config.x.skim_margins = {"met": 0.2, "jet_pt": 0.16}
     # LZ4 level 1: levels >= 4 switch to LZ4-HC, ~35 % slower skims for 4 % smaller files
     config.x.skim_compression = {"algorithm": "LZ4", "level": 1}
     # skims are RNTuples: RDataFrame reads them 10-20 % faster than TTrees in an all-shifts

@@ -23,6 +23,7 @@ import law
 import luigi
 
 from analysis.errors import TmetError
+from analysis.physics.skim import check_skim_is_looser
 from config.analysis import get_config
 from tasks.progress import install as install_progress
 from tasks.store import readable
@@ -155,7 +156,9 @@ def overrides(config=None, cuts=None, values=None):
     """Config values changed for the runs inside: ``cuts`` {category: [cut, ...]} replace
     categories' cuts, ``values`` {aux key: value} replace the config's ``x`` values (e.g.
     "luminosity"). Restored on leaving. Outputs made inside are up to date only inside: a run
-    after it remakes them with the config's own values."""
+    after it remakes them with the config's own values. Cuts the skim would cut into (a
+    category's MET below the skim's) are refused: lower the skim in ``values`` with them
+    (``values={"skim": {...}}``), and the skims rerun inside."""
     config_inst = get_config(config or law.config.get_expanded("tmet", "default_config"))
     saved_categories = {}
     saved_values = {}
@@ -168,16 +171,17 @@ def overrides(config=None, cuts=None, values=None):
             saved_categories[name] = category.selection
             category.selection = list(category_cuts)
         for key, value in (values or {}).items():
-            if key not in config_inst.x:
+            if not config_inst.has_aux(key):
                 raise TmetError(f"config '{config_inst.name}' has no value '{key}'")
-            saved_values[key] = config_inst.x[key]
-            config_inst.x[key] = value
+            saved_values[key] = config_inst.get_aux(key)
+            config_inst.set_aux(key, value)
+        check_skim_is_looser(config_inst)
         yield config_inst
     finally:
         for name, selection in saved_categories.items():
             config_inst.get_category(name).selection = selection
         for key, value in saved_values.items():
-            config_inst.x[key] = value
+            config_inst.set_aux(key, value)
 
 
 def yields(version, config=None, uncertainties=False):

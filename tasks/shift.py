@@ -23,8 +23,11 @@ class ShiftTask:
     allow_all_shifts = False
 
     def __init__(self, *args, **kwargs):
+        from analysis.physics.skim import check_skim_is_looser
+
         super().__init__(*args, **kwargs)
         self.shift_insts = self.resolve_shifts()
+        check_skim_is_looser(self.config_inst)  # before any task of the run starts
 
     def resolve_shifts(self):
         """The shape shifts this task makes: data has only nominal; rate shifts have no histograms."""

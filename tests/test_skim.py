@@ -208,3 +208,57 @@ def test_unreadable_lumi_mask_names_the_file(generate, config, tmp_path):
     finally:
         config.x.lumi_mask = previous
     assert not out.exists()
+
+
+SR_0L = ["n_lep_veto == 0", "n_jet >= 3", "n_bjet >= 1", "min_dphi > 0.4", "top_tagged"]
+
+
+@pytest.mark.parametrize("cuts, values, message", [
+    (["met > 150"] + SR_0L, {}, r"category 'sr_0l' has its cut 'met > 150', but the skim keeps only MET_pt > 200 "
+                                r"\(config.x.skim in config/selection.py\).*'met_min' must be at most 120: lower it"),
+    (SR_0L, {}, r"category 'sr_0l' has no cut 'met > X', but the skim keeps only MET_pt > 200"),
+    (["met > 250", "n_lep_veto == 0", "n_jet >= 1", "top_tagged"], {},
+     r"category 'sr_0l' has its cut 'n_jet >= 1', but the skim keeps only events with 2 jets of Jet_pt > 25 .*"
+     r"lower the skim's 'n_jet_min' to 1"),
+    (None, {"objects": "jet pt 28"}, r"the jets of the categories need pt > 28 .* 'jet_pt_min' must be at most 23.52"),
+])
+def test_cuts_below_the_skim_are_refused_naming_category_cut_and_skim(config, cuts, values, message):
+    from tasks.interactive import overrides
+
+    before = (list(config.get_category("sr_0l").selection), config.x.objects)
+    if values:
+        values = {"objects": {**config.x.objects, "jet": {**config.x.objects["jet"], "pt": 28.0}}}
+    with pytest.raises(TmetError, match=message):
+        with overrides(cuts={"sr_0l": cuts} if cuts else None, values=values):
+            pass
+    # refused and restored: the config is as it was
+    assert (config.get_category("sr_0l").selection, config.x.objects) == before
+
+
+def test_a_lower_skim_lets_a_lower_cut_through(config):
+    from tasks.interactive import overrides
+
+    with overrides(cuts={"sr_0l": ["met > 150"] + SR_0L}, values={"skim": {**config.x.skim, "met_min": 120.0}}):
+        pass
+
+
+def test_a_cut_above_the_skim_runs_and_equals_the_unskimmed_run(skimmed, config, btag_efficiency):
+    from tasks.interactive import overrides
+
+    inputs, skim = skimmed["tt_sl"]
+    with overrides(cuts={"sr_0l": ["met > 300"] + SR_0L}):
+        full = category_yields(inputs, config, False, btag_efficiency)
+        reduced = category_yields([skim], config, False, btag_efficiency)
+    assert full == reduced
+    assert 0 < full["nominal"]["sr_0l"][0] < category_yields([skim], config, False, btag_efficiency)["nominal"]["sr_0l"][0]
+
+
+def test_a_category_edited_below_the_skim_stops_law_run_before_any_task(tmp_path):
+    """The README's way: config/categories.py edited in a checkout; `law run` refuses it at once."""
+    from tests.test_trust import copy_of_repository, edit, env_of, run
+
+    repo = copy_of_repository(tmp_path)
+    edit(repo / "config" / "categories.py", '"sr_0l": ["met > 250"', '"sr_0l": ["met > 150"')
+    code, out = run(env_of(tmp_path, repo), "Histograms", "--dataset", "tt_sl", "--shift", "all")
+    assert code != 0 and "category 'sr_0l' has its cut 'met > 150'" in out and "at most 120" in out, out
+    assert not os.path.exists(os.path.join(tmp_path, "store"))  # nothing ran, nothing was written

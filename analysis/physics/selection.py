@@ -13,7 +13,7 @@ import re
 
 from order.util import join_root_selection
 
-from analysis.physics.skim import event_filters
+from analysis.physics.skim import check_skim_is_looser, event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
 # the C++ the graph steps call (with corrections.h, which corrections.setup declares)
@@ -88,6 +88,7 @@ def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False
     shift varies, then the varied MET, which needs no jet smearing, then jets (each step
     reads only its own columns).
     """
+    check_skim_is_looser(config)  # the graph runs on skims: a category must not cut below them
     df = (df.Define("event_filters", " && ".join(event_filters(config, is_data)) or "true")
           .Define("met", "MET_pt").Define("met_phi", "MET_phi"))
     known = ["event_filters"]

@@ -8,8 +8,8 @@ per input file ``Runs.genEventSumw`` (or the legacy ``genEventSumw_``), or, for 
 without ``Runs`` or without either branch, the sum of ``genWeight`` of its events.
 """
 
+import re
 from dataclasses import dataclass
-
 
 from analysis.engine import corrections, root_setup
 from analysis.engine.compiled import Graph, entries, input_schema
@@ -113,6 +113,58 @@ def preselection(config, is_data):
     cuts.append(f"MET_pt > {skim['met_min']}")
     cuts.append(f"Sum(Jet_pt > {skim['jet_pt_min']}) >= {skim['n_jet_min']}")
     return " && ".join(cuts)
+
+
+# a cut of a category over a column the skim bounds: "<column> <op> <number>"
+BOUND = re.compile(r"^\s*(met|n_jet)\s*(>=|>|==)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+def lower_bound(cuts, column):
+    """(the tightest lower bound the ``cuts`` of a category put on ``column``, the cut), or
+    (None, None) where no cut of the form ``column > x`` (>=, ==) bounds it."""
+    best = (None, None)
+    for cut in cuts:
+        match = BOUND.match(cut)
+        if match and match.group(1) == column:
+            value = float(match.group(3)) + (1 if column == "n_jet" and match.group(2) == ">" else 0)
+            if best[0] is None or value > best[0]:
+                best = (value, cut)
+    return best
+
+
+def check_skim_is_looser(config):
+    """Raise a TmetError where a category could accept events that the skim drops, so that
+    histograms from skims would silently miss them: under every shift, its MET cut must stay
+    above the skim's (less the margin by which shifts move MET), its jet count at or above the
+    skim's, and the jets' pt cut above the skim's jet pt (less the margin of a jet's pt). The
+    error names the category, its cut and the skim's value, and the value to change."""
+    skim, margins = config.x.skim, config.x.skim_margins
+    where = "config.x.skim in config/selection.py"
+    for category in config.categories:
+        met, met_cut = lower_bound(category.selection, "met")
+        if met is None or skim["met_min"] > met * (1 - margins["met"]) + 1e-9:
+            found = f"its cut '{met_cut}'" if met_cut else "no cut 'met > X'"
+            raise TmetError(
+                f"category '{category.name}' has {found}, but the skim keeps only MET_pt > {skim['met_min']:g} "
+                f"({where}): its histograms would miss every event below it. Shifts move MET by up to "
+                f"{margins['met']:.0%} (config.x.skim_margins), so the skim's 'met_min' must be at most "
+                + (f"{met * (1 - margins['met']):g}: lower it there or tighten the cut" if met_cut
+                   else f"{1 - margins['met']:g} x the category's MET cut: add a MET cut to the category"))
+        if skim["n_jet_min"] > 0:
+            n_jet, n_jet_cut = lower_bound(category.selection, "n_jet")
+            if n_jet is None or n_jet < skim["n_jet_min"]:
+                found = f"its cut '{n_jet_cut}'" if n_jet_cut else "no cut 'n_jet >= N'"
+                raise TmetError(
+                    f"category '{category.name}' has {found}, but the skim keeps only events with "
+                    f"{skim['n_jet_min']} jets of Jet_pt > {skim['jet_pt_min']:g} ({where}): lower the skim's "
+                    f"'n_jet_min' to {int(n_jet or 0)} or require at least {skim['n_jet_min']} jets")
+    jet_pt = config.x.objects["jet"]["pt"]
+    if skim["n_jet_min"] > 0 and skim["jet_pt_min"] > jet_pt * (1 - margins["jet_pt"]) + 1e-9:
+        raise TmetError(
+            f"the jets of the categories need pt > {jet_pt:g} (config.x.objects['jet']['pt']), but the skim counts "
+            f"only jets of Jet_pt > {skim['jet_pt_min']:g} ({where}); shifts and the smearing move a jet's pt by "
+            f"up to {margins['jet_pt']:.0%} (config.x.skim_margins), so the skim's 'jet_pt_min' must be at most "
+            f"{jet_pt * (1 - margins['jet_pt']):g}: lower it there or raise the jets' pt cut")
 
 
 def used_config(config, dataset):
