@@ -113,6 +113,20 @@ def test_config_and_code_changes_rerun_exactly_what_depends_on_them(edited):
         f.write("// a changed kernel\n")
     code, out = run(env, "Datacard")
     assert code == 0 and ran(out) == {"BTagEfficiency": 2, "Histograms": 3, "Datacard": 1}, out
+    # the normalisation of the Snapshot (physics that was in its task module): the Snapshot only
+    code, out = run(env, "Snapshot", "--dataset", "tt_sl")
+    assert code == 0, out
+    edit(repo / "analysis" / "physics" / "snapshot.py", "norm = 1.0 if is_data else normalization(",
+         "norm = 1.0 if is_data else 1.0 * normalization(")
+    code, out = run(env, "Datacard")
+    assert code == 0 and ran(out) == {}, out
+    code, out = run(env, "Snapshot", "--dataset", "tt_sl")
+    assert code == 0 and ran(out) == {"Snapshot": 1}, out
+    # which datasets the synthetic data mixes (was in the task module): the samples and all after them
+    edit(repo / "analysis" / "physics" / "generator.py", "if d.x.synthetic]", "if d.x.synthetic and d.name != 'x']")
+    code, out = run(env, "Datacard")
+    assert code == 0 and ran(out) == {"GenerateSample": 3, "Skim": 3, "BTagEfficiency": 2, "Histograms": 3,
+                                      "Datacard": 1}, out
     # and the record says what made an output
     histograms = os.path.join(env["TMET_STORE"], "Histograms", "run2_2018_synth", "tt_sl", "v1", "hists__nominal.root")
     shown = subprocess.run(["python", "-m", "tasks.provenance", histograms], env=env, capture_output=True, text=True)
