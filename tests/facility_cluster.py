@@ -31,16 +31,23 @@ USER = "nobody"
 WORKER_ENVIRONMENTS = os.environ.get("TMET_FACILITY_ENVIRONMENTS", "/var/tmp/tmet-facility-environments")
 
 
+def _environment_dir():
+    with open(os.path.join(REPO, "requirements.txt"), "rb") as f:
+        return os.path.join(WORKER_ENVIRONMENTS, f"venv-{hashlib.sha256(f.read()).hexdigest()[:16]}")
+
+
+def worker_environment_ready():
+    return os.path.exists(os.path.join(_environment_dir(), ".complete"))
+
+
 def worker_environment():
     """The python of the facility image: a virtual environment of /usr/bin/python3 with the
     packages of requirements.txt installed by pip, under WORKER_ENVIRONMENTS, named by a
     digest of requirements.txt; made unless a complete one exists (a lock serialises the
     runs that want it, a stamp marks it complete)."""
-    with open(os.path.join(REPO, "requirements.txt"), "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    env_dir = _environment_dir()
     os.makedirs(WORKER_ENVIRONMENTS, exist_ok=True)
     os.chmod(WORKER_ENVIRONMENTS, 0o755)
-    env_dir = os.path.join(WORKER_ENVIRONMENTS, f"venv-{digest}")
     python, stamp = os.path.join(env_dir, "bin", "python"), os.path.join(env_dir, ".complete")
     with open(env_dir + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
