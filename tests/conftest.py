@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import warnings
 
 import pytest
@@ -18,6 +19,16 @@ pytest_plugins = ["tests.xrootd_server"]
 # events per generated test file: small enough for a fast suite, large enough that every
 # category of docs/physics.md is populated
 SMALL_EVENTS = 4000
+
+
+def pytest_sessionstart(session):
+    """Start making the facility workers' environment (tests/facility_cluster.py: a pip install
+    of requirements.txt, minutes the first time) in the background of the whole run, where
+    the facility tests can run (as root) and it is not made yet; their fixture waits for it."""
+    from tests.facility_cluster import worker_environment, worker_environment_ready
+
+    if os.geteuid() == 0 and not hasattr(session.config, "workerinput") and not worker_environment_ready():
+        threading.Thread(target=worker_environment, daemon=True).start()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from analysis.engine import corrections
 from analysis.engine.compiled import NOMINAL, Graph, Histogram
 from analysis.physics.selection import KERNELS, define_selection
-from analysis.physics.skim import SUMW, event_filters
+from analysis.physics.skim import SUMW, category_cuts, event_filters
 from analysis.physics.weights import define_weight_shifts, define_weights
 from config.shifts import OBJECT, WEIGHT, shape_shifts, sources
 
@@ -25,7 +25,7 @@ def used_config(config, dataset):
     return {
         "objects": config.x.objects,
         "filters": event_filters(config, dataset.is_data),
-        "categories": [(c.name, c.selection) for c in config.categories],
+        "categories": [(c.name, category_cuts(c)) for c in config.categories],
         "variables": [(v.name, v.expression, v.binning) for v in config.variables],
         "shifts": [(s.name, s.tags, s.aux) for s in shape_shifts(config)],
         "corrections": {} if dataset.is_data else corrections.used_corrections(config),

@@ -13,7 +13,7 @@ import re
 
 from order.util import join_root_selection
 
-from analysis.physics.skim import check_skim_is_looser, event_filters
+from analysis.physics.skim import category_cuts, check_skim_is_looser, event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
 # the C++ the graph steps call (with corrections.h, which corrections.setup declares)
@@ -107,7 +107,7 @@ def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False
         df = _prefilter(df, config, known, "met and mt")
     df = _define_jets(df, config)
     # one column for all categories: every node costs per event, and more so in every universe
-    selections = ", ".join(f"({join_root_selection(category.selection)})" for category in config.categories)
+    selections = ", ".join(f"({join_root_selection(category_cuts(category))})" for category in config.categories)
     df = df.Define("category_index", f"event_filters ? tmet::passed_indices({{{selections}}}) : ROOT::RVecI{{}}")
     for index, category in enumerate(config.categories):
         df = df.Define(category_flag(category.name), f"ROOT::VecOps::Any(category_index == {index})")
@@ -172,11 +172,11 @@ def _prefilter(df, config, columns, name):
     """Keep events that pass, for some category, all of its cuts over ``columns``.
 
     Exact: an event in a category passes each of the category's cuts. Cuts come from the
-    config (``category.selection``, a list of cuts); one over any other column waits for the final filter.
+    config (``category_cuts``); one over any other column waits for the final filter.
     """
     clauses = []
     for category in config.categories:
-        known = [cut for cut in category.selection if set(re.findall(r"[A-Za-z_]\w*", cut)) <= set(columns)]
+        known = [cut for cut in category_cuts(category) if set(re.findall(r"[A-Za-z_]\w*", cut)) <= set(columns)]
         if not known:
             return df  # this category accepts every event so far
         clauses.append(" && ".join(f"({cut})" for cut in known))

@@ -119,6 +119,13 @@ def preselection(config, is_data):
 BOUND = re.compile(r"^\s*(met|n_jet)\s*(>=|>|==)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
+def category_cuts(category):
+    """The cuts of a category, all required: its order ``selection``, a list of cuts
+    (config.categories) or one selection string."""
+    selection = category.selection
+    return [selection] if isinstance(selection, str) else list(selection)
+
+
 def lower_bound(cuts, column):
     """(the tightest lower bound the ``cuts`` of a category put on ``column``, the cut), or
     (None, None) where no cut of the form ``column > x`` (>=, ==) bounds it."""
@@ -141,8 +148,8 @@ def check_skim_is_looser(config):
     skim, margins = config.x.skim, config.x.skim_margins
     where = "config.x.skim in config/selection.py"
     for category in config.categories:
-        met, met_cut = lower_bound(category.selection, "met")
-        if met is None or skim["met_min"] > met * (1 - margins["met"]) + 1e-9:
+        met, met_cut = lower_bound(category_cuts(category), "met")
+        if skim["met_min"] > 0 and (met is None or skim["met_min"] > met * (1 - margins["met"]) + 1e-9):
             found = f"its cut '{met_cut}'" if met_cut else "no cut 'met > X'"
             raise TmetError(
                 f"category '{category.name}' has {found}, but the skim keeps only MET_pt > {skim['met_min']:g} "
@@ -151,7 +158,7 @@ def check_skim_is_looser(config):
                 + (f"{met * (1 - margins['met']):g}: lower it there or tighten the cut" if met_cut
                    else f"{1 - margins['met']:g} x the category's MET cut: add a MET cut to the category"))
         if skim["n_jet_min"] > 0:
-            n_jet, n_jet_cut = lower_bound(category.selection, "n_jet")
+            n_jet, n_jet_cut = lower_bound(category_cuts(category), "n_jet")
             if n_jet is None or n_jet < skim["n_jet_min"]:
                 found = f"its cut '{n_jet_cut}'" if n_jet_cut else "no cut 'n_jet >= N'"
                 raise TmetError(
