@@ -390,3 +390,12 @@ def test_other_ways_keras_writes_the_same_model(tmp_path):
     with pytest.raises(TmetError, match=re.escape("layer 'dense_1' (Dense) has the activation {\"module\": "
                                                   "\"my_activations\"")):
         top_tagger.load_model(edited(tmp_path, "keras2_tagger", config=custom))
+
+
+def test_a_damaged_config(tmp_path):
+    def no_units(content):
+        del layer(content, "dense_1")["config"]["units"]
+
+    with pytest.raises(TmetError, match="edited_keras2_tagger.h5: cannot read its model_config and weights "
+                                        "\\(KeyError: 'units'\\)"):
+        top_tagger.load_model(edited(tmp_path, "keras2_tagger", config=no_units))

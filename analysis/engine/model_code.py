@@ -395,10 +395,10 @@ def read_model(h5_path, scaler_path=None):
         major = _keras_major(h5_path, version)
         try:
             config = json.loads(_text(f.attrs["model_config"]))
-            layers = _layer_list(h5_path, config)
-        except (ValueError, TypeError, KeyError) as e:
-            raise TmetError(f"{h5_path}: cannot read its model_config ({type(e).__name__}: {e})") from e
-        n_inputs, computing = _read_layers(h5_path, layers, f["model_weights"], major)
+            n_inputs, computing = _read_layers(h5_path, _layer_list(h5_path, config), f["model_weights"], major)
+        except (ValueError, TypeError, KeyError) as e:  # a config or weights not as Keras writes them
+            raise TmetError(f"{h5_path}: cannot read its model_config and weights ({type(e).__name__}: {e}): "
+                            f"a damaged file?") from e
     digest = hashlib.sha256(data)
     features = center = scale = None
     if scaler_path is not None:
