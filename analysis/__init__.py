@@ -1,8 +1,9 @@
 """tmet's analysis code: plain functions and classes with no law in them, in four floors.
 
 Each floor imports only the floors below it (tests/test_layout.py checks it), and every
-floor may use the two modules at the top, ``errors`` (TmetError) and ``revision`` (which
-tmet this is):
+floor may use the modules at the top: ``errors`` (TmetError), ``revision`` (which tmet
+this is) and ``top_tagger`` (the analysis group's Keras top tagger: ``load_model``, its
+``predict`` and feature check; it uses the engine only):
 
 - ``engine``: a compiler and its runtime: RDataFrame graphs recorded in Python and compiled
   to C++ libraries, correctionlib corrections written as C++, ROOT's set-up, input files,

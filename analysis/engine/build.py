@@ -134,10 +134,12 @@ def library_path(stem, source, headers):
     return os.path.join(BUILD_DIR, f"{stem}-{_digest(source, headers)}.so")
 
 
-def build(stem, source, headers):
+def build(stem, source, headers, precompiled=True):
     """The path of the library of ``source``, compiled unless cached. A compiler error is a
     TmetError with the compiler's first messages and the path of the source (kept next to the
-    library, as is the source of every library)."""
+    library, as is the source of every library). ``precompiled=False``: without the
+    precompiled ROOT headers, for a source that includes none of them (loading them is half
+    a second of a small library's compile)."""
     path = library_path(stem, source, headers)
     if os.path.exists(path):
         return path
@@ -156,7 +158,8 @@ def build(stem, source, headers):
         # kernels in a long-lived Dask worker) must not share them
         digest = _digest(source, headers)
         renamed = [f"-D{name}={name}_{digest}" for name in NAMESPACES] + ["-DTMET_COMPILED_GRAPH"]
-        cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), "-include", precompiled_header(),
+        pch = ["-include", precompiled_header()] if precompiled else []
+        cmd = [COMPILER, *FLAGS, *renamed, *(f"-I{d}" for d in include), *pch,
                source_path, "-o", tmp, *(f"-L{d}" for d in libdirs), *LINK_FLAGS]
         _compile(cmd, tmp, source_path)
         os.replace(tmp, path)
