@@ -63,6 +63,7 @@ def build_config(name, campaign_values, blinded_categories=()):
     config.x.redirectors = values["redirectors"]
     config.x.branch_map = values["branch_map"]
     config.x.corrections = values["corrections"]
+    config.x.top_tagger = values["top_tagger"]
     selection.add_selection_values(config, values["btag_working_point"])
     config.x.blinded_categories = list(blinded_categories)
     # "per_point": one card set per signal point; "all": every signal in one card

@@ -16,13 +16,24 @@ from analysis.errors import TmetError
 # where CMS publishes the POG correction files (jsonpog-integration); TMET_POG_ROOT moves it,
 # e.g. to a local copy of the repository
 POG_ROOT = "/cvmfs/cms.cern.ch/rsync/cms-nanoAOD/jsonpog-integration/POG"
-SYNTHETIC_CORRECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                     "data", "corrections", "run2_2018_synth")
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+SYNTHETIC_CORRECTIONS = os.path.join(DATA_DIR, "corrections", "run2_2018_synth")
+# the top tagger STEP 1 runs: tmet's model, trained on synthetic events by
+# scripts/train_top_tagger.py, with its scaler; the features it takes, in its order (each one
+# config.x.top_candidates["features"] defines)
+TOP_TAGGER_FEATURES = ["trijet_pt", "trijet_mass", "dijet_mass", "b_btag", "j1_btag", "j2_btag", "dr_j1j2",
+                       "dr_b_dijet", "b_pt_frac", "j1_pt_frac"]
 REDIRECTORS = ["root://cms-xrd-global.cern.ch/", "root://xrootd-cms.infn.it/", "root://cmsxrootd.fnal.gov/"]
 MET_TRIGGERS = ["HLT_PFMETNoMu120_PFMHTNoMu120_IDTight"]
 # file name per POG in the jsonpog-integration layout <root>/<POG>/<era>/<name>.json.gz
 POG_FILE_NAMES = {"LUM": "puWeights", "MUO": "muon_Z", "EGM": "electron", "BTV": "btagging", "JME": "jet_jerc",
                   "JME_ID": "jetid"}
+
+
+def top_tagger(directory):
+    """The top tagger of the model files in ``directory`` (top_tagger.h5 and its scaler)."""
+    return {"model": os.path.join(directory, "top_tagger.h5"),
+            "scaler": os.path.join(directory, "top_tagger_scaler.json"), "features": list(TOP_TAGGER_FEATURES)}
 
 
 def met_filters(common, data_only=()):
@@ -105,6 +116,8 @@ def ul2018():
                                "Cert_314472-325175_13TeV_Legacy2018_Collisions18_JSON.txt"),
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
+        # the group's model goes here (or under settings: top_tagger); until then tmet's own
+        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
                                    jet_type="AK4PFchs", electron_year="2018", jet_id=False),
     }
@@ -142,6 +155,7 @@ def run3_2022():
                                                       "Cert_Collisions2022_355100_362760_Golden.json"),
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
+        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
             jet_type="AK4PFPuppi", electron_year="2022Re-recoBCD", electron_name="Electron-ID-SF",
@@ -152,7 +166,8 @@ def run3_2022():
 
 
 # what a datasets YAML's ``settings:`` may override, so that one's own files need no code edit
-SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map")
+SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map", "top_tagger")
+TOP_TAGGER_FIELDS = ("model", "scaler", "features")
 CORRECTION_FIELDS = ("file", "name", "inputs", "fixed", "variations")
 
 
@@ -162,8 +177,10 @@ def with_settings(values, settings, path):
     ``triggers``, ``redirectors``: lists (empty: none); ``met_filters``: a list for MC and
     data, or {mc: [...], data: [...]}; ``lumi_mask``: a path, or null for none;
     ``corrections``: {key: file} or {key: {file, name, inputs, fixed, variations}}, merged
-    into the campaign's; ``branch_map``: {canonical name: name in the files}. Relative paths
-    are relative to the YAML file. Anything else is an error naming the file and the key.
+    into the campaign's; ``branch_map``: {canonical name: name in the files}; ``top_tagger``:
+    {model, scaler, features} (STEP 1's Keras model, its scaler JSON and the features it
+    takes, in order), merged into the campaign's. Relative paths are relative to the YAML
+    file. Anything else is an error naming the file and the key.
     """
     if settings is None:
         return values
@@ -198,6 +215,16 @@ def with_settings(values, settings, path):
                 values[key] = met_filters(names(key, value))
         elif key == "lumi_mask":
             values[key] = None if value is None else file(key, value)
+        elif key == "top_tagger":
+            if not isinstance(value, dict) or set(value) - set(TOP_TAGGER_FIELDS):
+                raise TmetError(f"{where}: 'top_tagger' takes a mapping of {', '.join(TOP_TAGGER_FIELDS)}")
+            merged = {**values[key], **value}
+            for field in ("model", "scaler"):
+                if field in value:
+                    merged[field] = file(f"top_tagger: {field}", value[field])
+            if "features" in value:
+                merged["features"] = names("top_tagger: features", value["features"])
+            values[key] = merged
         elif key == "branch_map":
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                       for k, v in value.items()):

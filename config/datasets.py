@@ -13,6 +13,9 @@ A ``<config>_datasets.yaml`` next to the config module holds::
         filter_efficiency: 1.0     # optional: the generator filter efficiency that goes with
                                    # the process's cross section (XSDB pairs them)
         nano_version: 12           # optional: the files' NanoAOD version (default: the campaign's)
+        top_candidates: tmet       # optional: tmet makes the files' top candidates (STEP 1,
+                                   # the default), or in_files: they hold them (the group's
+                                   # existing STEP 1 outputs)
         generator: {...}           # synthetic datasets instead of files (filter_efficiency there)
 
 Every mistake a user can make here is a ``TmetError`` naming the file, the dataset and
@@ -29,7 +32,9 @@ from analysis.physics.nanoaod import check_version
 
 TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")
-KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version"}
+KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version", "top_candidates"}
+# who makes a dataset's top candidates (STEP 1): tmet (TopCandidates) or its files hold them
+TOP_CANDIDATES = ("tmet", "in_files")
 
 
 def read_yaml(path):
@@ -76,6 +81,12 @@ def _check_entry(where, entry, processes):
     for field in ("filter_efficiency", "nano_version"):
         if "generator" in entry and field in entry:
             raise TmetError(f"{where}: a synthetic dataset gives '{field}' among its generator settings")
+    top_candidates = entry.get("top_candidates", "tmet")
+    if top_candidates not in TOP_CANDIDATES:
+        raise TmetError(f"{where}: 'top_candidates' must be one of {', '.join(TOP_CANDIDATES)}, got {top_candidates!r}")
+    if top_candidates == "in_files" and "generator" in entry:
+        raise TmetError(f"{where}: a synthetic dataset's files hold no top candidates (tmet makes them): "
+                        f"drop 'top_candidates: in_files'")
     if entry["process"] not in processes:
         raise TmetError(f"{where}: {unknown_name_error('process', entry['process'], processes)}")
     process = processes[entry["process"]]
@@ -104,7 +115,7 @@ def add_datasets(content, path, campaign, processes, nano_version):
         except TmetError as e:
             raise TmetError(f"{path}: {e}") from None
         _check_entry(where, entry, processes)
-        aux = {"key": entry.get("key", name)}
+        aux = {"key": entry.get("key", name), "top_candidates": entry.get("top_candidates", "tmet")}
         if "generator" in entry:
             if not isinstance(entry["generator"] or {}, dict):
                 raise TmetError(f"{where}: 'generator' must be a mapping of generator settings")

@@ -22,6 +22,32 @@ def add_selection_values(config, btag_working_point):
         "top": {"tag_score": 0.8, "tag_uncertainty": 0.05},
         "met": {"recompute_jet_pt": 15.0},
     }
+    # STEP 1 (TopCandidates): a preselection looser than the STEP 2 skim, so that STEP 2 does
+    # not depend on it; the candidate jets (with the jet ID of "jet" above); the trijet mass
+    # window; at most max_candidates disjoint triplets kept; and the expressions of the
+    # features a top tagger may take, by name, over a triplet's jets b, j1, j2 (pt, eta, phi,
+    # mass, btag, index), its trijet and dijet (j1 + j2) four-vectors (pt, eta, phi, mass) and
+    # tmet::top's delta_r and delta_phi (C++, docs/configuration.md)
+    config.x.top_candidates = {
+        "preselection": {"met_min": 150.0, "jet_pt_min": 20.0, "n_jet_min": 2},
+        "jets": {"pt": 20.0, "abseta": 2.4, "max": 6},
+        "mass_window": [100.0, 300.0],
+        "max_candidates": 2,
+        "features": {
+            "trijet_pt": "trijet.pt",
+            "trijet_mass": "trijet.mass",
+            "dijet_mass": "dijet.mass",
+            "b_btag": "b.btag",
+            "j1_btag": "j1.btag",
+            "j2_btag": "j2.btag",
+            "dr_j1j2": "delta_r(j1, j2)",
+            "dr_b_dijet": "delta_r(b, dijet)",
+            "b_pt_frac": "b.pt / (b.pt + j1.pt + j2.pt)",
+            "j1_pt_frac": "j1.pt / (b.pt + j1.pt + j2.pt)",
+        },
+    }
+    # STEP 1's output is NanoAOD, compressed as CMS writes NanoAOD
+    config.x.top_candidates_compression = {"algorithm": "LZMA", "level": 9}
     # bins of the b-tag efficiency maps measured on each MC dataset's skims
     config.x.btag_efficiency_binning = {
         "pt": [30.0, 50.0, 70.0, 100.0, 140.0, 200.0, 300.0, 600.0, 1000.0],
@@ -59,6 +85,6 @@ def add_selection_values(config, btag_working_point):
     }
     # branches that exist only in simulation (a data file must not have them)
     config.x.mc_only_branches = [
-        "Jet_hadronFlavour", "Pileup_nTrueInt", "Pileup_nPU", "genWeight", "nLHEScaleWeight", "LHEScaleWeight",
+        "Jet_hadronFlavour", "Jet_genTopIdx", "Pileup_nTrueInt", "Pileup_nPU", "genWeight", "nLHEScaleWeight", "LHEScaleWeight",
         "nPSWeight", "PSWeight",
     ]

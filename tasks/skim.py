@@ -3,9 +3,9 @@
 import law
 import luigi
 
-from config.datasets import dataset_files, input_files
-from tasks.base import DatasetTask
-from tasks.generate import GenerateSample
+from config.datasets import dataset_files
+from tasks.base import DatasetTask, file_groups
+from tasks.top_candidates import TopCandidates
 from tasks.executor import ExecutorTask
 from tasks.progress import count_events
 from tasks.freshness import trusted_run
@@ -26,16 +26,17 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
     )
 
     def create_branch_map(self):
-        files = input_files(self.dataset_inst)
-        n = self.files_per_branch
-        # a file list not filled yet still gives one branch, whose run says so
-        return {i: files[i * n:(i + 1) * n] for i in range(max(1, (len(files) + n - 1) // n))}
+        return file_groups(self.dataset_inst, self.files_per_branch)
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
-        if self.dataset_inst.x.synthetic:
-            reqs["sample"] = GenerateSample.req(self)
+        if self.makes_candidates():
+            reqs["candidates"] = TopCandidates.req(self)
         return reqs
+
+    def makes_candidates(self):
+        """Whether tmet makes the dataset's top candidates (STEP 1), which the skim then reads."""
+        return self.dataset_inst.x.top_candidates == "tmet"
 
     @classmethod
     def branch_tasks_of(cls, task):
@@ -45,8 +46,8 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
         return list(cls.req(task).get_branch_tasks().values())
 
     def requires(self):
-        if self.dataset_inst.x.synthetic:
-            return [GenerateSample.req(self, branch=i) for i in self.branch_data]
+        if self.makes_candidates():
+            return [TopCandidates.req(self, branch=self.branch)]
         return []
 
     code_modules = ("analysis.physics.skim",)
@@ -67,8 +68,8 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
     def run(self):
         from analysis.physics.skim import skim_files
 
-        with readable(self.input()) as samples:
-            paths = samples if self.dataset_inst.x.synthetic else list(self.branch_data) or dataset_files(self.dataset_inst)
+        with readable(self.input()) as candidates:
+            paths = candidates if self.makes_candidates() else list(self.branch_data) or dataset_files(self.dataset_inst)
             result = self.event_loop(
                 skim_files,
                 paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,

@@ -22,6 +22,7 @@
 #include "ROOT/RVec.hxx"
 #include "TROOT.h"
 #include "corrections.h"
+#include "nano_writer.h"
 
 #define TMET_API extern "C" __attribute__((visibility("default")))
 

@@ -1,8 +1,13 @@
 // Synthetic NanoAOD writer of tmet: NanoAODv9 branch names, types and leaf-array layout.
 //
 // A parametric toy, not an event generator: every process is described by a GenModel
-// (MET spectrum, lepton, b-jet, jet and top-candidate multiplicities, kinematic shapes)
-// so that each process populates the categories it populates in a real analysis.
+// (MET spectrum, lepton, b-jet, jet and hadronic-top multiplicities, kinematic shapes)
+// so that each process populates the categories it populates in a real analysis. A
+// hadronically decaying top is decayed (t -> b W, W -> q q', isotropic in each rest frame)
+// into three jets whose masses a top tagger can tell from combinatorics; the files hold no
+// top candidates (STEP 1, TopCandidates, makes them) but, in simulation, the truth of each
+// jet's top (Jet_genTopIdx: the index of the top whose decay made it, -1 otherwise), which
+// only the tagger's training reads.
 // Written in C++ with TRandom3 so that the same seed gives the same arrays on every
 // platform; compiled with optimisation by ACLiC (root_setup.compile), which makes it
 // several times faster than the interpreter's JIT.
@@ -15,6 +20,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,6 +29,7 @@
 #include "Rtypes.h"
 #include "TFile.h"
 #include "TLeaf.h"
+#include "TLorentzVector.h"
 #include "TMath.h"
 #include "TRandom3.h"
 #include "TTree.h"
@@ -44,8 +51,8 @@ struct GenModel {
     double light_jets_mean = 2.5;
     double jet_pt_slope = 70.0;
     double jet_recoil_width = 1.5;
-    double top_candidates_mean = 1.0;
-    double true_top_fraction = 0.1;
+    double hadronic_tops[3] = {1.0, 0.0, 0.0};
+    double top_pt_slope = 150.0;
 };
 
 struct GenCampaign {
@@ -64,7 +71,6 @@ struct GenResult {
 
 constexpr int kMaxLep = 8;
 constexpr int kMaxJet = 48;
-constexpr int kMaxTop = 16;
 
 struct Lepton {
     float pt, eta, phi;
@@ -77,11 +83,7 @@ struct Lepton {
 struct Jet {
     float pt, eta, phi, mass, btag;
     int flavour, jet_id;
-};
-
-struct Top {
-    float pt, eta, phi, mass, score;
-    int type;
+    int top = -1;  // the hadronic top whose decay made it (-1: none)
 };
 
 // the Events-tree buffers, booked as NanoAOD leaf arrays with their counters
@@ -98,15 +100,11 @@ struct EventBuffers {
     Int_t Electron_charge[kMaxLep], Electron_cutBased[kMaxLep];
     UInt_t nJet;
     Float_t Jet_pt[kMaxJet], Jet_eta[kMaxJet], Jet_phi[kMaxJet], Jet_mass[kMaxJet], Jet_btagDeepFlavB[kMaxJet];
-    Int_t Jet_jetId[kMaxJet], Jet_hadronFlavour[kMaxJet];
+    Int_t Jet_jetId[kMaxJet], Jet_hadronFlavour[kMaxJet], Jet_genTopIdx[kMaxJet];
     // v12 and later: unsigned-char IDs and flavours, energy fractions and multiplicities
     UChar_t Jet_jetId_v12[kMaxJet], Jet_hadronFlavour_v12[kMaxJet], Electron_cutBased_v12[kMaxLep];
     Float_t Jet_chHEF[kMaxJet], Jet_neHEF[kMaxJet], Jet_chEmEF[kMaxJet], Jet_neEmEF[kMaxJet], Jet_muEF[kMaxJet];
     UChar_t Jet_chMultiplicity[kMaxJet], Jet_neMultiplicity[kMaxJet], Jet_nConstituents[kMaxJet];
-    UInt_t nTopCand;
-    Float_t TopCand_pt[kMaxTop], TopCand_eta[kMaxTop], TopCand_phi[kMaxTop], TopCand_mass[kMaxTop],
-        TopCand_score[kMaxTop];
-    Int_t TopCand_type[kMaxTop];
     Float_t MET_pt, MET_phi, MET_sumEt, MET_MetUnclustEnUpDeltaX, MET_MetUnclustEnUpDeltaY;
     // v15: PUPPI MET with its unclustered-energy variations
     Float_t PuppiMET_ptUnclusteredUp, PuppiMET_phiUnclusteredUp, PuppiMET_ptUnclusteredDown,
@@ -167,6 +165,7 @@ inline void book(TTree& t, EventBuffers& b, bool is_data, int nano) {
     t.Branch("Jet_btagDeepFlavB", b.Jet_btagDeepFlavB, "Jet_btagDeepFlavB[nJet]/F");
     if (!is_data && v12) t.Branch("Jet_hadronFlavour", b.Jet_hadronFlavour_v12, "Jet_hadronFlavour[nJet]/b");
     else if (!is_data) t.Branch("Jet_hadronFlavour", b.Jet_hadronFlavour, "Jet_hadronFlavour[nJet]/I");
+    if (!is_data) t.Branch("Jet_genTopIdx", b.Jet_genTopIdx, "Jet_genTopIdx[nJet]/I");
     if (v12) {
         t.Branch("Jet_chHEF", b.Jet_chHEF, "Jet_chHEF[nJet]/F");
         t.Branch("Jet_neHEF", b.Jet_neHEF, "Jet_neHEF[nJet]/F");
@@ -179,13 +178,6 @@ inline void book(TTree& t, EventBuffers& b, bool is_data, int nano) {
         t.Branch("Jet_chMultiplicity", b.Jet_chMultiplicity, "Jet_chMultiplicity[nJet]/b");
         t.Branch("Jet_neMultiplicity", b.Jet_neMultiplicity, "Jet_neMultiplicity[nJet]/b");
     }
-    t.Branch("nTopCand", &b.nTopCand, "nTopCand/i");
-    t.Branch("TopCand_pt", b.TopCand_pt, "TopCand_pt[nTopCand]/F");
-    t.Branch("TopCand_eta", b.TopCand_eta, "TopCand_eta[nTopCand]/F");
-    t.Branch("TopCand_phi", b.TopCand_phi, "TopCand_phi[nTopCand]/F");
-    t.Branch("TopCand_mass", b.TopCand_mass, "TopCand_mass[nTopCand]/F");
-    t.Branch("TopCand_score", b.TopCand_score, "TopCand_score[nTopCand]/F");
-    t.Branch("TopCand_type", b.TopCand_type, "TopCand_type[nTopCand]/I");
     const std::string met = v15 ? "PuppiMET" : "MET";
     t.Branch((met + "_pt").c_str(), &b.MET_pt, (met + "_pt/F").c_str());
     t.Branch((met + "_phi").c_str(), &b.MET_phi, (met + "_phi/F").c_str());
@@ -307,7 +299,10 @@ public:
             (is_muon ? muons : electrons).push_back(l);
         }
 
-        const int n_b = draw_discrete(m.b_multiplicity);
+        // hadronic tops first: their b jets count among the event's b jets
+        const int n_top = draw_discrete(m.hadronic_tops);
+        for (int t = 0; t < n_top; ++t) decay_top(m, met_phi, t, jets);
+        const int n_b = std::max(0, draw_discrete(m.b_multiplicity) - n_top);
         const int n_light = static_cast<int>(rng_.Poisson(m.light_jets_mean));
         for (int i = 0; i < n_b + n_light; ++i) {
             const bool is_b = i < n_b;
@@ -324,24 +319,8 @@ public:
             jets.push_back(j);
         }
 
-        std::vector<Top> tops;
-        const int n_top = std::min<int>(kMaxTop, static_cast<int>(rng_.Poisson(m.top_candidates_mean)));
-        for (int i = 0; i < n_top; ++i) {
-            const bool real = rng_.Rndm() < m.true_top_fraction;
-            Top t;
-            t.pt = 150.0 + rng_.Exp(150.0);
-            t.eta = clipped_gaus(1.3, 2.5);
-            t.phi = real ? wrap(met_phi + TMath::Pi() + rng_.Gaus(0.0, 0.8)) : uniform_phi();
-            t.mass = real ? rng_.Gaus(172.5, 12.0) : 60.0 + rng_.Exp(80.0);
-            t.score = real ? std::max(0.0, 1.0 - rng_.Exp(0.06)) : std::min(1.0, rng_.Exp(0.12));
-            const double u = rng_.Rndm();
-            t.type = u < 0.3 ? 0 : u < 0.6 ? 1 : 2;
-            tops.push_back(t);
-        }
-
         fill_leptons(muons, electrons, b);
         fill_jets(jets, b);
-        fill_tops(tops, b);
 
         double ht = 0.0;
         for (const auto& j : jets) ht += j.pt;
@@ -378,6 +357,50 @@ public:
     }
 
 private:
+    // A hadronic top recoiling against the MET, decayed t -> b W, W -> q q' (isotropically in
+    // each rest frame, Gaussian top and W line shapes), each quark a jet: its momentum smeared
+    // by the jet resolution, a jet's mass; a jet out of acceptance (pt < 15, |eta| > 4.7) is lost
+    void decay_top(const GenModel& m, double met_phi, int index, std::vector<Jet>& jets) {
+        TLorentzVector top;
+        top.SetPtEtaPhiM(80.0 + rng_.Exp(m.top_pt_slope), clipped_gaus(1.2, 2.8),
+                         wrap(met_phi + TMath::Pi() + rng_.Gaus(0.0, 0.9)), rng_.Gaus(172.5, 1.5));
+        const double mw = rng_.Gaus(80.4, 2.0), mb = 4.8;
+        TLorentzVector b, w, q1, q2;
+        two_body(top.M(), mb, mw, b, w);
+        two_body(mw, 0.0, 0.0, q1, q2);
+        q1.Boost(w.BoostVector());
+        q2.Boost(w.BoostVector());
+        for (auto* v : {&b, &q1, &q2}) v->Boost(top.BoostVector());
+        const bool charm = rng_.Rndm() < 0.5;  // W -> c s in half the decays
+        int k = 0;
+        for (const auto* v : {&b, &q1, &q2}) {
+            const int flavour = k == 0 ? 5 : (k == 1 && charm ? 4 : 0);
+            ++k;
+            const double pt = v->Pt() * std::max(0.5, rng_.Gaus(1.0, 0.10));
+            if (pt < 15.0 || std::abs(v->Eta()) > 4.7) continue;
+            Jet j;
+            j.pt = pt;
+            j.eta = v->Eta();
+            j.phi = v->Phi();
+            j.mass = pt * (0.08 + rng_.Exp(0.05));
+            j.flavour = flavour;
+            const double u = rng_.Rndm();
+            j.jet_id = u < 0.96 ? 6 : u < 0.99 ? 2 : 0;
+            j.btag = btag_score(j);
+            j.top = index;
+            jets.push_back(j);
+        }
+    }
+    // the decay of a mass-``m`` particle at rest into masses m1, m2, back to back along an
+    // isotropic direction
+    void two_body(double m, double m1, double m2, TLorentzVector& p1, TLorentzVector& p2) {
+        const double p = std::sqrt(std::max(0.0, (m * m - (m1 + m2) * (m1 + m2)) * (m * m - (m1 - m2) * (m1 - m2)))) / (2 * m);
+        const double cos_theta = rng_.Uniform(-1.0, 1.0), phi = uniform_phi();
+        const double sin_theta = std::sqrt(1.0 - cos_theta * cos_theta);
+        const TVector3 direction(sin_theta * std::cos(phi), sin_theta * std::sin(phi), cos_theta);
+        p1.SetVectM(p * direction, m1);
+        p2.SetVectM(-p * direction, m2);
+    }
     double uniform_phi() { return rng_.Uniform(-TMath::Pi(), TMath::Pi()); }
     static float wrap(double phi) { return TVector2Phi(phi); }
     static double TVector2Phi(double phi) {
@@ -424,7 +447,7 @@ private:
         for (UInt_t i = 0; i < b.nJet; ++i) {
             b.Jet_pt[i] = jets[i].pt; b.Jet_eta[i] = jets[i].eta; b.Jet_phi[i] = jets[i].phi;
             b.Jet_mass[i] = jets[i].mass; b.Jet_btagDeepFlavB[i] = jets[i].btag;
-            b.Jet_jetId[i] = jets[i].jet_id; b.Jet_hadronFlavour[i] = jets[i].flavour;
+            b.Jet_jetId[i] = jets[i].jet_id; b.Jet_hadronFlavour[i] = jets[i].flavour; b.Jet_genTopIdx[i] = jets[i].top;
             b.Jet_hadronFlavour_v12[i] = static_cast<UChar_t>(jets[i].flavour);
             if (nano_ < 12) continue;
             const auto c = JetComposition::draw(composition_rng_, std::abs(jets[i].eta), jets[i].jet_id);
@@ -434,14 +457,6 @@ private:
             b.Jet_neMultiplicity[i] = static_cast<UChar_t>(std::min(c.ne_mult, 255));
             b.Jet_nConstituents[i] = static_cast<UChar_t>(std::min(c.ch_mult + c.ne_mult, 255));
             b.Jet_jetId_v12[i] = static_cast<UChar_t>(c.stored_v12);
-        }
-    }
-    void fill_tops(std::vector<Top>& tops, EventBuffers& b) {
-        std::sort(tops.begin(), tops.end(), [](const Top& x, const Top& y) { return x.pt > y.pt; });
-        b.nTopCand = tops.size();
-        for (UInt_t i = 0; i < b.nTopCand; ++i) {
-            b.TopCand_pt[i] = tops[i].pt; b.TopCand_eta[i] = tops[i].eta; b.TopCand_phi[i] = tops[i].phi;
-            b.TopCand_mass[i] = tops[i].mass; b.TopCand_score[i] = tops[i].score; b.TopCand_type[i] = tops[i].type;
         }
     }
     void fill_triggers(EventBuffers& b, const std::vector<Lepton>& mu, const std::vector<Lepton>& el) {
@@ -555,12 +570,14 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     const auto rounded = nano_precision ? rounded_leaves(events) : std::vector<RoundedLeaf>{};
 
     GenResult result;
+    std::set<std::pair<UInt_t, UInt_t>> blocks_seen;
     for (size_t i = 0; i < order.size(); ++i) {
         const GenModel& m = models[order[i]];
         const double w = maker.make(m, is_data, b);
         b.event = first_event + i;
         b.run = is_data ? campaign.run_min + static_cast<UInt_t>((first_event + i) / 50000) % (campaign.run_max - campaign.run_min + 1) : 1;
         b.luminosityBlock = 1 + static_cast<UInt_t>(((first_event + i) / 200) % 2000);
+        blocks_seen.emplace(b.run, b.luminosityBlock);
         for (const auto& leaf : rounded)
             for (UInt_t k = 0; k < (leaf.count ? *leaf.count : 1u); ++k)
                 leaf.values[k] = reduce_mantissa(leaf.values[k], leaf.bits);
@@ -581,6 +598,16 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         runs.Branch("genEventSumw2", &gen_sumw2, "genEventSumw2/D");
     }
     runs.Fill();
+    // the luminosity blocks of the file's events, one entry each, as NanoAOD's LuminosityBlocks
+    TTree blocks("LuminosityBlocks", "LuminosityBlocks");
+    UInt_t block_run = 0, block = 0;
+    blocks.Branch("run", &block_run, "run/i");
+    blocks.Branch("luminosityBlock", &block, "luminosityBlock/i");
+    for (const auto& [r, l] : blocks_seen) {
+        block_run = r;
+        block = l;
+        blocks.Fill();
+    }
     file->Write();
     file->Close();
     return result;

@@ -24,9 +24,7 @@ file written by a typed ``Snapshot``.
 """
 
 import ctypes
-import functools
 import json
-import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -36,10 +34,10 @@ import numpy as np
 from analysis.engine import build, correction_code
 from analysis.engine.corrections import KEYS, QUANTITIES, bindings
 from analysis.engine.dispatch import dispatch, local_path, local_specs
+from analysis.engine.schema import input_schema, readable_inputs
 from analysis.errors import TmetError
 
-SCHEMA_SOURCE = "schema.cxx"
-RUNTIME_HEADERS = ("frame.h", "frame_api.h", "corrections.h")
+RUNTIME_HEADERS = ("frame.h", "frame_api.h", "corrections.h", "nano_writer.h")
 # identifiers of an expression that may be columns: not members (after . :: ->), not in literals
 IDENTIFIER = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?<![\w.])(?<!::)(?<!->)([A-Za-z_]\w*)')
 NOMINAL = "nominal"
@@ -118,11 +116,13 @@ class Action:
 @dataclass
 class Snapshot:
     """Columns written for the entries that pass ``filters``: (name, var, or None for an
-    input column, and the input column it aliases)."""
+    input column, and the input column it aliases); ``nanoaod``: in NanoAOD's leaf-array
+    layout, by tmet's writer (analysis/cpp/nano_writer.h), else by RDataFrame's Snapshot."""
 
     tree: str
     columns: tuple
     filters: tuple
+    nanoaod: bool = False
 
 
 @dataclass
@@ -178,11 +178,14 @@ class Frame:
             return Frame(self._graph, {**self._columns, name: self._columns[column]}, self._filters)
         return self._with_column(name, column, "alias")
 
-    def Snapshot(self, tree, columns):  # noqa: N802
-        """Write ``columns`` of the entries that pass this node's filters (by Graph.write)."""
+    def Snapshot(self, tree, columns, nanoaod=False):  # noqa: N802
+        """Write ``columns`` of the entries that pass this node's filters (by Graph.write);
+        ``nanoaod``: as a TTree in NanoAOD's layout (scalars, and arrays counted by their
+        collection's ``n<Collection>`` column), which RDataFrame's Snapshot does not write."""
         if self._graph.snapshot is not None or self._graph.actions:
             raise TmetError("a graph writes one snapshot and books no histogram with it")
-        self._graph.snapshot = Snapshot(tree, tuple((c, self._columns.get(c)) for c in columns), self._filters)
+        self._graph.snapshot = Snapshot(tree, tuple((c, self._columns.get(c)) for c in columns), self._filters,
+                                        nanoaod)
 
     def Filter(self, expression, name=""):  # noqa: N802
         node = self._graph.add(Node("filter", self._graph.new_var(), name or expression, expression,
@@ -518,9 +521,13 @@ class Graph:
             "    static unsigned long long snapshot(ROOT::RDF::RNode df, const tmet::CorrectionTable& table, "
             "const char* path,", "                                       const ROOT::RDF::RSnapshotOptions& options) {",
             "        std::vector<Event> events(df.GetNSlots());", "        ROOT::RDF::RNode node = df;", *stage_nodes(),
-            *nodes, *renames, "        auto count = node.Count();",
-            f"        node.Snapshot<{', '.join(types)}>({json.dumps(snap.tree)}, path, {{{names}}}, options);",
-            "        return *count;", "    }"]
+            *nodes, *renames,
+            *([f"        return tmet::nano::snapshot<{', '.join(types)}>(node, {json.dumps(snap.tree)}, path, "
+               f"{{{names}}}, options);"] if snap.nanoaod else
+              ["        auto count = node.Count();",
+               f"        node.Snapshot<{', '.join(types)}>({json.dumps(snap.tree)}, path, {{{names}}}, options);",
+               "        return *count;"]),
+            "    }"]
 
     # ---------------------------------------------------------------------------------
     # running it
@@ -572,6 +579,8 @@ class Graph:
             raise TmetError("the graph has no snapshot to write")
         if not paths:
             raise TmetError("a graph needs at least one input file")
+        if self.snapshot.nanoaod and (output_format != "TTree" or threads != 1):
+            raise TmetError(f"{self.description}: a NanoAOD snapshot is a TTree written by one thread")
         paths, _ = readable_inputs(paths, tree)
         library, _ = self.compile(input_schema(paths[0], tree))
         (written,) = dispatch(client, write_snapshot,
@@ -704,41 +713,6 @@ class Library:
         if error is not None:
             raise TmetError(f"writing {output} from {', '.join(files)} failed: {error.decode()}")
         return written.value
-
-
-@functools.cache
-def _schema_library():
-    with open(os.path.join(build.CPP_DIR, SCHEMA_SOURCE)) as f:
-        lib = build.load(build.build("tmet_schema", f.read(), ()))
-    lib.tmet_schema.restype = ctypes.c_char_p
-    lib.tmet_entries.restype = ctypes.c_longlong
-    lib.tmet_entries.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
-    return lib
-
-
-def input_schema(path, tree="Events"):
-    """{column: C++ type} of ``tree`` in ``path``, as RDataFrame reads it."""
-    text = _schema_library().tmet_schema(tree.encode(), path.encode()).decode()
-    if text.startswith("!"):
-        raise TmetError(f"cannot read the columns of '{tree}' in {path}: {text[1:]}")
-    return dict(line.split(" ", 1) for line in text.splitlines())
-
-
-def readable_inputs(paths, tree="Events"):
-    """(``paths`` without the files that hold no entries, or all of them if none does; their
-    entries): a dataset's empty skims are TTrees (Library.snapshot) among RNTuples, which
-    one RDataFrame cannot read together, and contribute nothing."""
-    counts = [entries(p, tree) for p in paths]
-    kept = [(p, n) for p, n in zip(paths, counts) if n] or list(zip(paths, counts))
-    return [p for p, _ in kept], [n for _, n in kept]
-
-
-def entries(path, tree="Events"):
-    error = ctypes.c_char_p()
-    n = _schema_library().tmet_entries(tree.encode(), path.encode(), ctypes.byref(error))
-    if n < 0:
-        raise TmetError(f"cannot count the entries of '{tree}' in {path}: {error.value.decode()}")
-    return n
 
 
 def partition(paths, counts, n):

@@ -10,6 +10,8 @@ import os
 import time
 
 from analysis.engine import root_setup
+from analysis.engine.schema import entries as count_entries
+from analysis.engine.schema import input_schema
 from analysis.errors import TmetError
 
 
@@ -54,7 +56,9 @@ def open_file(path, redirectors=(), retries=3, delay=2.0):
 
 
 def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.0):
-    """URLs of ``paths`` that open, each checked to hold ``tree_name`` with every branch of ``branches``.
+    """URLs of ``paths`` that open, each checked to hold ``tree_name`` (a TTree, or an RNTuple
+    in the layout ROOT's RNTupleImporter writes NanoAOD: a field per branch) with every
+    branch of ``branches``.
 
     Returns (urls, entries). Raises before any event loop runs, naming file and branch.
     """
@@ -62,15 +66,21 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
     for path in paths:
         url, tfile = open_file(path, redirectors, retries, delay)
         try:
-            tree = tfile.Get(tree_name)
-            if not tree or not tree.InheritsFrom("TTree"):
-                raise TmetError(f"{url} has no '{tree_name}' tree")
-            present = {b.GetName() for b in tree.GetListOfBranches()}
+            key = tfile.GetKey(tree_name)
+            kind = key.GetClassName() if key else ""
+            if kind == "ROOT::RNTuple":
+                present = set(input_schema(url, tree_name))
+                entries += count_entries(url, tree_name)
+            elif kind and tfile.Get(tree_name).InheritsFrom("TTree"):
+                tree = tfile.Get(tree_name)
+                present = {b.GetName() for b in tree.GetListOfBranches()}
+                entries += tree.GetEntries()
+            else:
+                raise TmetError(f"{url} has no '{tree_name}' tree or RNTuple")
             missing = [b for b in branches if b not in present]
             if missing:
                 raise TmetError(f"{url}: branch '{missing[0]}' missing from tree '{tree_name}'"
                                 + (f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
-            entries += tree.GetEntries()
         finally:
             tfile.Close()
         urls.append(url)

@@ -16,9 +16,9 @@ from config.processes import datasets_of
 MODEL_FIELDS = (
     "neg_weight_fraction", "gen_weight", "met_min", "met_slope", "met_resolution",
     "lepton_pt_slope", "lepton_met_dphi", "fake_lepton_rate", "light_jets_mean", "jet_pt_slope",
-    "jet_recoil_width", "top_candidates_mean", "true_top_fraction",
+    "jet_recoil_width", "top_pt_slope",
 )
-MULTIPLICITY_FIELDS = ("lepton_multiplicity", "b_multiplicity")
+MULTIPLICITY_FIELDS = ("lepton_multiplicity", "b_multiplicity", "hadronic_tops")
 # the NanoAOD layouts the generator writes (branch names and types of these versions)
 LAYOUTS = (9, 12, 15)
 # every file starts a new block of event numbers so that (run, lumi, event) stay unique

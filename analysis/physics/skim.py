@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from analysis.engine import corrections, root_setup
-from analysis.engine.compiled import Graph, entries, input_schema
+from analysis.engine.compiled import Graph
+from analysis.engine.schema import entries, input_schema
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 from analysis.engine.inputs import check_inputs, file_digest
@@ -193,8 +194,13 @@ def used_config(config, dataset):
 
 
 def input_sumw(ROOT, url, tfile):
-    """(sum of generator weights, source) of one unskimmed MC file: its Runs sum (a plain
-    loop over its few entries, nothing to compile), else the sum of its events' genWeight."""
+    """(sum of generator weights, source) of one unskimmed MC file: the sum a tmet STEP 1
+    output recorded of its own inputs (``SUMW``: its events are preselected), else its Runs
+    sum (a plain loop over its few entries, nothing to compile), else the sum of its events'
+    genWeight."""
+    recorded = tfile.Get(SUMW)
+    if recorded:
+        return recorded.GetVal(), SUMW
     runs = tfile.Get("Runs")
     if runs and runs.InheritsFrom("TTree"):
         for branch in RUNS_SUMW_BRANCHES:
@@ -205,18 +211,27 @@ def input_sumw(ROOT, url, tfile):
     return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
 
 
-def copy_runs(ROOT, urls, output_path):
-    """The Runs trees of ``urls`` appended, unchanged, to ``output_path`` (baskets copied as
-    they are: no decompression, nothing to compile)."""
-    chain = ROOT.TChain("Runs")
-    for url in urls:
-        chain.Add(url)
-    tfile = ROOT.TFile.Open(output_path, "UPDATE")
-    try:
-        copy = chain.CloneTree(-1, "fast")
-        copy.Write()
-    finally:
-        tfile.Close()
+def trees_held(tfile, url, names, holding):
+    """Add ``url`` to ``holding[name]`` for each tree of ``names`` its open ``tfile`` holds."""
+    for name in names:
+        tree = tfile.Get(name)
+        if tree and tree.InheritsFrom("TTree"):
+            holding.setdefault(name, []).append(url)
+
+
+def copy_trees(ROOT, holding, output_path):
+    """The trees of ``holding`` ({name: [urls that hold it]}, ``trees_held``) appended,
+    unchanged, to ``output_path`` (baskets copied as they are: no decompression, nothing to
+    compile)."""
+    for name, urls in holding.items():
+        chain = ROOT.TChain(name)
+        for url in urls:
+            chain.Add(url)
+        tfile = ROOT.TFile.Open(output_path, "UPDATE")
+        try:
+            chain.CloneTree(-1, "fast").Write()
+        finally:
+            tfile.Close()
 
 
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3,
@@ -242,12 +257,11 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
                   lumi_mask_source(config.x.lumi_mask) if masked else "")
     urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries)
     ROOT = root_setup.import_root()
-    with_runs, sumw_sources, sumw = [], {}, 0.0
+    holding, sumw_sources, sumw = {}, {}, 0.0
     for url in urls:
         tfile = ROOT.TFile.Open(url)
         try:
-            if tfile.Get("Runs"):
-                with_runs.append(url)
+            trees_held(tfile, url, ("Runs",), holding)
             if not is_data:
                 value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
                 sumw += value
@@ -260,8 +274,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     try:
         n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client,
                             output_format=output_format or config.x.skim_format)
-        if with_runs:
-            copy_runs(ROOT, with_runs, output_path)
+        copy_trees(ROOT, holding, output_path)
         if not is_data:
             tfile = ROOT.TFile.Open(output_path, "UPDATE")
             ROOT.TParameter["double"](SUMW, sumw).Write()

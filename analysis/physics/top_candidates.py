@@ -1,0 +1,209 @@
+"""STEP 1: resolved top-quark candidates scored by the analysis group's Keras tagger, added to
+NanoAOD (docs/physics.md, "STEP 1").
+
+One compiled graph per file group: the preselection (MET and two jets), the candidate jets,
+every triplet with its features and score (analysis/cpp/top_candidates.h, the model written
+as C++ by analysis.engine.model_code) and the cleaning; its snapshot writes every input
+``Events`` branch of the preselected events and ``nTopCand`` with the ``TopCand_*``
+collection in NanoAOD's layout (analysis/cpp/nano_writer.h), then the inputs' ``Runs`` and
+``LuminosityBlocks`` whole. The model is read, checked against the config's features and
+written into the graph before any event is read; so is every input checked for its
+branches. Inputs are TTrees or RNTuples (in the layout ROOT's RNTupleImporter writes).
+"""
+
+from analysis.engine import corrections, model_code, root_setup
+from analysis.engine.compiled import Graph
+from analysis.engine.schema import input_schema
+from analysis.engine.corrections import JET_ID_KEYS
+from analysis.engine.inputs import check_inputs, file_digest
+from analysis.errors import TmetError
+from analysis.physics.nanoaod import derived_columns, needs_jet_id_corrections
+from analysis.physics.skim import SUMW, SkimResult, branch_names, copy_trees, input_sumw, trees_held
+from analysis.top_tagger import load_model
+
+KERNELS = ("top_candidates.h", "nanoaod.h")
+# the TopCand collection NanoAOD-tools' STEP 1 writes: (branch, field of tmet::top::Candidates)
+OUTPUT = (("TopCand_pt", "pt"), ("TopCand_eta", "eta"), ("TopCand_phi", "phi"), ("TopCand_mass", "mass"),
+          ("TopCand_score", "score"), ("TopCand_type", "type"), ("TopCand_jetIdx1", "jet_b"),
+          ("TopCand_jetIdx2", "jet_j1"), ("TopCand_jetIdx3", "jet_j2"))
+COUNTER = "nTopCand"
+# the trees of an input copied whole next to the candidates' Events
+COPIED_TREES = ("Runs", "LuminosityBlocks")
+JET_FIELDS = ("pt", "eta", "phi", "mass")
+
+
+def tagger(config):
+    """The config's top tagger (``config.x.top_tagger``: model, scaler, features), read and
+    checked: every feature one the config defines (``config.x.top_candidates["features"]``),
+    in the model's order. Errors name the file, and the layer or the feature."""
+    values = config.x.top_tagger
+    model = load_model(values["model"], values.get("scaler"))
+    defined = config.x.top_candidates["features"]
+    for feature in values["features"]:
+        if feature not in defined:
+            raise TmetError(f"the top tagger's feature '{feature}' (config.x.top_tagger of {config.name}) is not one "
+                            f"config.x.top_candidates['features'] defines ({', '.join(defined)}): define its "
+                            f"expression there (config/selection.py)")
+    model.check_features(values["features"])
+    return model
+
+
+def used_config(config, dataset):
+    """The config values the candidates of ``dataset``'s files depend on: the cuts, the
+    features, the model (by the digest of its files), the layout and the compression."""
+    version, is_data = dataset.x.nano_version, dataset.is_data
+    values = {
+        "top_candidates": config.x.top_candidates,
+        "jet": {key: config.x.objects["jet"][key] for key in ("id_bit", "v12_id")},
+        "btag_branch": config.x.objects["btag"]["branch"],
+        "tagger": {"features": config.x.top_tagger["features"],
+                   "model": [config.x.top_tagger["model"], file_digest(config.x.top_tagger["model"])],
+                   "scaler": [config.x.top_tagger.get("scaler"), file_digest(config.x.top_tagger.get("scaler") or "")]},
+        "layout": {"nano_version": version, "branch_names": branch_names(config, version),
+                   "jet_id": derived_columns(config, version, is_data).get("Jet_jetId", ("stored",))[0]},
+        "compression": config.x.top_candidates_compression,
+    }
+    if needs_jet_id_corrections(version):
+        values["jet_id"] = corrections.used_corrections(config, JET_ID_KEYS)
+    return values
+
+
+def _branch(config, version, canonical):
+    return branch_names(config, version).get(canonical, canonical)
+
+
+def triplet_source(config):
+    """C++ of the config's candidate jets (``tmet_top::candidate_jets``) and of the model's
+    features (``tmet_top::features``, ``N_FEATURES`` of them), in ``namespace tmet_top``."""
+    values = config.x.top_candidates
+    jets, jet_id = values["jets"], config.x.objects["jet"]["id_bit"]
+    features = config.x.top_tagger["features"]
+    expressions = values["features"]
+    lines = [*(f"#include <{h}>" for h in model_code.HEADERS), "namespace tmet_top {",
+             "// a candidate jet: its kinematics, b tag and index in the event's Jet collection",
+             "struct Jet { double pt, eta, phi, mass, btag; int index; };",
+             "// the first jets (NanoAOD order: pt) that pass the candidate jets' cuts and the jet ID",
+             "template <class PT, class ETA, class PHI, class M, class B, class ID>",
+             "std::vector<Jet> candidate_jets(const PT& pt, const ETA& eta, const PHI& phi, const M& mass, "
+             "const B& btag, const ID& id) {",
+             "    std::vector<Jet> out;",
+             "    for (size_t i = 0; i < pt.size(); ++i) {",
+             f"        if (!(pt[i] > {float(jets['pt'])!r} && std::abs(eta[i]) < {float(jets['abseta'])!r} && "
+             f"(static_cast<int>(id[i]) & {int(jet_id)}) != 0)) continue;",
+             "        out.push_back({pt[i], eta[i], phi[i], mass[i], btag[i], static_cast<int>(i)});",
+             f"        if (out.size() == {int(jets['max'])}) break;",
+             "    }",
+             "    return out;",
+             "}",
+             f"constexpr int N_FEATURES = {len(features)};",
+             "// the model's inputs, in its order, from the config's expressions",
+             "inline void features(const Jet& b, const Jet& j1, const Jet& j2, const tmet::top::P4& trijet, "
+             "const tmet::top::P4& dijet, double* x) {",
+             "    using tmet::top::delta_phi;", "    using tmet::top::delta_r;",
+             *(f"    x[{i}] = ({expressions[name]});  // {name}" for i, name in enumerate(features)),
+             "}",
+             "}  // namespace tmet_top"]
+    return "\n".join(lines)
+
+
+def define_candidate_jets(df, config, version, is_data):
+    """Dataframe in, dataframe out (a graph's frame, or ROOT's RDataFrame with
+    ``triplet_source`` declared): the events of STEP 1's preselection with ``top_jets``, their
+    candidate jets, under the campaign's jet ID (made under a name of its own where the
+    version's stored one is not it, so that the input's Jet_jetId is written as it is)."""
+    presel = config.x.top_candidates["preselection"]
+    jet = {field: _branch(config, version, f"Jet_{field}") for field in JET_FIELDS}
+    btag = _branch(config, version, config.x.objects["btag"]["branch"])
+    derived = derived_columns(config, version, is_data).get("Jet_jetId")
+    if derived:
+        df = df.Define("top_jet_id", derived[0])
+    jet_id = "top_jet_id" if derived else _branch(config, version, "Jet_jetId")
+    df = df.Filter(f"{_branch(config, version, 'MET_pt')} > {float(presel['met_min'])!r} && "
+                   f"Sum({jet['pt']} > {float(presel['jet_pt_min'])!r}) >= {int(presel['n_jet_min'])}",
+                   "STEP 1 preselection")
+    return df.Define("top_jets", f"tmet_top::candidate_jets({jet['pt']}, {jet['eta']}, {jet['phi']}, {jet['mass']}, "
+                                 f"{btag}, {jet_id})")
+
+
+def candidate_graph(config, model, version, is_data, columns):
+    """The STEP 1 graph of files of NanoAOD ``version`` whose Events columns are ``columns``:
+    preselection, candidates, and the snapshot of every input column with the candidates."""
+    keys = JET_ID_KEYS if needs_jet_id_corrections(version) else ()
+    prelude = "\n".join([triplet_source(config), "namespace tmet_top {",
+                         model_code.model_source(model.model, "score"), "}  // namespace tmet_top"])
+    graph = Graph(corrections.correction_specs(config, keys=keys), KERNELS,
+                  f"top candidates of config {config.name} ({'data' if is_data else 'MC'}, NanoAODv{version})",
+                  prelude)
+    values = config.x.top_candidates
+    window = values["mass_window"]
+    df = (define_candidate_jets(graph.frame(), config, version, is_data)
+          .Define("top_candidates", f"tmet::top::candidates(top_jets, {float(window[0])!r}, {float(window[1])!r}, "
+                                    f"{int(values['max_candidates'])}, tmet_top::N_FEATURES, tmet_top::features, "
+                                    f"tmet_top::score)")
+          .Define(COUNTER, "static_cast<unsigned int>(top_candidates.pt.size())"))
+    for branch, field in OUTPUT:
+        df = df.Define(branch, f"top_candidates.{field}")
+    df.Snapshot("Events", [*columns, COUNTER, *(branch for branch, _ in OUTPUT)], nanoaod=True)
+    return graph
+
+
+def input_branches(config, version, is_data):
+    """The branches a file must hold for STEP 1: the jets' kinematics, b tag and ID (or what
+    the version's ID is made of), MET and the jets' counter."""
+    derived = derived_columns(config, version, is_data).get("Jet_jetId")
+    needed = [_branch(config, version, b) for b in ("nJet", *(f"Jet_{f}" for f in JET_FIELDS), "MET_pt",
+                                                     config.x.objects["btag"]["branch"])]
+    needed += list(derived[1]) if derived else [_branch(config, version, "Jet_jetId")]
+    return list(dict.fromkeys(needed))
+
+
+def written_columns(schema, path):
+    """The input columns written out: every Events column of the file, without the parts of
+    an RNTuple's collections RDataFrame also shows ("_collection0.Jet_pt"); a file that holds
+    top candidates already is an error (its dataset says so: ``top_candidates: in_files``)."""
+    present = [name for name in schema if "." not in name]
+    if COUNTER in present:
+        raise TmetError(f"{path} holds top candidates already ({COUNTER}): STEP 1 would write them twice; give its "
+                        f"dataset 'top_candidates: in_files' in the datasets YAML")
+    return present
+
+
+def write_top_candidates(paths, output_path, config, dataset, nano_version=None, redirectors=(), retries=3,
+                         client=None):
+    """STEP 1 of the files ``paths`` (NanoAOD of ``nano_version``, default the dataset's) into
+    ``output_path`` (a path, or on a Dask worker of ``client`` a URL of the store); returns a
+    SkimResult (events read and written, each MC input's source of its sum of weights). The
+    model and every input are checked before any event is read."""
+    is_data = dataset.is_data
+    nano_version = dataset.x.nano_version if nano_version is None else nano_version
+    keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
+    missing = [key for key in keys if key not in config.x.corrections]
+    if missing:
+        raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config '{config.name}' "
+                        f"has no correction {', '.join(missing)}")
+    model = tagger(config)
+    urls, n_in = check_inputs(paths, "Events", input_branches(config, nano_version, is_data), redirectors, retries)
+    ROOT = root_setup.import_root()
+    holding, sumw_sources, sumw = {}, {}, 0.0
+    for url in urls:
+        tfile = ROOT.TFile.Open(url)
+        try:
+            trees_held(tfile, url, COPIED_TREES, holding)
+            if not is_data:
+                value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
+                sumw += value
+        finally:
+            tfile.Close()
+    schema = input_schema(urls[0])
+    graph = candidate_graph(config, model, nano_version, is_data, written_columns(schema, urls[0]))
+    compression = config.x.top_candidates_compression
+    try:
+        n_out = graph.write(urls, output_path, compression, client=client, output_format="TTree")
+        copy_trees(ROOT, holding, output_path)
+        if not is_data:  # the sum of the weights before the preselection, as the skim records it
+            tfile = ROOT.TFile.Open(output_path, "UPDATE")
+            ROOT.TParameter["double"](SUMW, sumw).Write()
+            tfile.Close()
+    except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
+    return SkimResult(n_in, n_out, sumw_sources)
