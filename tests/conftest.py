@@ -59,14 +59,35 @@ def generate(config, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def skimmed(generate, config, tmp_path_factory):
+def nanoaod(generate, config, tmp_path_factory):
+    """nanoaod(dataset, file_index=0, n_events=SMALL_EVENTS) -> path of a generated file after
+    STEP 1 (TopCandidates: with its top candidates), what a skim reads (cached)."""
+    from analysis.physics.top_candidates import write_top_candidates
+
+    base = tmp_path_factory.mktemp("step1")
+    cache = {}
+
+    def make(dataset_name, file_index=0, n_events=SMALL_EVENTS):
+        key = (dataset_name, file_index, n_events)
+        if key not in cache:
+            path = str(base / f"{dataset_name}_{file_index}_{n_events}.root")
+            write_top_candidates([generate(dataset_name, file_index, n_events)], path, config,
+                                 config.get_dataset(dataset_name))
+            cache[key] = path
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def skimmed(nanoaod, config, tmp_path_factory):
     """{dataset: (inputs, skim path)} for a two-file MC skim (tt_sl) and a data skim."""
     from analysis.physics.skim import skim_files
 
     out = tmp_path_factory.mktemp("skims")
     result = {}
     for name, files in (("tt_sl", 2), ("data_met", 1)):
-        inputs = [generate(name, i) for i in range(files)]
+        inputs = [nanoaod(name, i) for i in range(files)]
         path = str(out / f"{name}.root")
         skim_files(inputs, path, config, config.get_dataset(name).is_data)
         result[name] = (inputs, path)

@@ -11,8 +11,7 @@ EVENTS_BRANCHES_MC = [
     "nElectron", "Electron_pt", "Electron_cutBased", "nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass",
     "Jet_jetId", "Jet_btagDeepFlavB", "Jet_hadronFlavour", "MET_pt", "MET_phi", "MET_MetUnclustEnUpDeltaX",
     "MET_MetUnclustEnUpDeltaY", "genWeight", "Pileup_nTrueInt", "nLHEScaleWeight", "LHEScaleWeight",
-    "nPSWeight", "PSWeight", "nTopCand", "TopCand_pt", "TopCand_eta", "TopCand_phi", "TopCand_mass",
-    "TopCand_score", "TopCand_type", "fixedGridRhoFastjetAll", "HLT_PFMETNoMu120_PFMHTNoMu120_IDTight",
+    "nPSWeight", "PSWeight", "Jet_genTopIdx", "fixedGridRhoFastjetAll", "HLT_PFMETNoMu120_PFMHTNoMu120_IDTight",
     "Flag_goodVertices", "Flag_eeBadScFilter",
 ]
 
@@ -24,6 +23,8 @@ def test_nanoaod_layout(generate, config):
     events = tfile.Get("Events")
     for name in EVENTS_BRANCHES_MC:
         assert events.GetBranch(name), name
+    # no top candidates: STEP 1 (TopCandidates) makes them
+    assert not events.GetBranch("nTopCand") and not events.GetBranch("TopCand_score")
     # leaf arrays with their counters, as real NanoAOD (not RVec branch elements)
     assert events.GetLeaf("Jet_pt").GetLeafCount().GetName() == "nJet"
     assert events.GetLeaf("Jet_pt").GetTypeName() == "Float_t"
@@ -36,8 +37,13 @@ def test_nanoaod_layout(generate, config):
     tfile.Close()
 
     with uproot.open(path) as f:
-        arrays = f["Events"].arrays(["nJet", "Jet_pt", "genWeight", "LHEScaleWeight", "PSWeight"])
+        arrays = f["Events"].arrays(["nJet", "Jet_pt", "genWeight", "LHEScaleWeight", "PSWeight", "run",
+                                     "luminosityBlock"])
         runs = f["Runs"].arrays(library="np")
+        blocks = f["LuminosityBlocks"].arrays(library="np")
+    # LuminosityBlocks as in NanoAOD: one entry per (run, block) of the file's events
+    assert sorted(zip(blocks["run"], blocks["luminosityBlock"])) == sorted(
+        set(zip(arrays["run"].to_numpy(), arrays["luminosityBlock"].to_numpy())))
     assert np.all(np.asarray([len(x) for x in arrays["Jet_pt"]]) == arrays["nJet"].to_numpy())
     assert set(np.unique([len(x) for x in arrays["LHEScaleWeight"]])) == {9}
     assert set(np.unique([len(x) for x in arrays["PSWeight"]])) == {4}
@@ -90,7 +96,8 @@ def test_data_has_no_mc_only_branches(generate, config):
 def test_processes_look_like_themselves(generate):
     def load(name):
         with uproot.open(generate(name)) as f:
-            return f["Events"].arrays(["MET_pt", "nMuon", "nElectron", "Jet_hadronFlavour", "TopCand_score"])
+            return f["Events"].arrays(["MET_pt", "nMuon", "nElectron", "Jet_hadronFlavour", "Jet_genTopIdx", "Jet_pt",
+                                       "Jet_eta", "Jet_phi", "Jet_mass"])
 
     def prompt_leptons(a):
         return np.mean((a["nMuon"] + a["nElectron"]).to_numpy() > 0)
@@ -99,13 +106,26 @@ def test_processes_look_like_themselves(generate):
         import awkward as ak
         return np.mean(ak.sum(a["Jet_hadronFlavour"] == 5, axis=1).to_numpy() > 0)
 
-    def high_score_top(a):
+    def whole_tops(a):
+        """The trijet masses of the generated tops all of whose three decay jets are in the event."""
         import awkward as ak
-        return np.mean(ak.fill_none(ak.max(a["TopCand_score"], axis=1), -1).to_numpy() > 0.8)
+
+        masses = []
+        for top in (0, 1):
+            mine = a["Jet_genTopIdx"] == top
+            whole = ak.num(a["Jet_pt"][mine]) == 3
+            pt, eta, phi, m = (a[f"Jet_{k}"][mine][whole] for k in ("pt", "eta", "phi", "mass"))
+            px, py, pz = ak.sum(pt * np.cos(phi), axis=1), ak.sum(pt * np.sin(phi), axis=1), ak.sum(pt * np.sinh(eta), axis=1)
+            e = ak.sum(np.sqrt((pt * np.cosh(eta)) ** 2 + m ** 2), axis=1)
+            masses.append(ak.to_numpy(np.sqrt(np.maximum(e ** 2 - px ** 2 - py ** 2 - pz ** 2, 0))))
+        return np.concatenate(masses)
 
     signal, tt, wjets, znunu = (load(n) for n in ("tdm_ps_m1000", "tt_sl", "wjets", "znunu"))
     assert np.median(signal["MET_pt"]) > 1.5 * np.median(tt["MET_pt"])
-    assert high_score_top(signal) > 2 * high_score_top(wjets)
+    # hadronic tops: three jets whose mass is the top's (smeared), in top events only
+    tops = whole_tops(tt)
+    assert len(tops) > 0.3 * len(tt["MET_pt"]) and 160 < np.median(tops) < 180
+    assert len(whole_tops(wjets)) == 0
     assert has_b(tt) > 0.9 and has_b(wjets) < 0.3
     assert prompt_leptons(tt) > 0.6 and prompt_leptons(wjets) > 0.6
     assert prompt_leptons(znunu) < 0.1

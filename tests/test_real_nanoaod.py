@@ -80,7 +80,9 @@ def run2(tmp_path_factory, monkeypatch_module):
     }
     content = {"settings": {"triggers": [], "lumi_mask": None, "met_filters": FILTERS}, "datasets": {}}
     for name, (file_name, process, is_data) in datasets.items():
-        content["datasets"][name] = {"process": process, "data": is_data, "files": [str(base / f"{name}.root")]}
+        # the files hold stand-ins of the group's STEP 1 outputs (with_top_candidates)
+        content["datasets"][name] = {"process": process, "data": is_data, "files": [str(base / f"{name}.root")],
+                                     "top_candidates": "in_files"}
     content["datasets"]["dy_legacy"]["nano_version"] = 6
     path = base / "real.yaml"
     path.write_text(yaml.safe_dump(content))

@@ -29,8 +29,8 @@ def entries(server, lfn, local):
     return uproot.open(local)["Events"].num_entries
 
 
-def test_skim_reads_root_url(xrootd_server, generate, config, tmp_path):
-    local = generate("tt_sl")
+def test_skim_reads_root_url(xrootd_server, nanoaod, config, tmp_path):
+    local = nanoaod("tt_sl")
     url = put(xrootd_server, local, "/store/mc/tt_sl/file0.root")
     assert url.startswith("root://127.0.0.2:")
     remote = skim_files([url], str(tmp_path / "remote.root"), config, False)
@@ -70,13 +70,15 @@ def test_chain_on_remote_store(remote_env, xrootd_server):
     progress = re.findall(r"tmet: progress: (\d+) of (\d+) tasks done, ([\d,]+) events processed", out)
     assert progress and progress[-1][0] == progress[-1][1] and len(progress) <= 11, progress
     # and the events each loop read, counted in the store: the generated ones (by GenerateSample
-    # and by Skim), the skimmed ones (by Histograms, and BTagEfficiency for MC)
+    # and by TopCandidates), STEP 1's (by Skim), the skimmed ones (by Histograms, and
+    # BTagEfficiency for MC)
     events = 0
     for dataset in DATASETS:
-        generated, skimmed = (entries(xrootd_server, f"/store/tmet/{family}/run2_2018_synth/{dataset}/v1/{name}",
-                                      base / f"{dataset}_{name}")
-                              for family, name in (("GenerateSample", "sample_0.root"), ("Skim", "skim_0.root")))
-        events += 2 * generated + skimmed * (1 if dataset == "data_met" else 2)
+        generated, step1, skimmed = (
+            entries(xrootd_server, f"/store/tmet/{family}/run2_2018_synth/{dataset}/v1/{name}", base / f"{dataset}_{name}")
+            for family, name in (("GenerateSample", "sample_0.root"), ("TopCandidates", "candidates_0.root"),
+                                 ("Skim", "skim_0.root")))
+        events += 2 * generated + step1 + skimmed * (1 if dataset == "data_met" else 2)
     assert progress[-1][2] == f"{events:,}"
     listing = subprocess.run(["xrdfs", xrootd_server.url, "ls", "-R", "/store/tmet"], capture_output=True,
                              text=True, check=True).stdout.split()

@@ -85,8 +85,8 @@ def test_skim_counts_match_independent_numpy(skimmed, config, name):
         assert not keys & set(config.x.mc_only_branches)
 
 
-def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
-    empty = generate("tt_sl", 0, n_events=0)
+def test_zero_event_input_gives_valid_empty_skim(nanoaod, config, tmp_path):
+    empty = nanoaod("tt_sl", 0, n_events=0)
     out = str(tmp_path / "empty_skim.root")
     result = skim_files([empty], out, config, False)
     assert (result.events_in, result.events_out) == (0, 0)
@@ -96,14 +96,14 @@ def test_zero_event_input_gives_valid_empty_skim(generate, config, tmp_path):
         assert f["Runs"].num_entries == 1
 
 
-def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(generate, skimmed, config, btag_efficiency, tmp_path):
+def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(nanoaod, skimmed, config, btag_efficiency, tmp_path):
     """ROOT 6.40's RDataFrame crashes on an RNTuple without entries: an empty skim is a
     TTree, and a dataset's empty skims are left out of the loop over its RNTuples."""
     from analysis.physics.histograms import make_histograms
 
     _, skim = skimmed["tt_sl"]
     empty = str(tmp_path / "empty_skim.root")
-    skim_files([generate("tt_sl", 0, n_events=0)], empty, config, False)
+    skim_files([nanoaod("tt_sl", 0, n_events=0)], empty, config, False)
     with uproot.open(skim) as f, uproot.open(empty) as g:
         assert config.x.skim_format == "RNTuple"
         assert f.classname_of("Events") == "ROOT::RNTuple" and g.classname_of("Events") == "TTree"
@@ -117,11 +117,11 @@ def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(generate, skimmed,
     assert all(h.entries == 0 for h in nothing["nominal"].values())
 
 
-def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
+def test_missing_branch_names_file_and_branch(nanoaod, config, tmp_path):
     from analysis.engine.root_setup import import_root
 
     ROOT = import_root()
-    source = generate("tt_sl")
+    source = nanoaod("tt_sl")
     broken = str(tmp_path / "no_tightid.root")
     columns = [c for c in ROOT.RDataFrame("Events", source).GetColumnNames() if str(c) != "Muon_tightId"]
     ROOT.RDataFrame("Events", source).Snapshot("Events", broken, columns)
@@ -131,7 +131,7 @@ def test_missing_branch_names_file_and_branch(generate, config, tmp_path):
     assert not os.path.exists(out)
 
 
-def test_campaign_branch_names_are_skimmed_under_canonical_names(generate, config, tmp_path):
+def test_campaign_branch_names_are_skimmed_under_canonical_names(nanoaod, config, tmp_path):
     """Files that name a branch otherwise (here rho as NanoAODv12 names it) are read through
     config.x.branch_map (a campaign's, or a datasets YAML's settings), and the skim holds the
     canonical name and values."""
@@ -139,7 +139,7 @@ def test_campaign_branch_names_are_skimmed_under_canonical_names(generate, confi
     from analysis.physics.skim import copy_trees
 
     ROOT = import_root()
-    source = generate("tt_sl")
+    source = nanoaod("tt_sl")
     renamed = str(tmp_path / "nanov12_rho.root")
     events = ROOT.RDataFrame("Events", source).Define("Rho_fixedGridRhoFastjetAll", "fixedGridRhoFastjetAll")
     events.Snapshot("Events", renamed, [c for c in events.GetColumnNames() if str(c) != "fixedGridRhoFastjetAll"])
@@ -162,9 +162,9 @@ def test_campaign_branch_names_are_skimmed_under_canonical_names(generate, confi
         np.testing.assert_array_equal(rho, ref["Events"]["fixedGridRhoFastjetAll"].array(library="np"))
 
 
-def test_truncated_file_names_it(generate, config, tmp_path):
+def test_truncated_file_names_it(nanoaod, config, tmp_path):
     truncated = str(tmp_path / "truncated.root")
-    shutil.copy(generate("tt_sl"), truncated)
+    shutil.copy(nanoaod("tt_sl"), truncated)
     with open(truncated, "r+b") as f:
         f.truncate(os.path.getsize(truncated) // 2)
     out = str(tmp_path / "out.root")
@@ -173,10 +173,10 @@ def test_truncated_file_names_it(generate, config, tmp_path):
     assert not os.path.exists(out)
 
 
-def test_lumi_mask_keeps_only_certified_sections(generate, config, tmp_path):
+def test_lumi_mask_keeps_only_certified_sections(nanoaod, config, tmp_path):
     import json
 
-    data = generate("data_met")
+    data = nanoaod("data_met")
     with uproot.open(data) as f:
         ids = f["Events"].arrays(["run", "luminosityBlock"], library="np")
     runs = np.unique(ids["run"])
@@ -196,8 +196,8 @@ def test_lumi_mask_keeps_only_certified_sections(generate, config, tmp_path):
     assert n_out < unmasked
 
 
-def test_unreadable_lumi_mask_names_the_file(generate, config, tmp_path):
-    data = generate("data_met")
+def test_unreadable_lumi_mask_names_the_file(nanoaod, config, tmp_path):
+    data = nanoaod("data_met")
     mask_path = tmp_path / "golden.json"
     mask_path.write_text('{"315267": [[1, "ten"]]}')
     previous, config.x.lumi_mask = config.x.lumi_mask, str(mask_path)

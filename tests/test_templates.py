@@ -31,14 +31,14 @@ def test_config():
 
 
 @pytest.fixture(scope="module")
-def histogram_files(test_config, generate, tmp_path_factory):
+def histogram_files(test_config, nanoaod, tmp_path_factory):
     """{dataset: {shift: file}} of the test config's shifts, made with the real graph."""
     out = tmp_path_factory.mktemp("hists")
     files = {}
     for name in DATASETS:
         dataset = test_config.get_dataset(name)
         skim = str(out / f"{name}_skim.root")
-        skim_files([generate(name)], skim, test_config, dataset.is_data)
+        skim_files([nanoaod(name)], skim, test_config, dataset.is_data)
         shifts = [test_config.get_shift("nominal")] + ([] if dataset.is_data else shape_shifts(test_config))
         btag, norm = None, 1.0
         if not dataset.is_data:

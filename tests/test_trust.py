@@ -125,7 +125,14 @@ def test_config_and_code_changes_rerun_exactly_what_depends_on_them(edited):
     # which datasets the synthetic data mixes (was in the task module): the samples and all after them
     edit(repo / "analysis" / "physics" / "generator.py", "if d.x.synthetic]", "if d.x.synthetic and d.name != 'x']")
     code, out = run(env, "Datacard")
-    assert code == 0 and ran(out) == {"GenerateSample": 3, "Skim": 3, "BTagEfficiency": 2, "Histograms": 3,
+    assert code == 0 and ran(out) == {"GenerateSample": 3, "TopCandidates": 3, "Skim": 3, "BTagEfficiency": 2,
+                                      "Histograms": 3, "Datacard": 1}, out
+    # a new top tagger (another Keras file and its scaler): STEP 1 and all after it, not the samples
+    for name in ("top_tagger.h5", "top_tagger_scaler.json"):
+        shutil.copy(os.path.join(REPO, "tests", "data", "models", name.replace("top_tagger", "keras3_torch_tagger")),
+                    repo / "data" / "models" / "run2_2018_synth" / name)
+    code, out = run(env, "Datacard")
+    assert code == 0 and ran(out) == {"TopCandidates": 3, "Skim": 3, "BTagEfficiency": 2, "Histograms": 3,
                                       "Datacard": 1}, out
     # and the record says what made an output
     histograms = os.path.join(env["TMET_STORE"], "Histograms", "run2_2018_synth", "tt_sl", "v1", "hists__nominal.root")

@@ -41,6 +41,8 @@ RUNTIME_HEADERS = ("frame.h", "frame_api.h", "corrections.h", "nano_writer.h")
 # identifiers of an expression that may be columns: not members (after . :: ->), not in literals
 IDENTIFIER = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?<![\w.])(?<!::)(?<!->)([A-Za-z_]\w*)')
 NOMINAL = "nominal"
+# RDataFrame's entry column
+ENTRY = "rdfentry_"
 
 
 def identifiers(expression):
@@ -533,7 +535,10 @@ class Graph:
     # running it
 
     def compile(self, schema):
-        """(the graph's Library for input columns ``schema``, its Layout), built if needed."""
+        """(the graph's Library for input columns ``schema``, its Layout), built if needed;
+        besides the input's columns, RDataFrame's ``rdfentry_`` (the entry, counted over
+        all the inputs in a run on one thread) can be read."""
+        schema = {**schema, ENTRY: "ULong64_t"}
         source, layout = self.source(schema)
         try:
             path = build.build("tmet_graph", source, RUNTIME_HEADERS + self.kernels)
@@ -729,7 +734,7 @@ def partition(paths, counts, n):
     return out
 
 
-def _loaded(setup, library_path, specs):
+def loaded(setup, library_path, specs):
     """The graph's library and its correction table, from the client's files as this process
     finds them (``setup``: see analysis.engine.dispatch.dispatch)."""
     library = Library(local_path(setup, library_path))
@@ -738,12 +743,12 @@ def _loaded(setup, library_path, specs):
 
 def run_partition(setup, library_path, specs, tree, files, begin, end, threads, size):
     """The buffer of the entries [begin, end) of ``files`` (all: end 0), with ``threads`` threads."""
-    library, table = _loaded(setup, library_path, specs)
+    library, table = loaded(setup, library_path, specs)
     return library.run(tree, files, begin, end, threads, table, size)
 
 
 def write_snapshot(setup, library_path, specs, tree, files, output, compression, output_format, threads):
     """The graph's snapshot of ``files`` into ``output`` (on a Dask worker: a URL of the store,
     or a path the worker shares with the client); returns the entries written."""
-    library, table = _loaded(setup, library_path, specs)
+    library, table = loaded(setup, library_path, specs)
     return library.snapshot(tree, files, threads, table, output, compression, output_format)

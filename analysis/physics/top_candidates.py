@@ -1,18 +1,26 @@
 """STEP 1: resolved top-quark candidates scored by the analysis group's Keras tagger, added to
 NanoAOD (docs/physics.md, "STEP 1").
 
-One compiled graph per file group: the preselection (MET and two jets), the candidate jets,
-every triplet with its features and score (analysis/cpp/top_candidates.h, the model written
-as C++ by analysis.engine.model_code) and the cleaning; its snapshot writes every input
-``Events`` branch of the preselected events and ``nTopCand`` with the ``TopCand_*``
-collection in NanoAOD's layout (analysis/cpp/nano_writer.h), then the inputs' ``Runs`` and
-``LuminosityBlocks`` whole. The model is read, checked against the config's features and
-written into the graph before any event is read; so is every input checked for its
-branches. Inputs are TTrees or RNTuples (in the layout ROOT's RNTupleImporter writes).
+Two passes per file group. A compiled graph reads what the candidates need: the
+preselection (MET and two jets), the candidate jets, every triplet with its features and
+score (analysis/cpp/top_candidates.h, the model written as C++ by analysis.engine.model_code)
+and the cleaning; it writes, for each preselected event, its entry and ``nTopCand`` with the
+``TopCand_*`` collection (NanoAOD's layout, analysis/cpp/nano_writer.h) to a local file.
+Then the copier (analysis.engine.nano_copy) writes every input ``Events`` branch of those
+events with the candidates added (real NanoAOD has over a thousand branches: a graph typed
+over all of them would not compile), and the inputs' ``Runs`` and ``LuminosityBlocks`` are
+appended whole. The model is read, checked against the config's features and written into
+the graph before any event is read; so is every input checked for its branches. Inputs are
+TTrees or RNTuples (in the layout ROOT's RNTupleImporter writes); the output is a TTree.
 """
 
-from analysis.engine import corrections, model_code, root_setup
-from analysis.engine.compiled import Graph
+import os
+import tempfile
+
+from analysis.engine import corrections, model_code, nano_copy, root_setup
+from analysis.engine.compiled import ENTRY, Graph, loaded
+from analysis.engine.dispatch import dispatch, local_path
+from analysis.engine.nano_copy import copy_selected
 from analysis.engine.schema import input_schema
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
@@ -30,6 +38,11 @@ COUNTER = "nTopCand"
 # the trees of an input copied whole next to the candidates' Events
 COPIED_TREES = ("Runs", "LuminosityBlocks")
 JET_FIELDS = ("pt", "eta", "phi", "mass")
+# the entry of a preselected event, counted over the inputs, in the graph's selection file
+# (the copier's, analysis/cpp/nano_copy.cxx)
+SELECTED_ENTRY = "tmet_entry"
+# the selection the graph writes for the copier: a local file, compressed fast
+SELECTION_COMPRESSION = {"algorithm": "LZ4", "level": 1}
 
 
 def tagger(config):
@@ -125,9 +138,9 @@ def define_candidate_jets(df, config, version, is_data):
                                  f"{btag}, {jet_id})")
 
 
-def candidate_graph(config, model, version, is_data, columns):
-    """The STEP 1 graph of files of NanoAOD ``version`` whose Events columns are ``columns``:
-    preselection, candidates, and the snapshot of every input column with the candidates."""
+def candidate_graph(config, model, version, is_data):
+    """The STEP 1 graph of files of NanoAOD ``version``: preselection and candidates, its
+    snapshot the entry (``SELECTED_ENTRY``) and the candidates of each preselected event."""
     keys = JET_ID_KEYS if needs_jet_id_corrections(version) else ()
     prelude = "\n".join([triplet_source(config), "namespace tmet_top {",
                          model_code.model_source(model.model, "score"), "}  // namespace tmet_top"])
@@ -143,7 +156,8 @@ def candidate_graph(config, model, version, is_data, columns):
           .Define(COUNTER, "static_cast<unsigned int>(top_candidates.pt.size())"))
     for branch, field in OUTPUT:
         df = df.Define(branch, f"top_candidates.{field}")
-    df.Snapshot("Events", [*columns, COUNTER, *(branch for branch, _ in OUTPUT)], nanoaod=True)
+    df.Define(SELECTED_ENTRY, ENTRY).Snapshot("Events", [SELECTED_ENTRY, COUNTER, *(branch for branch, _ in OUTPUT)],
+                                              nanoaod=True)
     return graph
 
 
@@ -157,15 +171,21 @@ def input_branches(config, version, is_data):
     return list(dict.fromkeys(needed))
 
 
-def written_columns(schema, path):
-    """The input columns written out: every Events column of the file, without the parts of
-    an RNTuple's collections RDataFrame also shows ("_collection0.Jet_pt"); a file that holds
-    top candidates already is an error (its dataset says so: ``top_candidates: in_files``)."""
-    present = [name for name in schema if "." not in name]
-    if COUNTER in present:
-        raise TmetError(f"{path} holds top candidates already ({COUNTER}): STEP 1 would write them twice; give its "
-                        f"dataset 'top_candidates: in_files' in the datasets YAML")
-    return present
+def input_kind(tfile, url):
+    """"TTree" or "RNTuple": what the Events of the open input ``tfile`` are."""
+    key = tfile.GetKey("Events")
+    return "RNTuple" if key and key.GetClassName() == "ROOT::RNTuple" else "TTree"
+
+
+def write_step1(setup, library_path, specs, copier_path, files, rntuple, output, compression):
+    """The graph's candidates of ``files`` into a local file, then every input branch of those
+    events with them into ``output`` (on a Dask worker: a URL of the store, ``setup`` its
+    WorkerSetup, see analysis.engine.dispatch); returns the entries written."""
+    library, table = loaded(setup, library_path, specs)
+    with tempfile.TemporaryDirectory() as directory:
+        selection = os.path.join(directory, "selection.root")
+        library.snapshot("Events", files, 1, table, selection, SELECTION_COMPRESSION, "TTree")
+        return copy_selected(local_path(setup, copier_path), "Events", files, rntuple, selection, output, compression)
 
 
 def write_top_candidates(paths, output_path, config, dataset, nano_version=None, redirectors=(), retries=3,
@@ -184,21 +204,32 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
     model = tagger(config)
     urls, n_in = check_inputs(paths, "Events", input_branches(config, nano_version, is_data), redirectors, retries)
     ROOT = root_setup.import_root()
-    holding, sumw_sources, sumw = {}, {}, 0.0
+    holding, kinds, sumw_sources, sumw = {}, {}, {}, 0.0
     for url in urls:
         tfile = ROOT.TFile.Open(url)
         try:
+            kinds[url] = input_kind(tfile, url)
             trees_held(tfile, url, COPIED_TREES, holding)
             if not is_data:
                 value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
                 sumw += value
         finally:
             tfile.Close()
-    schema = input_schema(urls[0])
-    graph = candidate_graph(config, model, nano_version, is_data, written_columns(schema, urls[0]))
-    compression = config.x.top_candidates_compression
+    if COUNTER in input_schema(urls[0]):
+        raise TmetError(f"{urls[0]} holds top candidates already ({COUNTER}): STEP 1 would write them twice; give its "
+                        f"dataset 'top_candidates: in_files' in the datasets YAML")
+    if len(set(kinds.values())) > 1:
+        raise TmetError(f"the inputs of one STEP 1 branch mix TTrees and RNTuples ({kinds}): give them one by one "
+                        f"(--files-per-branch 1)")
+    graph = candidate_graph(config, model, nano_version, is_data)
+    library, _ = graph.compile(input_schema(urls[0]))
+    copier = nano_copy.library_path()
     try:
-        n_out = graph.write(urls, output_path, compression, client=client, output_format="TTree")
+        (n_out,) = dispatch(client, write_step1,
+                            [(library.path, graph.specs, copier, urls, "RNTuple" in kinds.values(), output_path,
+                              config.x.top_candidates_compression)],
+                            files=[library.path, copier, *(spec["file"] for spec in graph.specs.values())],
+                            what=f"STEP 1 of {', '.join(urls)}")
         copy_trees(ROOT, holding, output_path)
         if not is_data:  # the sum of the weights before the preselection, as the skim records it
             tfile = ROOT.TFile.Open(output_path, "UPDATE")
