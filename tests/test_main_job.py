@@ -1,7 +1,7 @@
 """The main job (`law run Datacard` on the default config) reproduces the reference numbers
 of tests/data/reference/: every histogram bin within 1e-9 relative, every entry count (the
-events of a category) exactly. The reference was written before the compiled event loop,
-so this pins the engine change and any later one to the same physics."""
+events of a category) exactly (tests/data/README.md says how the reference was made), so
+that a change of the engine or of the layout that should not change the physics does not."""
 
 import os
 
