@@ -157,3 +157,49 @@ def test_generator_settings_checked_by_name_and_type(tmp_path, processes, genera
         "sig": {"process": "tt_sl", "data": False, "generator": generator}}})
     with pytest.raises(TmetError, match=message):
         load(tmp_path, text, processes)
+
+
+def test_who_makes_the_top_candidates(tmp_path, processes):
+    campaign, _ = load(tmp_path, """
+        datasets:
+          tt:
+            process: tt_sl
+            data: false
+            files: [a.root]
+          tt_step1:
+            process: tt_sl
+            data: false
+            files: [b.root]
+            top_candidates: in_files
+    """, processes)
+    assert campaign.get_dataset("tt").x.top_candidates == "tmet"
+    assert campaign.get_dataset("tt_step1").x.top_candidates == "in_files"
+    with pytest.raises(TmetError, match=r"dataset 'tt': 'top_candidates' must be one of tmet, in_files, got 'yes'"):
+        load(tmp_path, """
+            datasets:
+              tt:
+                process: tt_sl
+                data: false
+                files: [a.root]
+                top_candidates: yes_please
+        """.replace("yes_please", "'yes'"), processes)
+    with pytest.raises(TmetError, match=r"dataset 'tt': a synthetic dataset's files hold no top candidates"):
+        load(tmp_path, """
+            datasets:
+              tt:
+                process: tt_sl
+                data: false
+                generator: {seed: 1}
+                top_candidates: in_files
+        """, processes)
+
+
+def test_settings_give_the_groups_top_tagger(tmp_path):
+    from config.campaigns import ul2018, with_settings
+
+    settings = {"top_tagger": {"model": "models/tagger.h5", "scaler": "models/tagger.json", "features": ["a", "b"]}}
+    values = with_settings(ul2018(), settings, str(tmp_path / "my.yaml"))
+    assert values["top_tagger"] == {"model": str(tmp_path / "models" / "tagger.h5"),
+                                    "scaler": str(tmp_path / "models" / "tagger.json"), "features": ["a", "b"]}
+    with pytest.raises(TmetError, match=r"my.yaml, settings: 'top_tagger' takes a mapping of model, scaler, features"):
+        with_settings(ul2018(), {"top_tagger": {"file": "x.h5"}}, str(tmp_path / "my.yaml"))
