@@ -64,6 +64,7 @@ def build_config(name, campaign_values, blinded_categories=()):
     config.x.branch_map = values["branch_map"]
     config.x.corrections = values["corrections"]
     config.x.top_tagger = values["top_tagger"]
+    config.x.top_candidates_compression = values["top_candidates_compression"]
     selection.add_selection_values(config, values["btag_working_point"])
     config.x.blinded_categories = list(blinded_categories)
     # "per_point": one card set per signal point; "all": every signal in one card

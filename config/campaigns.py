@@ -118,6 +118,8 @@ def ul2018():
         "branch_map": {},
         # the group's model goes here (or under settings: top_tagger); until then tmet's own
         "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
+        # STEP 1's output, compressed as CMS writes NanoAOD
+        "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
                                    jet_type="AK4PFchs", electron_year="2018", jet_id=False),
     }
@@ -133,6 +135,9 @@ def synthetic2018():
         "name": "run2_2018_synth", "id": 1,
         "lumi_mask": None,
         "redirectors": [],
+        # STEP 1 of the synthetic samples as fast to write as the samples (LZ4, their
+        # generator's default): LZMA 9 made it the slowest task of the main job
+        "top_candidates_compression": {"algorithm": "LZ4", "level": 1},
         "corrections": corrections(files, jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
                                    jet_type="AK4PFchs", electron_year="2018"),
     }
@@ -156,6 +161,7 @@ def run3_2022():
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
         "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
+        "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
             jet_type="AK4PFPuppi", electron_year="2022Re-recoBCD", electron_name="Electron-ID-SF",

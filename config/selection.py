@@ -46,8 +46,6 @@ def add_selection_values(config, btag_working_point):
             "j1_pt_frac": "j1.pt / (b.pt + j1.pt + j2.pt)",
         },
     }
-    # STEP 1's output is NanoAOD, compressed as CMS writes NanoAOD
-    config.x.top_candidates_compression = {"algorithm": "LZMA", "level": 9}
     # bins of the b-tag efficiency maps measured on each MC dataset's skims
     config.x.btag_efficiency_binning = {
         "pt": [30.0, 50.0, 70.0, 100.0, 140.0, 200.0, 300.0, 600.0, 1000.0],

@@ -65,11 +65,12 @@ def test_candidates_equal_the_peers_and_the_output_is_nanoaod(generate, nanoaod,
             assert ak.all(g["Events"][branch].array()[kept] == events[branch].array()), branch
         assert events["Jet_pt"].title == "Jet_pt[nJet]/F" and events["TopCand_score"].title == "TopCand_score[nTopCand]/F"
         assert events["TopCand_jetIdx1"].title == "TopCand_jetIdx1[nTopCand]/I" and events[COUNTER].title == "nTopCand/i"
-        # Runs and LuminosityBlocks copied whole; compressed as CMS writes NanoAOD (LZMA 9)
+        # Runs and LuminosityBlocks copied whole; compressed as the config says (the synthetic
+        # campaign: LZ4 1, as its samples)
         for tree in ("Runs", "LuminosityBlocks"):
             assert f[tree].arrays(library="np").keys() == g[tree].arrays(library="np").keys()
             assert f[tree].num_entries == g[tree].num_entries
-        assert f.file.fCompress == 209
+        assert config.x.top_candidates_compression == {"algorithm": "LZ4", "level": 1} and f.file.fCompress == 401
 
 
 def test_data_equals_the_peer(nanoaod, generate, config, peer):
@@ -124,6 +125,7 @@ def test_real_run3_file_with_the_jet_id_of_its_json(config, tmp_path, monkeypatc
         events = f["Events"]
         assert events.num_entries == result.events_out > 0
         assert set(events.keys()) >= {COUNTER, "TopCand_score", "Jet_pt"}
+        assert f.file.fCompress == 209  # a real campaign's STEP 1: LZMA 9, as CMS writes NanoAOD
 
 
 def test_rntuple_input_gives_the_candidates_of_its_ttree_twin(generate, nanoaod, config, tmp_path):

@@ -4,7 +4,6 @@ partial output; names that would leave the store are refused; broken inputs and 
 clusters end the run clearly instead of crashing or hanging it."""
 
 import contextlib
-import glob
 import os
 import re
 import shutil
@@ -12,7 +11,6 @@ import signal
 import subprocess
 import tarfile
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -140,18 +138,6 @@ def test_config_and_code_changes_rerun_exactly_what_depends_on_them(edited):
     assert shown.returncode == 0 and '"task": "Histograms"' in shown.stdout and '"categories"' in shown.stdout
 
 
-def processes_of(marker):
-    """PIDs of the processes whose environment holds ``marker``."""
-    pids = []
-    for path in glob.glob("/proc/[0-9]*/environ"):
-        try:
-            if marker.encode() in open(path, "rb").read():
-                pids.append(int(path.split("/")[2]))
-        except OSError:
-            pass
-    return pids
-
-
 def wait_for(condition, timeout=60):
     start = time.time()
     while time.time() - start < timeout:
@@ -164,66 +150,6 @@ def wait_for(condition, timeout=60):
 def start(env, *args, version):
     return subprocess.Popen(["law", "run", *args, "--version", version], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-@pytest.fixture(scope="module")
-def big(tmp_path_factory):
-    """A store with a 60000-event tt_sl sample (its skim takes seconds) and a clean skim of it."""
-    base = tmp_path_factory.mktemp("big")
-    env = env_of(base, events=60000)
-    code, out = run(env, "Skim", "--dataset", "tt_sl", version="clean")
-    assert code == 0, out
-    return env
-
-
-def skim_dir(env, version):
-    return os.path.join(env["TMET_STORE"], *SKIM, version)
-
-
-def same_skims(a, b):
-    with uproot.open(a) as fa, uproot.open(b) as fb:
-        ea, eb = fa["Events"].arrays(library="np"), fb["Events"].arrays(library="np")
-        assert sorted(ea) == sorted(eb)
-        for name in ea:
-            assert all(np.array_equal(x, y) for x, y in zip(ea[name], eb[name])) if ea[name].dtype == object \
-                else np.array_equal(ea[name], eb[name]), name
-
-
-@pytest.mark.parametrize("moment", ["event loop", "rename window"])
-def test_kill_then_rerun_gives_identical_outputs(big, moment, tmp_path):
-    env = dict(big, TMET_RUN_MARKER=f"kill-{moment.replace(' ', '-')}-{uuid.uuid4().hex}")
-    version = moment.replace(" ", "_")
-    directory = skim_dir(env, version)
-    proc = start(env, "Skim", "--dataset", "tt_sl", version=version)
-    if moment == "event loop":
-        assert wait_for(lambda: glob.glob(os.path.join(directory, ".tmet", "skim_0.tmp-*.root")))
-    else:
-        assert wait_for(lambda: os.path.exists(os.path.join(directory, "skim_0.root")), timeout=120)
-    os.kill(proc.pid, signal.SIGKILL)  # the law process only: what it started must die with it
-    proc.wait()
-    if moment == "event loop":
-        assert not os.path.exists(os.path.join(directory, "skim_0.root"))
-    assert wait_for(lambda: not processes_of(env["TMET_RUN_MARKER"]), timeout=15), "processes outlived the run"
-    code, out = run(env, "Skim", "--dataset", "tt_sl", version=version)
-    assert code == 0, out
-    assert outputs_in(directory) == ["skim_0.root"]
-    assert not glob.glob(os.path.join(directory, ".tmet", "*.tmp-*"))
-    same_skims(os.path.join(directory, "skim_0.root"), os.path.join(skim_dir(env, "clean"), "skim_0.root"))
-
-
-def test_ctrl_c_ends_the_run_without_output(big):
-    env = dict(big, TMET_RUN_MARKER=f"ctrl-c-{uuid.uuid4().hex}")
-    directory = skim_dir(env, "interrupted")
-    proc = start(env, "Skim", "--dataset", "tt_sl", version="interrupted")
-    assert wait_for(lambda: glob.glob(os.path.join(directory, ".tmet", "skim_0.tmp-*.root")))
-    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode != 0, out
-    # its upstream GenerateSample may have run; the interrupted Skim is not reported as done
-    succeeded = out.split("ran successfully:", 1)[1].split("\n* ", 1)[0] if "ran successfully:" in out else ""
-    assert "Skim" not in succeeded, out
-    assert not os.path.exists(os.path.join(directory, "skim_0.root"))
-    assert wait_for(lambda: not processes_of(env["TMET_RUN_MARKER"]), timeout=15)
 
 
 def test_two_concurrent_runs(tmp_path):
