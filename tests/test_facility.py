@@ -1,7 +1,7 @@
 """The chain on a facility's Dask workers (tests/facility_cluster.py: another unix user, no
 access to the client's files), the store on a real XRootD server: tmet itself (where the
 workers lack it), the graphs' libraries, the correction files and the client's proxy reach
-the workers through Dask; the workers write the skims, samples and snapshots to the store;
+the workers through Dask; the workers write the samples, STEP 1's outputs, skims and snapshots to the store;
 cards and shapes equal those of a local run bin by bin (to rounding: entry ranges summed)."""
 
 import os
@@ -85,7 +85,7 @@ def test_chain_on_workers_without_tmet(bare_facility, xrootd_server, build_dir, 
     # every heavy task ran there: samples, skims and snapshots written, histograms and b-tag counts filled
     with Client(bare_facility.address) as client:
         ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
-    assert {"write_sample", "write_snapshot", "run_partition"} <= set(ran), ran
+    assert {"write_sample", "write_step1", "write_snapshot", "run_partition"} <= set(ran), ran
     code, out = law_run(dict(env, TMET_EXECUTOR="local"), "Datacard", version="local")
     assert code == 0, out
     on_facility = remote_files(xrootd_server, "/store/bare/Datacard/run2_2018_synth/facility")
