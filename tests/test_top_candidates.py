@@ -149,6 +149,25 @@ def test_rntuple_input_gives_the_candidates_of_its_ttree_twin(generate, nanoaod,
         assert f["tmet_sumw"].member("fVal") == pytest.approx(g["tmet_sumw"].member("fVal"), rel=1e-6)
 
 
+def test_the_skim_reads_an_rntuple_with_candidates_as_its_ttree_twin(nanoaod, config, tmp_path):
+    """A dataset whose files hold their candidates (top_candidates: in_files) as RNTuples."""
+    from analysis.engine.root_setup import import_root
+    from analysis.physics.skim import skim_files
+
+    ROOT = import_root()
+    ntuple = str(tmp_path / "step1_rntuple.root")
+    importer = ROOT.Experimental.RNTupleImporter.Create(nanoaod("tt_sl"), "Events", ntuple)
+    importer.SetIsQuiet(True)
+    importer.Import()
+    from_ntuple, from_tree = str(tmp_path / "a.root"), str(tmp_path / "b.root")
+    a = skim_files([ntuple], from_ntuple, config, False)
+    b = skim_files([nanoaod("tt_sl")], from_tree, config, False)
+    assert (a.events_in, a.events_out) == (b.events_in, b.events_out) and a.events_out > 0
+    with uproot.open(from_ntuple) as f, uproot.open(from_tree) as g:
+        for column in ("event", "MET_pt", "TopCand_score", "Jet_pt"):
+            assert ak.all(f["Events"][column].array() == g["Events"][column].array()), column
+
+
 @pytest.mark.parametrize("tagger, message", [
     ({"model": "keras3_torch_conv1d.h5", "scaler": None},
      r"keras3_torch_conv1d.h5.*'conv1d' \(Conv1D\)"),
