@@ -69,9 +69,9 @@ def used_config(config, dataset):
         "top_candidates": config.x.top_candidates,
         "jet": {key: config.x.objects["jet"][key] for key in ("id_bit", "v12_id")},
         "btag_branch": config.x.objects["btag"]["branch"],
-        "tagger": {"features": config.x.top_tagger["features"],
-                   "model": [config.x.top_tagger["model"], file_digest(config.x.top_tagger["model"])],
-                   "scaler": [config.x.top_tagger.get("scaler"), file_digest(config.x.top_tagger.get("scaler") or "")]},
+        # the model by its files' contents (not their paths: a moved checkout reruns nothing)
+        "tagger": {"features": config.x.top_tagger["features"], "model": file_digest(config.x.top_tagger["model"]),
+                   "scaler": file_digest(config.x.top_tagger.get("scaler") or "")},
         "layout": {"nano_version": version, "branch_names": branch_names(config, version),
                    "jet_id": derived_columns(config, version, is_data).get("Jet_jetId", ("stored",))[0]},
         "compression": config.x.top_candidates_compression,
