@@ -6,7 +6,6 @@ cards and shapes equal those of a local run bin by bin (to rounding: entry range
 
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -49,16 +48,13 @@ def bare_facility():
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory):
-    """The client's build cache, unreadable for the workers (a pytest directory): a copy of
-    the libraries the suite built so far (the same graphs, not compiled again)."""
-    directory = tmp_path_factory.mktemp("facility-build")
-    if os.path.isdir(BUILD_DIR):
-        for name in os.listdir(BUILD_DIR):
-            path = os.path.join(BUILD_DIR, name)
-            if os.path.isfile(path) and not name.endswith(".lock"):
-                shutil.copy2(path, directory / name)
-    return str(directory)
+def build_dir():
+    """The client's build cache, which the workers cannot read (mode 0700, as a user's home
+    is to other users): what a graph needs must reach them through Dask. The suite's own, so
+    that the graphs other tests built are not compiled again."""
+    os.makedirs(BUILD_DIR, exist_ok=True)
+    os.chmod(BUILD_DIR, 0o700)
+    return BUILD_DIR
 
 
 def fetched(server, path, directory):
