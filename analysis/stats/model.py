@@ -41,6 +41,7 @@ from analysis.stats.cards import parse_datacard, shapes_files
 
 CROP = 1e-9  # Combine's floor of every morphed template bin and of every bin's total
 KAPPA_IGNORED = 1e-3  # a shape's normalisation effect with both kappas this close to 1 is dropped
+RATE_MISMATCH = 0.01  # largest relative difference of a card's rate from its template's integral
 POISSON_VIABLE = 0.999  # a process' MC error at most content / this allows a Poisson parameter
 BB_SIGMAS = 7.0  # range of the MC-statistics parameters, in standard deviations
 THETA_RANGE = {"lnN": 7.0, "shape": 4.0}  # |theta| bounds of the nuisances
@@ -124,6 +125,10 @@ def card_model(path, signal=None):
                 morph[:, s, start:start + size] = up + down - 2 * base, up - down
         start += size
     column_normalised = np.array([b not in card["autoMCStats"] for b, _, _ in columns])
+    rates = [_rate(card, b, p, t) for (b, p, _), (t, _, _) in zip(columns, cells)]
+    for (b, p, _), (t, _, _), norm in zip(columns, cells, column_normalised):
+        if norm and not t.sum() > 0:  # its shape would be undefined
+            raise TmetError(f"datacard {card['path']}: {p} in {b} has an empty template (and no autoMCStats)")
     nominal = np.concatenate([t / t.sum() if norm else t for (t, _, _), norm in zip(cells, column_normalised)])
     model = dict(
         bins=[(b, i) for b in card["bins"] for i in range(len(data[b]))],
@@ -132,8 +137,7 @@ def card_model(path, signal=None):
         theta_max=np.array([THETA_RANGE["lnN"]] * len(card["lnN"]) + [THETA_RANGE["shape"]] * len(card["shape"])),
         column_names=[(b, p) for b, p, _ in columns],
         column_signal=np.array([s for _, _, s in columns], bool),
-        column_rate=np.array([_rate(card, b, p, t) if norm else 1.0
-                              for (b, p, _), (t, _, _), norm in zip(columns, cells, column_normalised)]),
+        column_rate=np.where(column_normalised, rates, 1.0),
         column_normalised=column_normalised,
         kappa_low=kappas[0], kappa_high=kappas[1],
         cell_bin=np.concatenate([first_bin[b] + np.arange(len(t)) for (b, _, _), (t, _, _) in zip(columns, cells)]),
@@ -156,8 +160,12 @@ def _column_templates(card, read, bin_, process):
 
 
 def _rate(card, bin_, process, template):
-    """The rate of a column: the card's, or the template's integral where the card says -1."""
+    """The rate of a column: the card's, or the template's integral where the card says -1.
+    Like text2workspace.py, a rate more than 1 % (of at least 1) from the integral is an error."""
     rate = card["rates"][(bin_, process)]
+    if rate >= 0 and abs(rate - template.sum()) > RATE_MISMATCH * max(1.0, rate):
+        raise TmetError(f"datacard {card['path']}: rate {rate:g} of {process} in {bin_} is not its template's "
+                        f"integral {template.sum():g}")
     return template.sum() if rate < 0 else rate
 
 
