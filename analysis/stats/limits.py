@@ -72,7 +72,12 @@ def asymptotic_limits(model, observed=True, cl=0.95):
         return max(2 * (asimov.minimum(r).nll - asimov_minimum), 0.0)
 
     median_target = NORMAL.inv_cdf(1 - 0.5 * alpha)
-    scale = _asimov_scale(q_asimov, median_target)
+    signal = np.bincount(model.cell_bin, yields(model, background.theta, 1.0).events - yields(
+        model, background.theta, 0.0).events, len(model.data))
+    information = np.sum(signal ** 2 / background.profile.events)  # q_A ~ r^2 information without nuisances
+    if not information > 0:
+        raise TmetError("the signal does not change the likelihood: no limit on r")
+    scale = _asimov_scale(q_asimov, median_target, median_target / math.sqrt(information))
     limits = {}
     for key, quantile in sorted(QUANTILES.items(), key=lambda item: item[1]):
         target = NORMAL.inv_cdf(quantile) + NORMAL.inv_cdf(1 - quantile * alpha)
@@ -104,22 +109,20 @@ def expected_significance(model):
     return math.sqrt(max(2 * (fit.minimum(0.0, search=True).nll - best), 0.0))
 
 
-def _asimov_scale(q_asimov, target):
+def _asimov_scale(q_asimov, target, r):
     """Rough median expected limit, r where sqrt(q_A) = target, assuming sqrt(q_A) ~ r: a start
-    for the crossings (refined from r = 1 until the estimate is consistent)."""
-    r = 1.0
+    for the crossings, refined from ``r`` (the estimate without nuisances, a little low) until
+    consistent; the fits thus approach the limits from small r, where the Asimov fit is."""
     for _ in range(MAX_STEPS):
         q = q_asimov(r)
         if q <= 0:
             r *= 10
-            if r > 1e12:
-                raise TmetError("the signal does not change the likelihood: no limit on r")
             continue
         estimate = r * target / math.sqrt(q)
         if abs(estimate / r - 1) < 0.3:
             return estimate
         r = estimate
-    return r
+    raise TmetError(f"no expected limit on r found (last r = {r:.4g})")
 
 
 def _crossing(function, guess, what):
