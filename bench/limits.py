@@ -90,7 +90,7 @@ def main():
     tmet_times = ", ".join(f"{run['real_time']:.1f}" for run in tmet_runs)
     print(f"  tmet (config_limits, fresh process)                      {tmet_times}")
     print(f"  Combine (text2workspace, AsymptoticLimits, Significance)  {', '.join(f'{t:.1f}' for t in combine_runs)}")
-    print(f"  load average (1 min)                                     {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  {'load average (1 min)':<57}{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"limits_over_combine_time={tmet / combine:.3f}")
     return 0
 

@@ -16,8 +16,8 @@ import pytest
 
 from analysis.stats import limits
 from analysis.stats.cards import parse_datacard
-from analysis.stats.likelihood import Fit, profile, yields
-from analysis.stats.model import GAUSSIAN, POISSON, card_model
+from analysis.stats.likelihood import Fit, profile
+from analysis.stats.model import GAUSSIAN, POISSON, card_model, yields
 from analysis.errors import TmetError
 from analysis.engine.root_setup import import_root
 

@@ -26,8 +26,8 @@ from statistics import NormalDist
 import numpy as np
 
 from analysis.errors import TmetError
-from analysis.stats.likelihood import Fit, yields
-from analysis.stats.model import card_model
+from analysis.stats.likelihood import Fit
+from analysis.stats.model import card_model, yields
 from config.processes import card_sets
 
 QUANTILES = {"minus2": 0.025, "minus1": 0.16, "expected": 0.5, "plus1": 0.84, "plus2": 0.975}  # Combine's

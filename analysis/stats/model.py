@@ -87,6 +87,54 @@ class Model:
         return flags
 
 
+def smooth_step(x):
+    """Combine's h(x) = (3x^5 - 10x^3 + 15x)/8 (h(+-1) = +-1, h' and h'' zero there)."""
+    return 0.125 * x * (x * x * (3 * x * x - 10) + 15)
+
+
+def smooth_step_slope(x):
+    """h'(x)."""
+    return 0.125 * 15 * (x * x - 1) ** 2
+
+
+@dataclass
+class Yields:
+    """Events of every cell at (theta, r) with what the gradient needs."""
+
+    coeff: np.ndarray  # per column, r included
+    unit: np.ndarray  # per column, coeff without r
+    shape: np.ndarray  # h per cell (normalised where the column is)
+    events: np.ndarray  # y = coeff h per cell
+    dlog_coeff: np.ndarray  # d log coeff / d theta_k per (nuisance, column)
+    dshape: np.ndarray  # d h / d theta_s per (shape nuisance, cell)
+
+
+def yields(model, theta, r):
+    """Yields of ``model`` at nuisances ``theta`` and signal strength ``r``."""
+    t = theta[:, None]
+    inside = np.abs(t) < 0.5
+    mean, half = 0.5 * (model.kappa_high - model.kappa_low), 0.5 * (model.kappa_high + model.kappa_low)
+    log_kappa = np.where(inside, mean + half * smooth_step(2 * t), np.where(t >= 0, model.kappa_high, -model.kappa_low))
+    dlog_kappa = np.where(inside, 2 * half * smooth_step_slope(2 * t), 0.0)
+    unit = model.column_rate * np.exp(np.sum(t * log_kappa, axis=0))
+    coeff = np.where(model.column_signal, r * unit, unit)
+    s = theta[model.shape_index][:, None]
+    step = np.where(np.abs(s) < 1, smooth_step(s), np.sign(s))
+    step_slope = np.where(np.abs(s) < 1, smooth_step_slope(s), 0.0)
+    raw = model.nominal + np.sum(0.5 * s * (model.morph_diff + step * model.morph_sum), axis=0)
+    kept = raw > CROP
+    shape = np.where(kept, raw, CROP)
+    dshape = np.where(kept, 0.5 * (model.morph_diff + model.morph_sum * (step + s * step_slope)), 0.0)
+    if model.column_normalised.any():
+        n_columns, column = len(coeff), model.cell_column
+        norm = np.bincount(column, shape, n_columns)[column]
+        dnorm = np.array([np.bincount(column, d, n_columns)[column] for d in dshape]).reshape(dshape.shape)
+        normalised = model.column_normalised[column]
+        shape, dshape = (np.where(normalised, shape / norm, shape),
+                         np.where(normalised, (dshape - shape / norm * dnorm) / norm, dshape))
+    return Yields(coeff, unit, shape, coeff[model.cell_column] * shape, log_kappa + t * dlog_kappa, dshape)
+
+
 def card_model(path, signal=None):
     """The Model of the card at ``path``; ``r`` scales its signals (process index <= 0), or
     only ``signal``, the other signals then left out (a limit is on one hypothesis)."""
