@@ -21,9 +21,10 @@ same numbers with numpy:
   the processes (signals only with the include-signal flag), round((sum T)^2 / sum E^2).
   Above the event threshold the bin gets one Gaussian parameter x that adds x times the total
   error sqrt(sum_p (coeff_p E_p)^2), summed over every process, signals included. At or below
-  it, each process with a non-zero error gets its own parameter: where T >= 0.999 E and
-  round(T^2/E^2) <= threshold a Poisson-constrained one (the process' events times v/n with
-  n = round(T^2/E^2) and constraint Poisson(n | v)), else a Gaussian one adding x coeff E.
+  it, each process (signals included) with a non-zero error gets its own parameter: where
+  T >= 0.999 E and round(T^2/E^2) <= threshold a Poisson-constrained one (the process' events
+  times v/n with n = round(T^2/E^2) and constraint Poisson(n | v)), else a Gaussian one adding
+  x coeff E.
   The bin's total is cropped at 1e-9.
 
 The nuisances theta have unit Gaussian constraints, lnN within [-7, 7] and shape ones within
