@@ -8,7 +8,7 @@ reference on a card of ~170 parameters (most of them per-process autoMCStats par
 which Minuit2 fits with the rest): its fits start where the range of r puts them (r at 0.1
 r_max, r_max 20 whatever the card), its searches continue each fit from where the previous
 one ended and stop at 0.5 % (or at 0.0005 in r), and its Minuit2 fits (tolerance 0.1) can
-end up to a few hundredths of a unit of NLL above the minimum. On the main job's cards that
+end some hundredths of a unit of NLL above the minimum (more along a search). On the main job's cards that
 moves its limits by up to 1.6 % (19 % for an observed limit whose search ended in a wrong
 crossing). The reference is therefore made as a careful physicist makes it, with Combine's
 own options and its documented "splitting points" method, the same procedure for every card:
@@ -21,10 +21,11 @@ own options and its documented "splitting points" method, the same procedure for
    Minuit2,Migrad,0:0.01``: a tolerance ten times tighter, and a fit that Minuit2 reports as
    failed (its estimated distance to the minimum above the target: on these cards the line
    search stops improving, the covariance is forced positive definite) is repeated by
-   Migrad with strategy 0. With these options Combine's q_mu and q_A at
-   fixed r agree with an independent minimisation (tmet's) to about 0.001, where the default
-   options leave up to 0.07 and the tighter tolerance alone 0.01 (tighter tolerances,
-   strategy 2 or an approximate pre-fit make more of its fits fail).
+   Migrad with strategy 0. With these options Combine's q_mu and q_A at fixed r agree with
+   an independent minimisation (tmet's) within 0.002 at most points (0.008 at the worst of
+   58 on the main job's cards), where the default options leave up to 0.07 and a tighter
+   tolerance alone (0.01 or 0.001) up to 0.013; strategy 2 or an approximate pre-fit
+   (``--cminApproxPreFitTolerance``) make more of its fits fail.
 3. Search: the same with a search accuracy of 0.05 % (``--rRelAcc 0.0005 --rAbsAcc 0``), for
    the next estimates.
 4. Grid: ``--singlePoint r`` (Combine's CLs at r, its fits at r starting fresh from the global
@@ -47,7 +48,8 @@ every r), the rounds, and every command run, in order. Usage, where Combine is i
     python scripts/combine_reference.py OUT.json CARD [CARD ...] [--limit-options "..."]
         [--cls-at store/Limits/run2_2018_synth/v1/limits.json]
 
-``--limit-options`` adds options to the ``-M AsymptoticLimits`` commands of steps 3 and 4.
+``--limit-options`` adds options to the ``-M AsymptoticLimits`` commands of steps 3 and 4
+(and of ``--cls-at``).
 ``--cls-at`` adds, per card, Combine's own CLs at each of tmet's limits (``--singlePoint r``
 with the options of step 4): 0.05 where the two agree.
 
