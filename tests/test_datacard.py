@@ -174,7 +174,7 @@ def test_limits_task(chain):
     assert sorted(limits) == ["tdm_ps_m1000", "tdm_ps_m500"]
     for values in limits.values():
         assert 0 < values["minus2"] < values["minus1"] < values["expected"] < values["plus1"] < values["plus2"]
-        assert values["observed"] > 0
+        assert values["observed"] > 0 and values["significance"] > 0
     # a lighter mediator has the larger cross section and the stronger limit
     assert limits["tdm_ps_m500"]["expected"] < limits["tdm_ps_m1000"]["expected"]
     assert os.path.getsize(os.path.join(limits_dir, "limits.png")) > 5000
