@@ -54,7 +54,7 @@ def _tmet_call(config, paths, btag, shifts, client=None):
     from analysis.physics.histograms import make_histograms
 
     start = time.perf_counter()
-    hists = make_histograms(paths, config, False, 1.0, btag, shifts, client=client, threads=1)
+    hists = make_histograms(paths, config, False, btag, shifts, client=client, threads=1)
     seconds = time.perf_counter() - start
     return seconds, {shift: [int(hists[shift][(c.name, "met")].entries) for c in config.categories]
                      for shift in hists}

@@ -13,8 +13,6 @@ from analysis.engine.corrections import correction_specs, input_sources, setup
 from analysis.errors import TmetError
 from analysis.physics.histograms import make_histograms
 from analysis.physics.selection import KERNELS
-from analysis.physics.skim import sum_of_weights
-from analysis.physics.weights import normalization
 from config import campaigns
 from config.analysis import build_config
 from tests.conftest import REPO
@@ -37,9 +35,8 @@ def with_jes(config, tmp_path, edit):
 
 
 @pytest.fixture(scope="module")
-def tt(skimmed, config):
-    skim = skimmed["tt_sl"][1]
-    return skim, normalization(config, config.get_dataset("tt_sl"), sum_of_weights([skim]))
+def skim(skimmed):
+    return skimmed["tt_sl"][1]
 
 
 @pytest.fixture
@@ -47,18 +44,17 @@ def jes_config(tmp_path):
     return build_config("run2_2018_synth", campaigns.synthetic2018())
 
 
-def jes_histograms(skim, config, norm, btag_efficiency):
+def jes_histograms(skim, config, btag_efficiency):
     shifts = [config.get_shift(name) for name in ("nominal", "jes_up", "jes_down")]
-    return make_histograms([skim], config, False, norm, btag_efficiency, shifts, threads=1)
+    return make_histograms([skim], config, False, btag_efficiency, shifts, threads=1)
 
 
-def test_another_input_order_gives_the_same_histograms(tt, config, btag_efficiency, jes_config, tmp_path):
-    skim, norm = tt
-    reference = jes_histograms(skim, config, norm, btag_efficiency)
+def test_another_input_order_gives_the_same_histograms(skim, config, btag_efficiency, jes_config, tmp_path):
+    reference = jes_histograms(skim, config, btag_efficiency)
     reversed_config = with_jes(jes_config, tmp_path, lambda jes: jes["inputs"].reverse())
     (jes,) = [c for c in json.load(open(reversed_config.x.corrections["jes"]["file"]))["corrections"] if c["name"] == JES]
     assert [i["name"] for i in jes["inputs"]] == ["JetPt", "JetEta"]
-    hists = jes_histograms(skim, reversed_config, norm, btag_efficiency)
+    hists = jes_histograms(skim, reversed_config, btag_efficiency)
     for shift, by_key in reference.items():
         for key, hist in by_key.items():
             np.testing.assert_array_equal(hists[shift][key].contents, hist.contents, err_msg=f"{shift} {key}")
@@ -68,27 +64,25 @@ def test_another_input_order_gives_the_same_histograms(tt, config, btag_efficien
     assert totals["jes_down"] < totals["nominal"] < totals["jes_up"]
 
 
-def test_other_input_names_stop_before_the_event_loop(tt, btag_efficiency, jes_config, tmp_path):
+def test_other_input_names_stop_before_the_event_loop(skim, btag_efficiency, jes_config, tmp_path):
     def rename(jes):
         jes["inputs"][0]["name"] = "eta"
         jes["data"] = json.loads(json.dumps(jes["data"]).replace('"JetEta"', '"eta"'))
 
     renamed = with_jes(jes_config, tmp_path, rename)
-    skim, norm = tt
     with pytest.raises(TmetError, match=rf"correction '{JES}' in .*jet_jerc_edited.json \(for 'jes'\): the config "
                                         r"expects inputs \['JetEta', 'JetPt'\], the file declares \['eta', 'JetPt'\]"):
-        jes_histograms(skim, renamed, norm, btag_efficiency)
+        jes_histograms(skim, renamed, btag_efficiency)
 
 
-def test_a_value_that_cannot_be_a_correction_stops_the_loop(tt, btag_efficiency, jes_config, tmp_path):
+def test_a_value_that_cannot_be_a_correction_stops_the_loop(skim, btag_efficiency, jes_config, tmp_path):
     def negative(jes):
         jes["data"] = {"nodetype": "binning", "input": "JetPt", "edges": [0.0, 1e5], "content": [-0.02], "flow": "clamp"}
 
     broken = with_jes(jes_config, tmp_path, negative)
-    skim, norm = tt
     with pytest.raises(TmetError, match=rf"correction '{JES}' of .*jet_jerc_edited.json gave -0.020000, which cannot "
                                         r"be a scale factor, resolution, uncertainty or efficiency, for JetEta="):
-        jes_histograms(skim, broken, norm, btag_efficiency)
+        jes_histograms(skim, broken, btag_efficiency)
 
 
 def test_muon_file_with_four_inputs(monkeypatch):

@@ -29,14 +29,16 @@ def snapshot(skim, path, config, btag_efficiency, shift):
 
 @pytest.fixture(scope="module")
 def all_shifts_local(tt, config, btag_efficiency):
-    skim, norm = tt
+    skim, _ = tt
     shifts = [config.get_shift("nominal")] + shape_shifts(config)
-    return make_histograms([skim], config, False, norm, btag_efficiency, shifts, threads=1)
+    return make_histograms([skim], config, False, btag_efficiency, shifts, threads=1)
 
 
 def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shifts_local, tmp_path):
+    """The Snapshot's weights (normalised: w_norm) against the histograms (not normalised:
+    the templates apply lumi * xsec / sumw) times that normalisation."""
     skim, norm = tt
-    for shift in ("nominal", "jes_down", "lep_up"):
+    for shift in ("nominal", "jes_up", "lep_up"):  # jes_up: the Snapshot library of test_jes_met_propagates
         path = str(tmp_path / f"snap_{shift}.root")
         snapshot(skim, path, config, btag_efficiency, shift)
         with uproot.open(path) as f:
@@ -47,26 +49,26 @@ def test_yields_equal_numpy_from_snapshot(tt, config, btag_efficiency, all_shift
         for category in CATEGORIES:
             mask = cols[f"cat_{category}"]
             hist = all_shifts_local[shift][(category, "met")]
-            assert hist.contents.sum() == pytest.approx(cols["weight"][mask].sum(), rel=1e-9)
+            assert norm * hist.contents.sum() == pytest.approx(cols["weight"][mask].sum(), rel=1e-9)
             assert hist.entries == mask.sum()
             # n_jet histogram from numpy with the same edges and folded flow
             edges = np.linspace(1.5, 9.5, 9)
             values = np.clip(cols["n_jet"][mask], edges[0], edges[-1] - 1e-9)
             expected, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask])
             hist = all_shifts_local[shift][(category, "n_jet")]
-            np.testing.assert_allclose(hist.contents[1:-1], expected, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(norm * hist.contents[1:-1], expected, rtol=1e-9, atol=1e-12)
             # Sumw2: the variance of each bin is the sum of squared weights
             expected_w2, _ = np.histogram(values, bins=edges, weights=cols["weight"][mask] ** 2)
             variances = hist.variances[1:-1]
-            np.testing.assert_allclose(variances, expected_w2, rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(norm ** 2 * variances, expected_w2, rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("shifts", [["nominal"], ["jes_up"], ["jer_down", "pu_up"]])
+@pytest.mark.parametrize("shifts", [["nominal"], ["nominal", "jes_up", "jes_down"], ["jer_down", "pu_up"]])
 def test_some_shifts_equal_the_all_shifts_graph(tt, config, btag_efficiency, all_shifts_local, shifts):
     """A graph of only some shifts prefilters in another order (MET first where no shift
     varies it), and must select and weight exactly as the all-shifts graph."""
-    skim, norm = tt
-    hists = make_histograms([skim], config, False, norm, btag_efficiency, [config.get_shift(s) for s in shifts],
+    skim, _ = tt
+    hists = make_histograms([skim], config, False, btag_efficiency, [config.get_shift(s) for s in shifts],
                             threads=1)
     assert sorted(hists) == sorted(shifts)
     for shift in shifts:
@@ -83,10 +85,10 @@ def test_flow_folded_and_sumw2(all_shifts_local):
 
 
 def test_dask_equals_local_with_1_and_4_partitions(tt, config, btag_efficiency, all_shifts_local, dask_client):
-    skim, norm = tt
-    shifts = ["nominal", "jer_up", "jer_down", "jes_up", "pu_down"]
+    skim, _ = tt
+    shifts = [s.name for s in [config.get_shift("nominal")] + shape_shifts(config)]  # all_shifts_local's graph
     for partitions in (1, 4):
-        dask = make_histograms([skim], config, False, norm, btag_efficiency, [config.get_shift(s) for s in shifts],
+        dask = make_histograms([skim], config, False, btag_efficiency, [config.get_shift(s) for s in shifts],
                                client=dask_client, partitions=partitions)
         for shift in shifts:
             for key, hist in dask[shift].items():
@@ -168,7 +170,7 @@ def test_jes_met_propagates_unsmeared_jets(tt, config, btag_efficiency, tmp_path
 
 def test_data_weight_one_no_shifts(skimmed, config, tmp_path):
     skim = skimmed["data_met"][1]
-    hists = make_histograms([skim], config, True, 1.0, None, [config.get_shift("nominal")], threads=1)["nominal"]
+    hists = make_histograms([skim], config, True, None, [config.get_shift("nominal")], threads=1)["nominal"]
     for (category, variable), hist in hists.items():
         assert hist.contents.sum() == pytest.approx(hist.entries)
         errors = np.sqrt(hist.variances[1:-1])

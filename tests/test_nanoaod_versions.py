@@ -10,9 +10,8 @@ import uproot
 from analysis.errors import TmetError
 from analysis.physics.generator import generate_file
 from analysis.physics.histograms import make_histograms
-from analysis.physics.skim import skim_files, sum_of_weights
+from analysis.physics.skim import skim_files
 from analysis.physics.top_candidates import write_top_candidates
-from analysis.physics.weights import normalization
 from config.shifts import shape_shifts
 
 EVENTS = 6000
@@ -36,8 +35,7 @@ def layouts(config, tmp_path_factory, btag_efficiency):
         step1 = str(base / f"v{version}_step1.root")  # STEP 1 keeps the layout of its input
         write_top_candidates([raw], step1, config, dataset, nano_version=version)
         skim_files([step1], skim, config, False, version)
-        norm = normalization(config, dataset, sum_of_weights([skim]))
-        result[version] = (raw, skim, make_histograms([skim], config, False, norm, btag_efficiency, shifts, threads=1))
+        result[version] = (raw, skim, make_histograms([skim], config, False, btag_efficiency, shifts, threads=1))
     return result
 
 

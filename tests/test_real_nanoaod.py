@@ -208,7 +208,7 @@ def test_data_category_counts_equal_an_independent_selection(run2, tmp_path):
     source = str(base / "data_2018a.root")
     skim = str(tmp_path / "skim.root")
     skim_files([source], skim, relaxed, True, 6)
-    hists = make_histograms([skim], relaxed, True, 1.0, None, [relaxed.get_shift("nominal")], threads=1)["nominal"]
+    hists = make_histograms([skim], relaxed, True, None, [relaxed.get_shift("nominal")], threads=1)["nominal"]
     counts = {name: int(hists[(name, "met")].entries) for name in RELAXED}
     assert counts == independent_counts(source, relaxed)
     # the comparison is meaningful: most categories are populated, and differently

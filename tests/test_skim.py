@@ -123,12 +123,12 @@ def test_skims_are_rntuples_and_an_empty_one_a_readable_ttree(nanoaod, skimmed, 
         assert config.x.skim_format == "RNTuple"
         assert f.classname_of("Events") == "ROOT::RNTuple" and g.classname_of("Events") == "TTree"
     shifts = [config.get_shift(name) for name in ("nominal", "jes_up", "pu_down")]
-    alone = make_histograms([skim], config, False, 1.0, btag_efficiency, shifts)
-    mixed = make_histograms([empty, skim, empty], config, False, 1.0, btag_efficiency, shifts)
+    alone = make_histograms([skim], config, False, btag_efficiency, shifts)
+    mixed = make_histograms([empty, skim, empty], config, False, btag_efficiency, shifts)
     for shift in alone:
         for key, hist in alone[shift].items():
             np.testing.assert_array_equal(mixed[shift][key].contents, hist.contents)
-    nothing = make_histograms([empty], config, False, 1.0, btag_efficiency, shifts)
+    nothing = make_histograms([empty], config, False, btag_efficiency, shifts)
     assert all(h.entries == 0 for h in nothing["nominal"].values())
 
 

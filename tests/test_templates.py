@@ -12,7 +12,6 @@ from analysis.stats.figures import as_arrays, background_band
 from analysis.physics.histograms import make_histograms, write_histograms
 from analysis.physics.skim import skim_files, sum_of_weights
 from analysis.stats.templates import BIN_FLOOR, templates_of
-from analysis.physics.weights import normalization
 from analysis.stats.yields import yields_table
 from config import campaigns
 from config.analysis import build_config
@@ -40,16 +39,16 @@ def histogram_files(test_config, nanoaod, tmp_path_factory):
         skim = str(out / f"{name}_skim.root")
         skim_files([nanoaod(name)], skim, test_config, dataset.is_data)
         shifts = [test_config.get_shift("nominal")] + ([] if dataset.is_data else shape_shifts(test_config))
-        btag, norm = None, 1.0
+        btag, sumw = None, None
         if not dataset.is_data:
             btag = str(out / f"{name}_btag.json")
             write_efficiency_json(btag, test_config, efficiencies(count_jets([skim], test_config)), "test")
-            norm = normalization(test_config, dataset, sum_of_weights([skim]))
-        hists = make_histograms([skim], test_config, dataset.is_data, norm, btag, shifts, threads=1)
+            sumw = sum_of_weights([skim])
+        hists = make_histograms([skim], test_config, dataset.is_data, btag, shifts, threads=1)
         files[name] = {}
         for shift, shift_hists in hists.items():
             files[name][shift] = str(out / f"{name}__{shift}.root")
-            write_histograms(files[name][shift], shift_hists)
+            write_histograms(files[name][shift], shift_hists, sumw)
     return files
 
 

@@ -83,11 +83,13 @@ def book_histograms(df, config, weight_shift_list=()):
     return Booking(categories, nominal, entries, shifted, list(weight_shift_list))
 
 
-def build_graph(df, config, is_data, norm, btag_efficiency, shifts):
-    """Book the histograms of ``shifts`` (order shifts) on ``df`` (the Events of a dataset's skims)."""
+def build_graph(df, config, is_data, btag_efficiency, shifts):
+    """Book the histograms of ``shifts`` (order shifts) on ``df`` (the Events of a dataset's skims),
+    weighted without lumi * xsec / sumw: one graph, and one compiled library, serves every
+    dataset of a kind, and the templates apply the normalisation."""
     # prefiltered: weights and histograms only for events that enter a category
     df = define_selection(df, config, is_data, varied=varied_sources(config, shifts), prefilter=True)
-    df = define_weights(df, config, is_data, norm=norm, btag_efficiency=btag_efficiency)
+    df = define_weights(df, config, is_data, btag_efficiency=btag_efficiency)
     weight_shift_list = []
     if any(shift.has_tag(WEIGHT) for shift in shifts):
         df, weight_shift_list = define_weight_shifts(df, config, shifts)
@@ -139,16 +141,16 @@ def fold_flow(hist):
     return Histogram(hist.x, contents, variances, hist.entries)
 
 
-def make_histograms(paths, config, is_data, norm, btag_efficiency, shifts, client=None, partitions=0, threads=1):
+def make_histograms(paths, config, is_data, btag_efficiency, shifts, client=None, partitions=0, threads=1):
     """{shift name: {(category, variable): Histogram}} of the skims ``paths`` under ``shifts``
-    (order shifts), in one event loop of the compiled graph.
+    (order shifts), in one event loop of the compiled graph; not normalised (see build_graph).
 
     ``client``: a dask.distributed Client (the graph runs on its workers in ``partitions``
     entry ranges, 0: one per worker thread); None: here, with ``threads`` threads.
     """
     specs = corrections.correction_specs(config, None if is_data else btag_efficiency)
     graph = Graph(specs, KERNELS, f"histograms of config {config.name} ({'data' if is_data else 'MC'})")
-    booking = build_graph(graph.frame(), config, is_data, norm, btag_efficiency, shifts)
+    booking = build_graph(graph.frame(), config, is_data, btag_efficiency, shifts)
     if any(shift.has_tag(OBJECT) for shift in shifts):
         for result in [*booking.nominal.values(), booking.entries]:
             graph.vary(result)
@@ -162,7 +164,7 @@ def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency,
     """Write the histograms of ``shifts`` of the skims ``paths`` to ``output_paths`` ({shift
     name: path}): weighted without lumi * xsec / sumw, which the templates apply (sumw is
     written with them). ``client``: a Dask client (see make_histograms)."""
-    hists = make_histograms(paths, config, is_data, 1.0, btag_efficiency, shifts, client=client,
+    hists = make_histograms(paths, config, is_data, btag_efficiency, shifts, client=client,
                             partitions=partitions, threads=threads)
     for shift in shifts:
         write_histograms(output_paths[shift.name], hists[shift.name], sumw)
