@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import random
 import re
 
@@ -324,7 +325,8 @@ def binding_function(binding, correction, function):
                 values.append(("string", binding.variations[variation]))
         return values
 
-    lines = [f"// correction '{correction['name']}' of {binding.file} (for '{binding.key}')",
+    # the file's name without its directory: the same correction makes the same library from any checkout
+    lines = [f"// correction '{correction['name']}' of {os.path.basename(binding.file)} (for '{binding.key}')",
              f"double {function}(const double* q, int variation) {{", "(void)q; (void)variation;"]
     if VARIATION_SOURCE in binding.sources:
         lines.append("switch (variation) {")
