@@ -267,6 +267,28 @@ def test_the_lower_of_two_minima_is_found(tmp_path):
     assert local.theta[0] < 0 < best.theta[0] and best.nll < local.nll - 0.01
 
 
+def test_a_minimum_on_the_kink_of_a_cropped_template_is_found(tmp_path):
+    """A background whose Down template nearly empties a bin without data: its morphed
+    template reaches the crop (1e-9) just past theta = -1, a kink of the NLL where the minimum
+    lies. Migrad stops there short of its distance-to-minimum target under every strategy
+    (one of them also short of the minimum); the restarts find it (it failed as an error
+    on the main job's tdm_ps_m100 card, an observed-limit fit)."""
+    hists = {"sig": [1.0, 1.0], "bkg": [10.0, 30.0], "data_obs": [0, 30],
+             "sig_sUp": [1.0, 1.0], "sig_sDown": [1.0, 1.0], "bkg_sUp": [20.0, 30.0], "bkg_sDown": [1e-3, 30.0]}
+    model = card_model(write_card(tmp_path, {"sr": hists}, {"lumi": {"bkg": "1.02"}}, ["s"]))
+    fit = Fit(model, model.data)
+    best = fit.minimum(r=0.0)
+    s = model.nuisances.index("s")
+    assert -1.001 < best.theta[s] < -1.0
+    cell = (model.cell_bin == 0) & ~model.column_signal[model.cell_column]  # the background's first bin
+    at_crop = [yields(model, best.theta + np.eye(len(best.theta))[s] * d, 0.0).events[cell][0] < 1e-6
+               for d in (-1e-6, 1e-6)]
+    assert at_crop == [True, False]  # the kink: the template cropped just before it, not after
+    for k in range(len(best.theta)):  # no point nearby lower by more than Migrad's target
+        for step in (-1e-4, 1e-4):
+            assert fit.evaluate(best.theta + np.eye(len(best.theta))[k] * step, 0.0)[0] > best.nll - 1e-6
+
+
 def test_limits_from_two_channel_card(two_channel_card):
     result = limits.limits_from_card(two_channel_card)
     values = [result[key] for key in limits.QUANTILES]

@@ -31,6 +31,10 @@ MIRROR_GAIN = 1e-6  # NLL by which a mirror image's minimum must be lower to be 
 NEWTON_STEPS = 200  # cap of the per-bin Newton iterations (they converge in a handful)
 ROOT_PRECISION = 1e-12  # relative precision of the per-bin roots
 MINUIT_CALLS = 100000  # cap of the NLL evaluations of one fit
+# restarts of Migrad from where every strategy stopped short ("EDM above max"), and the NLL
+# gain below which a restart counts as no progress (the minimum then stands)
+RESTARTS = 10
+NO_PROGRESS = 1e-6
 
 
 @dataclass
@@ -214,7 +218,14 @@ class Fit:
         return best
 
     def _migrad(self, r, theta):
-        """Migrad from ``theta`` (and the last free r), strategy 0, then 1 and 2 if it fails."""
+        """Migrad from ``theta`` (and the last free r), strategy 0, then 1 and 2 if it fails.
+
+        Where every strategy stops short of its distance-to-minimum target ("EDM above max",
+        Minuit2 status 3), Migrad restarts from the lowest stop until a restart converges or
+        lowers the NLL by less than NO_PROGRESS. A template morphed to its crop (1e-9) puts a
+        kink in the NLL, and a minimum on the kink stops every fit so: the NLL cannot fall
+        further, which is what the restarts check. Combine takes where its fit stops, whatever
+        the status."""
         free_r = r is None
         n = len(theta) + free_r
         if n == 0:
@@ -244,25 +255,49 @@ class Fit:
 
         ROOT = import_root()
         functor = ROOT.Math.GradFunctor(value, n, gradient)  # holds value and gradient while they exist
-        for strategy in (0, 1, 2):
+
+        def migrad(strategy, start_theta, start_r):
+            """(Minuit2 status, NLL, (theta, r)) of one Migrad from (start_theta, start_r)."""
             minimizer = ROOT.Math.Factory.CreateMinimizer("Minuit2", "Migrad")
             minimizer.SetFunction(functor)
             for k, (name, bound) in enumerate(zip(self.model.nuisances, self.model.theta_max)):
-                minimizer.SetLimitedVariable(k, name, float(np.clip(theta[k], -bound, bound)), THETA_STEP,
+                minimizer.SetLimitedVariable(k, name, float(np.clip(start_theta[k], -bound, bound)), THETA_STEP,
                                              -float(bound), float(bound))
             if free_r:
-                minimizer.SetLowerLimitedVariable(n - 1, "r", self.r, 0.1 * self.r, 0.0)
+                minimizer.SetLowerLimitedVariable(n - 1, "r", start_r, 0.1 * self.r, 0.0)
             minimizer.SetErrorDef(0.5)
             minimizer.SetTolerance(TOLERANCE)
             minimizer.SetStrategy(strategy)
             minimizer.SetPrintLevel(-1)
             minimizer.SetMaxFunctionCalls(MINUIT_CALLS)
             minimizer.Minimize()
-            if minimizer.Status() in (0, 1):
+            return minimizer.Status(), minimizer.MinValue(), split(minimizer.X())
+
+        stops = []
+        for strategy in (0, 1, 2):
+            status, nll, point = migrad(strategy, theta, self.r)
+            if status in (0, 1):
                 break
+            if status == 3:
+                stops.append((nll, point))
         else:
-            raise TmetError(f"the fit of the card's model did not converge (Minuit2 status {minimizer.Status()}, "
-                            f"r = {'free' if free_r else r})")
-        point = split(minimizer.X())
+            point = self._restart(migrad, stops, status, "free" if free_r else r)
         value, _, _, p = self.evaluate(*point)
         return Minimum(value, point[0], point[1], p)
+
+    @staticmethod
+    def _restart(migrad, stops, status, r):
+        """The point where the restarts from the lowest of ``stops`` (NLL, point) end (see
+        _migrad); a TmetError where they do not."""
+        if len(stops) == 3:
+            best = min(stops, key=lambda stop: stop[0])
+            for _ in range(RESTARTS):
+                status, nll, point = migrad(2, *best[1])
+                if status in (0, 1):
+                    return point
+                if status != 3:
+                    break
+                if best[0] - nll < NO_PROGRESS:
+                    return min(best, (nll, point), key=lambda stop: stop[0])[1]
+                best = min(best, (nll, point), key=lambda stop: stop[0])
+        raise TmetError(f"the fit of the card's model did not converge (Minuit2 status {status}, r = {r})")
