@@ -152,10 +152,3 @@ class DatasetTask(AnalysisTask):
         idle. It orders the runnable tasks only; what runs and what it writes stay the same."""
         return len(input_files(self.dataset_inst))
 
-
-def file_groups(dataset_inst, files_per_branch):
-    """{branch: its input files (or synthetic file indices)}: the branches of the tasks that
-    read a dataset's input files (TopCandidates, Skim), so that branch i of each reads the
-    same files. A file list not filled yet still gives one branch, whose run says so."""
-    files, n = input_files(dataset_inst), files_per_branch
-    return {i: files[i * n:(i + 1) * n] for i in range(max(1, (len(files) + n - 1) // n))}

@@ -3,30 +3,17 @@
 import law
 import luigi
 
-from config.datasets import dataset_files
-from tasks.base import DatasetTask, file_groups
-from tasks.top_candidates import TopCandidates
-from tasks.executor import ExecutorTask
-from tasks.progress import count_events
+from tasks.file_groups import FileGroupTask
 from tasks.freshness import trusted_run
 from tasks.store import location, readable
+from tasks.top_candidates import TopCandidates
 
 
-class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
+class Skim(FileGroupTask):
 
-    # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
-    # manager process, which would outlive a killed run
-    local_workflow_require_branches = True
-
-    files_per_branch = luigi.IntParameter(
-        default=1, description="input files per skim branch (one output file each); default: 1",
-    )
     threads = luigi.IntParameter(
         default=1, significant=False, description="ROOT implicit multithreading per branch; default: 1",
     )
-
-    def create_branch_map(self):
-        return file_groups(self.dataset_inst, self.files_per_branch)
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
@@ -58,10 +45,7 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
     def used_config(self):
         from analysis.physics.skim import used_config
 
-        values = used_config(self.config_inst, self.dataset_inst)
-        if not self.dataset_inst.x.synthetic:
-            values["input_files"] = list(self.branch_data)
-        return values
+        return self.with_input_files(used_config(self.config_inst, self.dataset_inst))
 
     @law.decorator.log
     @trusted_run
@@ -69,15 +53,12 @@ class Skim(ExecutorTask, DatasetTask, law.LocalWorkflow):
         from analysis.physics.skim import skim_files
 
         with readable(self.input()) as candidates:
-            paths = candidates if self.makes_candidates() else list(self.branch_data) or dataset_files(self.dataset_inst)
+            paths = self.branch_inputs(candidates if self.makes_candidates() else None)
             result = self.event_loop(
                 skim_files,
                 paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,
                 nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
                 threads=self.threads, inputs=paths,
             )
-        for url in result.fallbacks():
-            self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
-                                 f"{self.dataset} is normalised with the sum of its events' genWeight there")
-        count_events(result.events_in)
+        self.report(result)
         self.publish_message(f"skimmed {result.events_in} -> {result.events_out} events from {len(paths)} file(s)")

@@ -2,32 +2,16 @@
 tagger and added to it, a branch per group of input files (as Skim, which reads them)."""
 
 import law
-import luigi
 
-from config.datasets import dataset_files
-from tasks.base import DatasetTask, file_groups
-from tasks.executor import ExecutorTask
+from tasks.file_groups import FileGroupTask
 from tasks.freshness import trusted_run
 from tasks.generate import GenerateSample
-from tasks.progress import count_events
 from tasks.store import location, readable
 
 
-class TopCandidates(ExecutorTask, DatasetTask, law.LocalWorkflow):
-
-    # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
-    # manager process, which would outlive a killed run
-    local_workflow_require_branches = True
-
-    files_per_branch = luigi.IntParameter(
-        default=1, description="input files per branch (one output file each, read by the skim branch of the "
-        "same files); default: 1",
-    )
+class TopCandidates(FileGroupTask):
 
     code_modules = ("analysis.physics.top_candidates",)
-
-    def create_branch_map(self):
-        return file_groups(self.dataset_inst, self.files_per_branch)
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
@@ -46,10 +30,7 @@ class TopCandidates(ExecutorTask, DatasetTask, law.LocalWorkflow):
     def used_config(self):
         from analysis.physics.top_candidates import used_config
 
-        values = used_config(self.config_inst, self.dataset_inst)
-        if not self.dataset_inst.x.synthetic:
-            values["input_files"] = list(self.branch_data)
-        return values
+        return self.with_input_files(used_config(self.config_inst, self.dataset_inst))
 
     @law.decorator.log
     @trusted_run
@@ -57,14 +38,11 @@ class TopCandidates(ExecutorTask, DatasetTask, law.LocalWorkflow):
         from analysis.physics.top_candidates import write_top_candidates
 
         with readable(self.input()) as samples:
-            paths = samples if self.dataset_inst.x.synthetic else list(self.branch_data) or dataset_files(self.dataset_inst)
+            paths = self.branch_inputs(samples if self.dataset_inst.x.synthetic else None)
             result = self.event_loop(
                 write_top_candidates, paths, location(self.output()), self.config_inst, self.dataset_inst,
                 redirectors=self.config_inst.x.redirectors, inputs=paths,
             )
-        for url in result.fallbacks():
-            self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
-                                 f"{self.dataset} is normalised with the sum of its events' genWeight there")
-        count_events(result.events_in)
+        self.report(result)
         self.publish_message(f"{result.events_in} -> {result.events_out} preselected events with their top "
                              f"candidates, from {len(paths)} file(s)")
