@@ -14,6 +14,7 @@ everything after it is version-free:
   as v9 defines them (the up variation minus the nominal; down is its mirror).
 """
 
+from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 
 # v5 to v8 (Run 2 before the UL) name what the analysis reads as v9 does
@@ -69,3 +70,16 @@ def derived_columns(config, version, is_data):
 
 def needs_jet_id_corrections(version):
     return jet_id_method(version) == "jetid_json"
+
+
+def jet_id_keys(config, version):
+    """The corrections of JME's jet ID that a graph on NanoAOD ``version`` binds (none where
+    the files store the jet ID); a config without them is an error naming it, before any
+    file is read."""
+    if not needs_jet_id_corrections(version):
+        return ()
+    missing = [key for key in JET_ID_KEYS if key not in config.x.corrections]
+    if missing:
+        raise TmetError(f"NanoAODv{version} files need JME's jet ID (jetid.json), but config '{config.name}' "
+                        f"has no correction {', '.join(missing)}")
+    return JET_ID_KEYS

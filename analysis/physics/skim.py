@@ -17,7 +17,7 @@ from analysis.engine.schema import entries, input_schema
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 from analysis.engine.inputs import check_inputs, file_digest
-from analysis.physics.nanoaod import derived_columns, needs_jet_id_corrections, renamed_branches
+from analysis.physics.nanoaod import derived_columns, jet_id_keys, needs_jet_id_corrections, renamed_branches
 from config.shifts import weight_sources
 
 # the TParameter<double> of a skim holding the sum of generator weights of its inputs
@@ -246,11 +246,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     Dask ``client`` it runs on a worker, which writes ``output_path`` (a URL of the store).
     """
     nano_version = config.x.nano_version if nano_version is None else nano_version
-    keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
-    missing = [key for key in keys if key not in config.x.corrections]
-    if missing:
-        raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config "
-                        f"'{config.name}' has no correction {', '.join(missing)}")
+    keys = jet_id_keys(config, nano_version)
     masked = is_data and bool(config.x.lumi_mask)
     graph = Graph(corrections.correction_specs(config, keys=keys), ("nanoaod.h",) + (("lumimask.h",) if masked else ()),
                   f"skim of config {config.name} ({'data' if is_data else 'MC'}, NanoAODv{nano_version})",

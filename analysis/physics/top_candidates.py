@@ -25,7 +25,7 @@ from analysis.engine.schema import input_schema
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
 from analysis.errors import TmetError
-from analysis.physics.nanoaod import derived_columns, needs_jet_id_corrections
+from analysis.physics.nanoaod import derived_columns, jet_id_keys, needs_jet_id_corrections
 from analysis.physics.skim import SUMW, SkimResult, branch_names, copy_trees, input_sumw, trees_held
 from analysis.top_tagger import load_model
 
@@ -141,7 +141,7 @@ def define_candidate_jets(df, config, version, is_data):
 def candidate_graph(config, model, version, is_data):
     """The STEP 1 graph of files of NanoAOD ``version``: preselection and candidates, its
     snapshot the entry (``SELECTED_ENTRY``) and the candidates of each preselected event."""
-    keys = JET_ID_KEYS if needs_jet_id_corrections(version) else ()
+    keys = jet_id_keys(config, version)
     prelude = "\n".join([triplet_source(config), "namespace tmet_top {",
                          model_code.model_source(model.model, "score"), "}  // namespace tmet_top"])
     graph = Graph(corrections.correction_specs(config, keys=keys), KERNELS,
@@ -196,11 +196,7 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
     model and every input are checked before any event is read."""
     is_data = dataset.is_data
     nano_version = dataset.x.nano_version if nano_version is None else nano_version
-    keys = JET_ID_KEYS if needs_jet_id_corrections(nano_version) else ()
-    missing = [key for key in keys if key not in config.x.corrections]
-    if missing:
-        raise TmetError(f"NanoAODv{nano_version} files need JME's jet ID (jetid.json), but config '{config.name}' "
-                        f"has no correction {', '.join(missing)}")
+    jet_id_keys(config, nano_version)  # a config without the jet ID its files need stops here
     model = tagger(config)
     urls, n_in = check_inputs(paths, "Events", input_branches(config, nano_version, is_data), redirectors, retries)
     ROOT = root_setup.import_root()
