@@ -27,16 +27,9 @@
 #include "TFile.h"
 #include "TLeaf.h"
 #include "TTree.h"
-
-#define TMET_API extern "C" __attribute__((visibility("default")))
+#include "c_api.h"
 
 namespace {
-
-const char* text(const std::string& value) {
-    static thread_local std::string last;
-    last = value;
-    return last.c_str();
-}
 
 const char* ENTRY = "tmet_entry";
 

@@ -1,6 +1,6 @@
 // What a compiled graph needs to know about its input files before its source is written:
 // the columns and their C++ types, and the entries (to split them into Dask partitions).
-// Loaded with ctypes like the graphs' libraries (analysis/build.py builds it once).
+// Loaded with ctypes like the graphs' libraries (analysis/engine/build.py builds it once).
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -9,16 +9,7 @@
 #include "ROOT/RNTupleReader.hxx"
 #include "TFile.h"
 #include "TTree.h"
-
-#define TMET_API extern "C" __attribute__((visibility("default")))
-
-namespace {
-const char* text(const std::string& value) {
-    static thread_local std::string last;
-    last = value;
-    return last.c_str();
-}
-}  // namespace
+#include "c_api.h"
 
 // "name type" of every column of ``tree`` (a TTree or an RNTuple) in ``file``, one per
 // line, as RDataFrame reads them; "!" and the error on failure

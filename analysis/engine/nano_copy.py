@@ -15,7 +15,7 @@ SOURCE = "nano_copy.cxx"
 def library_path():
     """The copier's library, built unless cached (once per toolchain and source)."""
     with open(os.path.join(build.CPP_DIR, SOURCE)) as f:
-        return build.build("tmet_nano_copy", f.read(), ())
+        return build.build("tmet_nano_copy", f.read(), ("c_api.h",))
 
 
 def copy_selected(path, tree, files, rntuple, selection, output, compression, autoflush=10000):

@@ -16,7 +16,7 @@ SCHEMA_SOURCE = "schema.cxx"
 @functools.cache
 def _schema_library():
     with open(os.path.join(build.CPP_DIR, SCHEMA_SOURCE)) as f:
-        lib = build.load(build.build("tmet_schema", f.read(), ()))
+        lib = build.load(build.build("tmet_schema", f.read(), ("c_api.h",)))
     lib.tmet_schema.restype = ctypes.c_char_p
     lib.tmet_entries.restype = ctypes.c_longlong
     lib.tmet_entries.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
