@@ -219,10 +219,11 @@ def trees_held(tfile, url, names, holding):
             holding.setdefault(name, []).append(url)
 
 
-def copy_trees(ROOT, holding, output_path):
-    """The trees of ``holding`` ({name: [urls that hold it]}, ``trees_held``) appended,
-    unchanged, to ``output_path`` (baskets copied as they are: no decompression, nothing to
-    compile)."""
+def add_inputs_record(ROOT, holding, output_path, sumw):
+    """Append to ``output_path`` the trees of ``holding`` ({name: [urls that hold it]},
+    ``trees_held``: Runs, LuminosityBlocks) unchanged (baskets copied as they are: no
+    decompression, nothing to compile) and, for MC (``sumw`` not None), the sum of generator
+    weights of the inputs before any cut (``SUMW``)."""
     for name, urls in holding.items():
         chain = ROOT.TChain(name)
         for url in urls:
@@ -232,6 +233,10 @@ def copy_trees(ROOT, holding, output_path):
             chain.CloneTree(-1, "fast").Write()
         finally:
             tfile.Close()
+    if sumw is not None:
+        tfile = ROOT.TFile.Open(output_path, "UPDATE")
+        ROOT.TParameter["double"](SUMW, sumw).Write()
+        tfile.Close()
 
 
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3,
@@ -270,11 +275,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     try:
         n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client,
                             output_format=output_format or config.x.skim_format)
-        copy_trees(ROOT, holding, output_path)
-        if not is_data:
-            tfile = ROOT.TFile.Open(output_path, "UPDATE")
-            ROOT.TParameter["double"](SUMW, sumw).Write()
-            tfile.Close()
+        add_inputs_record(ROOT, holding, output_path, None if is_data else sumw)
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
     return SkimResult(n_in, n_out, sumw_sources)

@@ -26,7 +26,7 @@ from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
 from analysis.errors import TmetError
 from analysis.physics.nanoaod import derived_columns, jet_id_keys, needs_jet_id_corrections
-from analysis.physics.skim import SUMW, SkimResult, branch_names, copy_trees, input_sumw, trees_held
+from analysis.physics.skim import SkimResult, add_inputs_record, branch_names, input_sumw, trees_held
 from analysis.top_tagger import load_model
 
 KERNELS = ("top_candidates.h", "nanoaod.h")
@@ -226,11 +226,7 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
                               config.x.top_candidates_compression)],
                             files=[library.path, copier, *(spec["file"] for spec in graph.specs.values())],
                             what=f"STEP 1 of {', '.join(urls)}")
-        copy_trees(ROOT, holding, output_path)
-        if not is_data:  # the sum of the weights before the preselection, as the skim records it
-            tfile = ROOT.TFile.Open(output_path, "UPDATE")
-            ROOT.TParameter["double"](SUMW, sumw).Write()
-            tfile.Close()
+        add_inputs_record(ROOT, holding, output_path, None if is_data else sumw)  # sumw before the preselection
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
     return SkimResult(n_in, n_out, sumw_sources)
