@@ -16,6 +16,12 @@ warnings.filterwarnings("ignore", category=UserWarning, module="ROOT")
 # the real XRootD server fixtures (xrootd_server, xrootd_base_dir) for every test module
 pytest_plugins = ["tests.xrootd_server"]
 
+# the longest modules, collected first: pytest-xdist (--dist loadfile) hands whole modules to
+# its workers in collection order, and a long module collected last (test_trust.py, in
+# alphabetical order) kept one worker busy while the other had nothing left. The facility
+# tests stay where they are: they wait for the workers' environment made in the background.
+LONGEST_FIRST = ("test_trust.py", "test_real_nanoaod.py", "test_notebook.py")
+
 # events per generated test file: small enough for a fast suite, large enough that every
 # category of docs/physics.md is populated
 SMALL_EVENTS = 4000
@@ -29,6 +35,11 @@ def pytest_sessionstart(session):
 
     if os.geteuid() == 0 and not hasattr(session.config, "workerinput") and not worker_environment_ready():
         threading.Thread(target=worker_environment, daemon=True).start()
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module's order kept
 
 
 @pytest.fixture(scope="session")
