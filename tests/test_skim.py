@@ -151,14 +151,14 @@ def test_campaign_branch_names_are_skimmed_under_canonical_names(nanoaod, config
     config.x.branch_map (a campaign's, or a datasets YAML's settings), and the skim holds the
     canonical name and values."""
     from analysis.engine.root_setup import import_root
-    from analysis.physics.skim import add_inputs_record
+    from analysis.physics.skim import add_inputs_record, read_inputs_record
 
     ROOT = import_root()
     source = nanoaod("tt_sl")
     renamed = str(tmp_path / "nanov12_rho.root")
     events = ROOT.RDataFrame("Events", source).Define("Rho_fixedGridRhoFastjetAll", "fixedGridRhoFastjetAll")
     events.Snapshot("Events", renamed, [c for c in events.GetColumnNames() if str(c) != "fixedGridRhoFastjetAll"])
-    add_inputs_record(ROOT, {"Runs": [source]}, renamed, None)
+    add_inputs_record(ROOT, read_inputs_record(ROOT, [source], ("Runs",), True), renamed)  # its Runs, no SUMW
     reference, out = str(tmp_path / "reference.root"), str(tmp_path / "out.root")
     skim_files([source], reference, config, False)
     with pytest.raises(TmetError, match=rf"{renamed}: branch 'fixedGridRhoFastjetAll' missing"):

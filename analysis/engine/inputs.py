@@ -71,8 +71,7 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
             if kind == "ROOT::RNTuple":
                 present = set(input_schema(url, tree_name))
                 entries += count_entries(url, tree_name)
-            elif kind and tfile.Get(tree_name).InheritsFrom("TTree"):
-                tree = tfile.Get(tree_name)
+            elif kind and (tree := tfile.Get(tree_name)).InheritsFrom("TTree"):
                 present = {b.GetName() for b in tree.GetListOfBranches()}
                 entries += tree.GetEntries()
             else:

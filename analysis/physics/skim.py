@@ -211,20 +211,44 @@ def input_sumw(ROOT, url, tfile):
     return ROOT.RDataFrame("Events", url).Sum("genWeight").GetValue(), "genWeight"
 
 
-def trees_held(tfile, url, names, holding):
-    """Add ``url`` to ``holding[name]`` for each tree of ``names`` its open ``tfile`` holds."""
-    for name in names:
-        tree = tfile.Get(name)
-        if tree and tree.InheritsFrom("TTree"):
-            holding.setdefault(name, []).append(url)
+@dataclass
+class InputsRecord:
+    """What a skim or STEP 1 output keeps of its inputs besides their events: the trees it
+    copies whole (``trees``: {name: [urls that hold it]}), the MC sum of generator weights
+    before any cut (``sumw``, None for data) with its source per input (``sumw_sources``),
+    and whether each input's Events is a "TTree" or an "RNTuple" (``kinds``)."""
+
+    trees: dict
+    sumw: float
+    sumw_sources: dict
+    kinds: dict
 
 
-def add_inputs_record(ROOT, holding, output_path, sumw):
-    """Append to ``output_path`` the trees of ``holding`` ({name: [urls that hold it]},
-    ``trees_held``: Runs, LuminosityBlocks) unchanged (baskets copied as they are: no
-    decompression, nothing to compile) and, for MC (``sumw`` not None), the sum of generator
-    weights of the inputs before any cut (``SUMW``)."""
-    for name, urls in holding.items():
+def read_inputs_record(ROOT, urls, tree_names, is_data):
+    """The InputsRecord of ``urls``, each opened once, for the trees ``tree_names``."""
+    trees, sumw_sources, kinds, sumw = {}, {}, {}, 0.0
+    for url in urls:
+        tfile = ROOT.TFile.Open(url)
+        try:
+            key = tfile.GetKey("Events")
+            kinds[url] = "RNTuple" if key and key.GetClassName() == "ROOT::RNTuple" else "TTree"
+            for name in tree_names:
+                tree = tfile.Get(name)
+                if tree and tree.InheritsFrom("TTree"):
+                    trees.setdefault(name, []).append(url)
+            if not is_data:
+                value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
+                sumw += value
+        finally:
+            tfile.Close()
+    return InputsRecord(trees, None if is_data else sumw, sumw_sources, kinds)
+
+
+def add_inputs_record(ROOT, record, output_path):
+    """Append to ``output_path`` the trees of ``record`` (an InputsRecord) unchanged (baskets
+    copied as they are: no decompression, nothing to compile) and, for MC, the sum of
+    generator weights of the inputs before any cut (``SUMW``)."""
+    for name, urls in record.trees.items():
         chain = ROOT.TChain(name)
         for url in urls:
             chain.Add(url)
@@ -233,9 +257,9 @@ def add_inputs_record(ROOT, holding, output_path, sumw):
             chain.CloneTree(-1, "fast").Write()
         finally:
             tfile.Close()
-    if sumw is not None:
+    if record.sumw is not None:
         tfile = ROOT.TFile.Open(output_path, "UPDATE")
-        ROOT.TParameter["double"](SUMW, sumw).Write()
+        ROOT.TParameter["double"](SUMW, record.sumw).Write()
         tfile.Close()
 
 
@@ -258,27 +282,17 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
                   lumi_mask_source(config.x.lumi_mask) if masked else "")
     urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries)
     ROOT = root_setup.import_root()
-    holding, sumw_sources, sumw = {}, {}, 0.0
-    for url in urls:
-        tfile = ROOT.TFile.Open(url)
-        try:
-            trees_held(tfile, url, ("Runs",), holding)
-            if not is_data:
-                value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
-                sumw += value
-        finally:
-            tfile.Close()
-
+    record = read_inputs_record(ROOT, urls, ("Runs",), is_data)
     schema = input_schema(urls[0])
     events = canonical_events(graph.frame(), schema, config, is_data, nano_version)
     events.Filter(preselection(config, is_data), "skim preselection").Snapshot("Events", read_branches(config, is_data))
     try:
         n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client,
                             output_format=output_format or config.x.skim_format)
-        add_inputs_record(ROOT, holding, output_path, None if is_data else sumw)
+        add_inputs_record(ROOT, record, output_path)
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
-    return SkimResult(n_in, n_out, sumw_sources)
+    return SkimResult(n_in, n_out, record.sumw_sources)
 
 
 def skim_totals(skim_paths, weights=True):

@@ -26,7 +26,7 @@ from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
 from analysis.errors import TmetError
 from analysis.physics.nanoaod import derived_columns, jet_id_keys, needs_jet_id_corrections
-from analysis.physics.skim import SkimResult, add_inputs_record, branch_names, input_sumw, trees_held
+from analysis.physics.skim import SkimResult, add_inputs_record, branch_names, read_inputs_record
 from analysis.top_tagger import load_model
 
 KERNELS = ("top_candidates.h", "nanoaod.h")
@@ -171,12 +171,6 @@ def input_branches(config, version, is_data):
     return list(dict.fromkeys(needed))
 
 
-def input_kind(tfile, url):
-    """"TTree" or "RNTuple": what the Events of the open input ``tfile`` are."""
-    key = tfile.GetKey("Events")
-    return "RNTuple" if key and key.GetClassName() == "ROOT::RNTuple" else "TTree"
-
-
 def write_step1(setup, library_path, specs, copier_path, files, rntuple, output, compression):
     """The graph's candidates of ``files`` into a local file, then every input branch of those
     events with them into ``output`` (on a Dask worker: a URL of the store, ``setup`` its
@@ -200,25 +194,17 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
     model = tagger(config)
     urls, n_in = check_inputs(paths, "Events", input_branches(config, nano_version, is_data), redirectors, retries)
     ROOT = root_setup.import_root()
-    holding, kinds, sumw_sources, sumw = {}, {}, {}, 0.0
-    for url in urls:
-        tfile = ROOT.TFile.Open(url)
-        try:
-            kinds[url] = input_kind(tfile, url)
-            trees_held(tfile, url, COPIED_TREES, holding)
-            if not is_data:
-                value, sumw_sources[url] = input_sumw(ROOT, url, tfile)
-                sumw += value
-        finally:
-            tfile.Close()
-    if COUNTER in input_schema(urls[0]):
+    record = read_inputs_record(ROOT, urls, COPIED_TREES, is_data)
+    kinds = record.kinds
+    schema = input_schema(urls[0])
+    if COUNTER in schema:
         raise TmetError(f"{urls[0]} holds top candidates already ({COUNTER}): STEP 1 would write them twice; give its "
                         f"dataset 'top_candidates: in_files' in the datasets YAML")
     if len(set(kinds.values())) > 1:
         raise TmetError(f"the inputs of one STEP 1 branch mix TTrees and RNTuples ({kinds}): give them one by one "
                         f"(--files-per-branch 1)")
     graph = candidate_graph(config, model, nano_version, is_data)
-    library, _ = graph.compile(input_schema(urls[0]))
+    library, _ = graph.compile(schema)
     copier = nano_copy.library_path()
     try:
         (n_out,) = dispatch(client, write_step1,
@@ -226,7 +212,7 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
                               config.x.top_candidates_compression)],
                             files=[library.path, copier, *(spec["file"] for spec in graph.specs.values())],
                             what=f"STEP 1 of {', '.join(urls)}")
-        add_inputs_record(ROOT, holding, output_path, None if is_data else sumw)  # sumw before the preselection
+        add_inputs_record(ROOT, record, output_path)  # the sum of weights before the preselection
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
-    return SkimResult(n_in, n_out, sumw_sources)
+    return SkimResult(n_in, n_out, record.sumw_sources)
