@@ -5,7 +5,8 @@ generated tt_sl events, per core: tmet's compiled RDataFrame graph (analysis.phy
 make_histograms) on its own skims (RNTuples, config.x.skim_format), and ``../shared/peers/columnar.py`` (uproot, awkward,
 numpy, correctionlib, hist; its path is --peer or $TMET_PEER) on TTree skims of the same
 events. The samples are written as CMS writes NanoAOD (bench.common.REALISTIC: LZMA 9,
-NanoAOD's float precision), skimmed once and kept in bench/out/.
+NanoAOD's float precision), pass STEP 1 (its output LZMA 9 too), are skimmed once and kept
+in bench/out/.
 
 Every measurement is a fresh process pinned to one core (Dask: to as many cores as it
 has workers); the measurements alternate, --repeats times, and each figure is the fastest
@@ -30,7 +31,6 @@ Last lines: nominal_over_peer_time, allshifts_over_peer_time, first_call_over_pe
 rss_growth, dask2_over_dask1_speed.
 """
 
-import argparse
 import importlib.util
 import json
 import os
@@ -38,7 +38,7 @@ import resource
 import sys
 import time
 
-from bench.common import OUT_DIR, REPO, bench_core, run_pinned, sample, skim
+from bench.common import OUT_DIR, REPO, bench_arguments, bench_core, realistic_config, run_pinned, skim, step1_sample
 
 DATASET, N_FILES, WARMUP_EVENTS = "tt_sl", 4, 50_000
 DEFAULT_PEER = os.path.join(os.path.dirname(REPO), "shared", "peers", "columnar.py")
@@ -113,18 +113,17 @@ def prepare(events):
     each a dict of the --events sample's skims ("paths"), those of twice as many ("double")
     and the warm-up skim ("warm"); and the b-tag efficiency JSON; made once under bench/out/."""
     from analysis.physics.btag import count_jets, efficiencies, write_efficiency_json
-    from config.analysis import get_config
 
-    config = get_config("run2_2018_synth")
-    samples = [sample(config, DATASET, events // N_FILES, i)[0] for i in range(2 * N_FILES)]
-    warm = sample(config, DATASET, WARMUP_EVENTS, 99)[0]
+    config = realistic_config()
+    samples = [step1_sample(config, DATASET, events // N_FILES, i) for i in range(2 * N_FILES)]
+    warm = step1_sample(config, DATASET, WARMUP_EVENTS, 99)
     skims = {}
     for side, output_format in (("tmet", None), ("peer", "TTree")):
         double = [skim(config, path, output_format=output_format) for path in samples]
         skims[side] = {"paths": double[:N_FILES], "double": double,
                        "warm": skim(config, warm, output_format=output_format)}
     btag = os.path.join(OUT_DIR, f"btag_{DATASET}_n{events}_nano.json")
-    if not os.path.exists(btag):
+    if not os.path.exists(btag) or os.path.getmtime(btag) < max(map(os.path.getmtime, skims["tmet"]["paths"])):
         write_efficiency_json(btag, config, efficiencies(count_jets(skims["tmet"]["paths"], config)), "bench")
     return skims, btag
 
@@ -142,15 +141,11 @@ def compare_counts(ours, theirs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=2_000_000, help=f"generated events, in {N_FILES} files")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement, fastest kept (default 3)")
-    parser.add_argument("--peer", default=os.environ.get("TMET_PEER", DEFAULT_PEER), help="the columnar peer")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # a measurement's JSON spec (child process)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(json.loads(args.measure))))
-        return 0
+    args = bench_arguments(__doc__, measure, 3,
+                           ("--events", {"type": int, "default": 2_000_000,
+                                         "help": f"generated events, in {N_FILES} files"}),
+                           ("--peer", {"default": os.environ.get("TMET_PEER", DEFAULT_PEER),
+                                       "help": "the columnar peer"}))
 
     start = time.perf_counter()
     skims, btag = prepare(args.events)

@@ -19,7 +19,6 @@ from PATH; without it the benchmark says so and stops.
 Last line: ``limits_over_combine_time=<tmet seconds / Combine's reference seconds>``.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import REPO, bench_core, run_pinned
+from bench.common import REPO, bench_arguments, bench_core, run_pinned
 
 CONFIG = "run2_2018_synth"
 
@@ -84,14 +83,9 @@ def combine_default_time(cards):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", default="v1", help="version of the main job's Datacard outputs (default v1)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each side, fastest kept (default 2)")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # a measurement's JSON spec (child process)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(json.loads(args.measure))))
-        return 0
+    args = bench_arguments(__doc__, measure, 2,
+                           ("--version", {"default": "v1",
+                                          "help": "version of the main job's Datacard outputs (default v1)"}))
     if shutil.which("combine") is None or shutil.which("text2workspace.py") is None:
         sys.exit("bench/limits.py: combine and text2workspace.py are not on PATH (CMS Combine, the reference)")
     cards = combined_cards(args.version)

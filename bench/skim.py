@@ -6,8 +6,9 @@ faster than reading and decompressing those branches; rootreadspeed measures tha
 (plain TBranch::GetEntry over the same branches, one thread). The ratio of the two rates
 says how much of the skim's time is reading, and how much is the selection and writing.
 
-The sample is synthetic tt_sl written as CMS writes NanoAOD (bench.common.REALISTIC: LZMA
-level 9, NanoAOD's float precision), made once under bench/out/. Both are measured in fresh
+The sample is STEP 1's output (what a skim reads) of synthetic tt_sl written as CMS writes
+NanoAOD (bench.common.REALISTIC: LZMA level 9, NanoAOD's float precision; STEP 1's output
+LZMA 9 too), made once under bench/out/. Both are measured in fresh
 processes pinned to one core, alternating, --repeats times, fastest kept; the skim process
 first skims a small file (its library loaded: start-up is not timed), then times the
 skim of the sample; rootreadspeed's start-up is subtracted (its time on the small file).
@@ -18,13 +19,12 @@ The files are in the page cache for both (no disk reads).
 Last line: ``skim_over_readspeed=<skim events/s / rootreadspeed events/s>``.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 
-from bench.common import OUT_DIR, bench_core, rootreadspeed, run_pinned, sample
+from bench.common import OUT_DIR, bench_arguments, bench_core, realistic_config, rootreadspeed, run_pinned, step1_sample
 
 DATASET = "tt_sl"
 WARMUP_EVENTS = 10_000
@@ -41,9 +41,8 @@ def measure(spec):
         return {**speed, "real_time": speed["real_time"] - start_up["real_time"],
                 "cpu_time": speed["cpu_time"] - start_up["cpu_time"]}
     from analysis.physics.skim import skim_files
-    from config.analysis import get_config
 
-    config = get_config("run2_2018_synth")
+    config = realistic_config()
     output = os.path.join(OUT_DIR, f"skim_bench_{os.getpid()}.root")
     try:
         skim_files([spec["warm"]], output, config, is_data=False, threads=1)
@@ -59,23 +58,17 @@ def measure(spec):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=500_000, help="events in the sample (default: 500000)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement, fastest kept (default 3)")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # a measurement's JSON spec (child process)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(json.loads(args.measure))))
-        return 0
+    args = bench_arguments(__doc__, measure, 3,
+                           ("--events", {"type": int, "default": 500_000,
+                                         "help": "events in the sample (default: 500000)"}))
 
     from analysis.physics.skim import read_branches
-    from config.analysis import get_config
 
-    config = get_config("run2_2018_synth")
-    path, gen_time = sample(config, DATASET, args.events)
-    warm, _ = sample(config, DATASET, WARMUP_EVENTS, 99)
-    print(f"sample: {path} ({'generated in %.1f s' % gen_time if gen_time else 'reused'}), written as CMS's "
-          f"NanoAOD (LZMA 9, NanoAOD precision)", flush=True)
+    config = realistic_config()
+    path = step1_sample(config, DATASET, args.events)
+    warm = step1_sample(config, DATASET, WARMUP_EVENTS, 99)
+    print(f"sample: {path}, STEP 1's output of {args.events} generated events written as CMS's NanoAOD (LZMA 9, "
+          f"NanoAOD precision)", flush=True)
     branches = read_branches(config, is_data=False)
     specs = {"readspeed": {"side": "readspeed", "path": path, "warm": warm, "branches": branches},
              "skim": {"side": "skim", "path": path, "warm": warm}}
@@ -85,14 +78,15 @@ def main():
             runs[name].append(run_pinned([os.path.abspath(__file__), "--measure", json.dumps(spec)], [bench_core()]))
     speed = min(runs["readspeed"], key=lambda r: r["real_time"])
     skim = min(runs["skim"], key=lambda r: r["real_time"])
-    read_rate, skim_rate = args.events / speed["real_time"], skim["events_in"] / skim["real_time"]
+    events = skim["events_in"]  # those of STEP 1's output, which both sides read
+    read_rate, skim_rate = events / speed["real_time"], events / skim["real_time"]
     rows = [
-        ("events", f"{args.events}"),
+        ("events", f"{events} (STEP 1's output of {args.events})"),
         ("rootreadspeed", ", ".join(f"{r['real_time']:.2f}" for r in runs["readspeed"]) + " s"),
         ("rootreadspeed MB/s", f"{speed['uncompressed'] / MB / speed['real_time']:.1f} uncompressed, "
                                f"{speed['compressed'] / MB / speed['real_time']:.1f} compressed "
-                               f"({speed['uncompressed'] / args.events:.0f} B/event uncompressed, "
-                               f"{speed['compressed'] / args.events:.0f} compressed)"),
+                               f"({speed['uncompressed'] / events:.0f} B/event uncompressed, "
+                               f"{speed['compressed'] / events:.0f} compressed)"),
         ("skim", ", ".join(f"{r['real_time']:.2f}" for r in runs["skim"]) + f" s (CPU {skim['cpu_time']:.2f} s)"),
         ("skim selected", f"{skim['events_out']} ({100 * skim['events_out'] / skim['events_in']:.1f}%), "
                           f"output {skim['size'] / MB:.1f} MB"),

@@ -27,16 +27,14 @@ indices; the scores within 1e-5) and prints the largest score difference.
 Last lines: ``step1_over_copy_time=<r>`` and ``step1_candidates_over_peer_time=<r>``.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 
-from bench.common import OUT_DIR, REPO, bench_core, run_pinned, sample
+from bench.common import OUT_DIR, REPO, bench_arguments, bench_core, realistic_config, run_pinned, sample
 
 DATASET = "tt_sl"
-REALISTIC_COMPRESSION = {"algorithm": "LZMA", "level": 9}
 WARMUP_EVENTS = 10_000
 PEERS = os.path.join(os.path.dirname(REPO), "shared", "peers")
 
@@ -48,20 +46,10 @@ def _peer():
     return step1_columnar
 
 
-def _config():
-    """The synthetic config, STEP 1 compressed as CMS writes NanoAOD (the synthetic campaign's
-    default is LZ4)."""
-    from config.analysis import get_config
-
-    config = get_config("run2_2018_synth")
-    config.set_aux("top_candidates_compression", REALISTIC_COMPRESSION)
-    return config
-
-
 def _step1(path, output):
     from analysis.physics.top_candidates import write_top_candidates
 
-    config = _config()
+    config = realistic_config()
     write_top_candidates([path], output, config, config.get_dataset(DATASET))
 
 
@@ -70,7 +58,7 @@ def _candidates(path, output):
     from analysis.engine.schema import input_schema
     from analysis.physics.top_candidates import SELECTION_COMPRESSION, candidate_graph, tagger
 
-    config = _config()
+    config = realistic_config()
     graph = candidate_graph(config, tagger(config), config.x.nano_version, False)
     library, _ = graph.compile(input_schema(path))
     library.snapshot("Events", [path], 1, library.table(graph.specs), output, SELECTION_COMPRESSION, "TTree")
@@ -80,7 +68,7 @@ def _copy(path, output):
     """RDataFrame's Snapshot of STEP 1's preselected events, every branch, LZMA 9."""
     from analysis.engine.root_setup import import_root
 
-    ROOT, config = import_root(), _config()
+    ROOT, config = import_root(), realistic_config()
     presel, compression = config.x.top_candidates["preselection"], config.x.top_candidates_compression
     options = ROOT.RDF.RSnapshotOptions()
     options.fCompressionAlgorithm = getattr(ROOT.RCompressionSetting.EAlgorithm, f"k{compression['algorithm']}")
@@ -92,7 +80,7 @@ def _copy(path, output):
 
 
 def _peer_run(path, _output):
-    config = _config()
+    config = realistic_config()
     peer = _peer()
     peer.run([path], peer.load_model(config.x.top_tagger["model"], config.x.top_tagger["scaler"]))
 
@@ -150,17 +138,12 @@ def check_candidates(config, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="events in the sample (default: 1000000)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement, fastest kept (default 3)")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # a measurement's JSON spec (child process)
-    args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(json.loads(args.measure))))
-        return 0
+    args = bench_arguments(__doc__, measure, 3,
+                           ("--events", {"type": int, "default": 1_000_000,
+                                         "help": "events in the sample (default: 1000000)"}))
     if not os.path.exists(os.path.join(PEERS, "step1_columnar.py")):
         sys.exit(f"the columnar peer is not at {PEERS}")
-    config = _config()
+    config = realistic_config()
     path, gen_time = sample(config, DATASET, args.events)
     warm, _ = sample(config, DATASET, WARMUP_EVENTS, 99)
     print(f"sample: {path} ({'generated in %.1f s' % gen_time if gen_time else 'reused'}), written as CMS's "
