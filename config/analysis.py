@@ -14,7 +14,7 @@ import order as od
 
 from analysis.errors import unknown_name_error
 from config import categories, processes, selection, shifts, variables
-from config.campaigns import with_settings
+from config.campaigns import with_btag_working_point, with_settings
 from config.datasets import add_datasets, read_yaml
 
 DEFAULT_CONFIG = "run2_2018_synth"
@@ -43,11 +43,15 @@ def _built_config(name):
     return config
 
 
-def build_config(name, campaign_values, blinded_categories=()):
+def build_config(name, campaign_values, real_data=True, unblind=()):
     """The config ``name`` of the campaign ``campaign_values``, with the datasets (and the
     campaign ``settings:``) of ``config/<name>_datasets.yaml``, or of the file
     $TMET_DATASETS_<NAME> (e.g. one's own file lists or a tiny synthetic sample).
-    ``blinded_categories`` get the background sum as data_obs in the datacard."""
+
+    ``real_data``: its data are recorded by CMS, so every signal category (config.categories)
+    stays blind but those named in ``unblind``: their data reach no card, plot, table, fit or
+    limit. Synthetic data have nothing to hide. The analysis checks of a built config are
+    analysis.physics.checks's."""
     datasets_file = os.environ.get(f"TMET_DATASETS_{name.upper()}",
                                    os.path.join(CONFIG_DIR, f"{name}_datasets.yaml"))
     content = read_yaml(datasets_file)
@@ -62,11 +66,12 @@ def build_config(name, campaign_values, blinded_categories=()):
     config.x.lumi_mask = values["lumi_mask"]
     config.x.redirectors = values["redirectors"]
     config.x.branch_map = values["branch_map"]
-    config.x.corrections = values["corrections"]
     config.x.top_tagger = values["top_tagger"]
     config.x.top_candidates_compression = values["top_candidates_compression"]
-    selection.add_selection_values(config, values["btag_working_point"])
-    config.x.blinded_categories = list(blinded_categories)
+    config.x.corrections = with_btag_working_point(values["corrections"], values["btag_working_point"])
+    selection.add_selection_values(config, values["btag_working_point"], values["btag_working_points"])
+    # every working point's threshold (the synthetic samples' b tagging is modelled at the medium one)
+    config.x.btag_working_points = dict(values["btag_working_points"])
     # "per_point": one card set per signal point; "all": every signal in one card
     config.x.datacard_signal_mode = "per_point"
 
@@ -78,5 +83,7 @@ def build_config(name, campaign_values, blinded_categories=()):
     config.x.generator_campaign = dict(content.get("campaign", {}))
     shifts.add_shifts(config)
     categories.add_categories(config)
+    config.x.unblind = list(unblind)
+    config.x.blinded_categories = categories.blinded_categories(config, unblind) if real_data else []
     variables.add_variables(config)
     return config

@@ -30,10 +30,29 @@ POG_FILE_NAMES = {"LUM": "puWeights", "MUO": "muon_Z", "EGM": "electron", "BTV":
                   "JME_ID": "jetid"}
 
 
-def top_tagger(directory):
-    """The top tagger of the model files in ``directory`` (top_tagger.h5 and its scaler)."""
+# tmet's own tagger: its working point, the score above which a candidate is a top (the
+# STEP 2 tag; about half of tt_sl events, 3 % of W+jets, docs/physics.md)
+TMET_TAGGER_WORKING_POINT = 0.8
+# the corrections of the b-tag scale factors, which take the b-tag working point by its name
+BTAG_CORRECTIONS = ("btag_heavy", "btag_light")
+
+
+def top_tagger(directory, working_point):
+    """The top tagger of the model files in ``directory`` (top_tagger.h5 and its scaler), with
+    its ``working_point``: a cut belongs to the model whose score scale it was chosen on."""
     return {"model": os.path.join(directory, "top_tagger.h5"),
-            "scaler": os.path.join(directory, "top_tagger_scaler.json"), "features": list(TOP_TAGGER_FEATURES)}
+            "scaler": os.path.join(directory, "top_tagger_scaler.json"), "features": list(TOP_TAGGER_FEATURES),
+            "working_point": working_point}
+
+
+def with_btag_working_point(corrections, working_point):
+    """``corrections`` with the b-tag scale factors taken at ``working_point`` (its name), so
+    that the threshold and the scale factors come from the one name."""
+    tied = dict(corrections)
+    for key in BTAG_CORRECTIONS:
+        if key in tied:
+            tied[key] = {**tied[key], "fixed": {**tied[key].get("fixed", {}), "working_point": working_point}}
+    return tied
 
 
 def met_filters(common, data_only=()):
@@ -61,9 +80,10 @@ def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron
     ``fixed`` value. Checked against the file when it is loaded. ``jet_id``: JME's jet ID
     (jetid.json) for NanoAODv13 and later, which it exists for."""
     jet = {"JetEta": "eta", "JetPt": "pt"}
+    # the working point by the campaign's btag_working_point (with_btag_working_point)
     btag = {"file": files["BTV"], "inputs": {"systematic": "variation", "flavor": "flavour", "abseta": "abseta",
                                              "pt": "pt"},
-            "fixed": {"working_point": "M"}, "variations": ["central", "up", "down"]}
+            "variations": ["central", "up", "down"]}
     # the muon files bin |eta| but take eta (and transform it)
     muon = {"file": files["MUO"], "inputs": {"eta": "eta", "pt": "pt", "scale_factors": "variation"},
             "variations": ["nominal", "systup", "systdown"]}
@@ -86,7 +106,7 @@ def corrections(files, jec_prefix, jer_prefix, jet_type, electron_year, electron
                         "inputs": {"ValType": "variation", "eta": "eta", "pt": "pt"},
                         "fixed": {"year": electron_year, "WorkingPoint": "Tight"},
                         "variations": ["sf", "sfup", "sfdown"]},
-        # the b-tag working point of config.x.objects["btag"] (the campaign's btag_working_point)
+        # at the b-tag working point of config.x.objects["btag"] (the campaign's btag_working_point)
         "btag_heavy": {**btag, "name": "deepJet_comb"},
         "btag_light": {**btag, "name": btag_light},
         "jes": {"file": files["JME"], "name": f"{jec_prefix}_MC_Total_{jet_type}", "inputs": dict(jet)},
@@ -104,8 +124,9 @@ def ul2018():
     return {
         "name": "run2_2018_ul_nanov9", "id": 2, "ecm": 13,
         "luminosity": Number(59830.0, {"lumi": 0.025j}),
-        # DeepJet medium working point
-        "btag_working_point": 0.2783,
+        # DeepJet's working points of UL 2018 (BTV), by name; the analysis takes the medium one
+        "btag_working_points": {"L": 0.0490, "M": 0.2783, "T": 0.7100},
+        "btag_working_point": "M",
         "met_filters": met_filters(["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter", "Flag_HBHENoiseFilter",
                                     "Flag_HBHENoiseIsoFilter", "Flag_EcalDeadCellTriggerPrimitiveFilter",
                                     "Flag_BadPFMuonFilter"], data_only=["Flag_eeBadScFilter"]),
@@ -117,7 +138,7 @@ def ul2018():
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
         # the group's model goes here (or under settings: top_tagger); until then tmet's own
-        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
+        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth"), TMET_TAGGER_WORKING_POINT),
         # STEP 1's output, compressed as CMS writes NanoAOD
         "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
@@ -148,8 +169,9 @@ def run3_2022():
     return {
         "name": "run3_2022_nanov12", "id": 3, "ecm": 13.6,
         "luminosity": Number(34653.0, {"lumi": 0.014j}),
-        # DeepJet medium working point of 2022 (pre-EE)
-        "btag_working_point": 0.3086,
+        # DeepJet's working points of 2022 (pre-EE, BTV), by name; the analysis takes the medium one
+        "btag_working_points": {"L": 0.0583, "M": 0.3086, "T": 0.7183},
+        "btag_working_point": "M",
         "met_filters": met_filters(["Flag_goodVertices", "Flag_globalSuperTightHalo2016Filter",
                                     "Flag_EcalDeadCellTriggerPrimitiveFilter", "Flag_BadPFMuonFilter",
                                     "Flag_BadPFMuonDzFilter", "Flag_hfNoisyHitsFilter", "Flag_eeBadScFilter",
@@ -160,7 +182,7 @@ def run3_2022():
                                                       "Cert_Collisions2022_355100_362760_Golden.json"),
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
-        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth")),
+        "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth"), TMET_TAGGER_WORKING_POINT),
         "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
@@ -172,8 +194,9 @@ def run3_2022():
 
 
 # what a datasets YAML's ``settings:`` may override, so that one's own files need no code edit
-SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map", "top_tagger")
-TOP_TAGGER_FIELDS = ("model", "scaler", "features")
+SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map", "top_tagger",
+            "btag_working_point")
+TOP_TAGGER_FIELDS = ("model", "scaler", "features", "working_point")
 CORRECTION_FIELDS = ("file", "name", "inputs", "fixed", "variations")
 
 
@@ -184,9 +207,12 @@ def with_settings(values, settings, path):
     data, or {mc: [...], data: [...]}; ``lumi_mask``: a path, or null for none;
     ``corrections``: {key: file} or {key: {file, name, inputs, fixed, variations}}, merged
     into the campaign's; ``branch_map``: {canonical name: name in the files}; ``top_tagger``:
-    {model, scaler, features} (STEP 1's Keras model, its scaler JSON and the features it
-    takes, in order), merged into the campaign's. Relative paths are relative to the YAML
-    file. Anything else is an error naming the file and the key.
+    {model, scaler, features, working_point} (STEP 1's Keras model, its scaler JSON, the
+    features it takes, in order, and the score above which a candidate is tagged), merged into
+    the campaign's: a new model needs its own working point; ``btag_working_point``: the name
+    of one of the campaign's b-tag working points (L, M, T), which the threshold and the scale
+    factors both take. Relative paths are relative to the YAML file. Anything else is an error
+    naming the file and the key.
     """
     if settings is None:
         return values
@@ -224,13 +250,28 @@ def with_settings(values, settings, path):
         elif key == "top_tagger":
             if not isinstance(value, dict) or set(value) - set(TOP_TAGGER_FIELDS):
                 raise TmetError(f"{where}: 'top_tagger' takes a mapping of {', '.join(TOP_TAGGER_FIELDS)}")
+            if "model" in value and "working_point" not in value:
+                raise TmetError(f"{where}: 'top_tagger' gives the model {value['model']} without its working point: "
+                                f"a score cut belongs to the model it was chosen on (the campaign's is for "
+                                f"{os.path.basename(values[key]['model'])}); give top_tagger: working_point: the score "
+                                f"above which this model tags a candidate")
             merged = {**values[key], **value}
             for field in ("model", "scaler"):
                 if field in value:
                     merged[field] = file(f"top_tagger: {field}", value[field])
             if "features" in value:
                 merged["features"] = names("top_tagger: features", value["features"])
+            if "working_point" in value and (isinstance(value["working_point"], bool)
+                                             or not isinstance(value["working_point"], (int, float))):
+                raise TmetError(f"{where}: 'top_tagger: working_point' must be a number (the score cut), got "
+                                f"{value['working_point']!r}")
             values[key] = merged
+        elif key == "btag_working_point":
+            if value not in values["btag_working_points"]:
+                raise TmetError(f"{where}: 'btag_working_point' must name one of the campaign's b-tag working points "
+                                f"({', '.join(f'{k}: {v}' for k, v in values['btag_working_points'].items())}), got "
+                                f"{value!r}")
+            values[key] = value
         elif key == "branch_map":
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                       for k, v in value.items()):
@@ -252,6 +293,9 @@ def merged_corrections(corrections, overrides, where, file):
             value = {"file": value}
         if not isinstance(value, dict) or set(value) - set(CORRECTION_FIELDS):
             raise TmetError(f"{where}: correction '{key}' takes a file or a mapping of {', '.join(CORRECTION_FIELDS)}")
+        if key in BTAG_CORRECTIONS and "working_point" in (value.get("fixed") or {}):
+            raise TmetError(f"{where}: correction '{key}' fixes its working_point, but the b-tag scale factors take "
+                            f"the working point of the threshold: set settings: btag_working_point instead")
         merged[key] = {**corrections[key], **value, "file": file(f"corrections: {key}", value.get("file",
                                                                                                     corrections[key]["file"]))}
     return merged

@@ -8,18 +8,26 @@ A ``<config>_datasets.yaml`` next to the config module holds::
       <name>:
         process: <process name>    # a process of config/processes.py
         data: true | false
-        key: /DAS/dataset/NAME     # optional, real datasets
-        files: [paths or LFNs]     # or the name of a text file, one path or LFN per line
+        key: /DAS/dataset/NAME     # optional, real datasets; a list for a sample and its extensions
+        files: [paths or LFNs]     # or the name of a text file, one path or LFN per line; or a list
+                                   # of such text files (a sample and its extensions, as key lists
+                                   # them): one dataset, one sum of weights over all its parts
         filter_efficiency: 1.0     # optional: the generator filter efficiency that goes with
                                    # the process's cross section (XSDB pairs them)
         nano_version: 12           # optional: the files' NanoAOD version (default: the campaign's)
         top_candidates: tmet       # optional: tmet makes the files' top candidates (STEP 1,
                                    # the default), or in_files: they hold them (the group's
                                    # existing STEP 1 outputs)
+        step1_preselection: {...}  # in_files: the preselection their STEP 1 applied ({met_min,
+                                   # jet_pt_min, n_jet_min}, or none), checked against the skim
+        missing_weights: [PSWeight]  # optional: generator-weight arrays the sample does not store
+                                   # (NanoAOD's one entry of 1): the shifts reading them are its nominal
         generator: {...}           # synthetic datasets instead of files (filter_efficiency there)
 
 Every mistake a user can make here is a ``TmetError`` naming the file, the dataset and
-the field.
+the field. What needs the analysis code to judge (generator settings, NanoAOD versions,
+datasets that share a process, a STEP 1 preselection against the skim) is checked on the
+built config by ``analysis.physics.checks``.
 """
 
 import os
@@ -27,12 +35,11 @@ import os
 import yaml
 
 from analysis.errors import TmetError, checked_name, unknown_name_error
-from analysis.physics.generator import check_generator_settings
-from analysis.physics.nanoaod import check_version
 
 TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")
-KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version", "top_candidates"}
+KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version", "top_candidates",
+                "step1_preselection", "missing_weights"}
 # who makes a dataset's top candidates (STEP 1): tmet (TopCandidates) or its files hold them
 TOP_CANDIDATES = ("tmet", "in_files")
 
@@ -87,6 +94,12 @@ def _check_entry(where, entry, processes):
     if top_candidates == "in_files" and "generator" in entry:
         raise TmetError(f"{where}: a synthetic dataset's files hold no top candidates (tmet makes them): "
                         f"drop 'top_candidates: in_files'")
+    if "step1_preselection" in entry and top_candidates != "in_files":
+        raise TmetError(f"{where}: 'step1_preselection' describes files that hold their top candidates "
+                        f"('top_candidates: in_files'); tmet's own STEP 1 applies config.x.top_candidates")
+    missing = entry.get("missing_weights", [])
+    if not isinstance(missing, list) or not all(isinstance(name, str) for name in missing):
+        raise TmetError(f"{where}: 'missing_weights' must be a list of branch names (e.g. [PSWeight])")
     if entry["process"] not in processes:
         raise TmetError(f"{where}: {unknown_name_error('process', entry['process'], processes)}")
     process = processes[entry["process"]]
@@ -95,6 +108,27 @@ def _check_entry(where, entry, processes):
             f"{where}: 'data: {str(entry['data']).lower()}' contradicts process '{process.name}' "
             f"(is_data={process.is_data})",
         )
+
+
+def _inputs(where, entry, base_dir):
+    """{keys, files, file_lists} of a real dataset: its DAS keys (a sample and its
+    extensions), the files it names and the text files that list more, in order."""
+    keys = entry.get("key", [])
+    keys = [keys] if isinstance(keys, str) else keys
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise TmetError(f"{where}: 'key' must be a DAS dataset name or a list of them (a sample and its extensions)")
+    files = entry["files"]
+    files = [files] if isinstance(files, str) else files
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
+        raise TmetError(f"{where}: 'files' must be a text file listing the files, or a non-empty list of files "
+                        f"(.root) or of such text files")
+    lists = [f if os.path.isabs(f) else os.path.join(base_dir, f) for f in files if not f.endswith(".root")]
+    if lists and len(lists) != len(files):
+        raise TmetError(f"{where}: 'files' mixes ROOT files and file lists: give one or the other")
+    if lists and keys and len(keys) != len(lists):
+        raise TmetError(f"{where}: {len(keys)} keys but {len(lists)} file lists: give a file list per key "
+                        f"(scripts/das_file_lists.py fills each from its key)")
+    return {"keys": keys, "files": [] if lists else list(files), "file_lists": lists}
 
 
 def _checked_filter_efficiency(where, value):
@@ -115,26 +149,22 @@ def add_datasets(content, path, campaign, processes, nano_version):
         except TmetError as e:
             raise TmetError(f"{path}: {e}") from None
         _check_entry(where, entry, processes)
-        aux = {"key": entry.get("key", name), "top_candidates": entry.get("top_candidates", "tmet")}
+        aux = {"top_candidates": entry.get("top_candidates", "tmet"),
+               "missing_weights": list(entry.get("missing_weights", []))}
+        if "step1_preselection" in entry:
+            aux["step1_preselection"] = entry["step1_preselection"]
         if "generator" in entry:
             if not isinstance(entry["generator"] or {}, dict):
                 raise TmetError(f"{where}: 'generator' must be a mapping of generator settings")
-            aux["generator"] = check_generator_settings({**defaults, **(entry["generator"] or {})}, where,
-                                                        entry["data"])
-            aux["filter_efficiency"] = _checked_filter_efficiency(where, aux["generator"]["filter_efficiency"])
-            aux["nano_version"] = check_version(aux["generator"]["nano_version"], where)
+            # checked, with the filter efficiency and the version, by analysis.physics.checks
+            aux["generator"] = {**defaults, **(entry["generator"] or {})}
+            aux["filter_efficiency"] = aux["generator"].get("filter_efficiency")
+            aux["nano_version"] = aux["generator"].get("nano_version")
             aux["synthetic"] = True
         else:
-            files = entry["files"]
-            if isinstance(files, str):
-                # resolved lazily: real file lists may be filled later by a DAS query
-                aux["file_list"] = files if os.path.isabs(files) else os.path.join(base_dir, files)
-            elif isinstance(files, list) and files and all(isinstance(f, str) for f in files):
-                aux["files"] = list(files)
-            else:
-                raise TmetError(f"{where}: 'files' must be a non-empty list of paths or a file name")
+            aux.update(_inputs(where, entry, base_dir))
             aux["filter_efficiency"] = _checked_filter_efficiency(where, entry.get("filter_efficiency", 1.0))
-            aux["nano_version"] = check_version(entry.get("nano_version", nano_version), where)
+            aux["nano_version"] = entry.get("nano_version", nano_version)
             aux["synthetic"] = False
         campaign.add_dataset(
             name=name,
@@ -146,10 +176,12 @@ def add_datasets(content, path, campaign, processes, nano_version):
 
 
 def listed_files(dataset):
-    """The input files (paths or LFNs) of a real dataset, as listed so far (maybe none)."""
-    if dataset.has_aux("files"):
-        return list(dataset.x.files)
-    return read_file_list(dataset.x.file_list, os.path.dirname(dataset.x.file_list))
+    """The input files (paths or LFNs) of a real dataset, as listed so far (maybe none): the
+    files it names, then those of its file lists (a sample and its extensions) in order."""
+    files = list(dataset.x.files)
+    for file_list in dataset.x.file_lists:
+        files += read_file_list(file_list, os.path.dirname(file_list))
+    return files
 
 
 def input_files(dataset):
@@ -164,9 +196,10 @@ def dataset_files(dataset):
     """The input files (paths or LFNs) of a real dataset; an empty file list is an error."""
     files = listed_files(dataset)
     if not files:
+        keys = " and ".join(f"dataset={key}" for key in dataset.x.keys) or "dataset=<its key>"
         raise TmetError(
-            f"dataset '{dataset.name}': file list {dataset.x.file_list} is empty; fill it with one LFN "
-            f"per line (e.g. dasgoclient -query='file dataset={dataset.x.key}')",
+            f"dataset '{dataset.name}': file list {', '.join(dataset.x.file_lists)} is empty; fill it with one LFN "
+            f"per line (e.g. dasgoclient -query='file {keys}', or scripts/das_file_lists.py)",
         )
     return files
 

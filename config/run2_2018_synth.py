@@ -9,4 +9,5 @@ from config.analysis import build_config
 
 
 def create_config():
-    return build_config("run2_2018_synth", campaigns.synthetic2018())
+    # generated data: nothing to blind
+    return build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)

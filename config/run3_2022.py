@@ -6,5 +6,6 @@ from config.analysis import build_config
 
 
 def create_config():
-    # real data stays blind in the signal regions until the analysis is approved
-    return build_config("run3_2022", campaigns.run3_2022(), blinded_categories=["sr_0l", "sr_1l"])
+    # real data: every signal region stays blind until the analysis is approved to look at it;
+    # then name it here, e.g. unblind=["sr_1l"]
+    return build_config("run3_2022", campaigns.run3_2022(), unblind=[])

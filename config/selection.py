@@ -6,7 +6,10 @@ them from ``config.x``; nothing there repeats a number.
 """
 
 
-def add_selection_values(config, btag_working_point):
+def add_selection_values(config, btag_working_point, btag_working_points):
+    """The object definitions, STEP 1's and the skim's values; the b jets at the campaign's
+    b-tag working point ``btag_working_point`` (its name; ``btag_working_points``: name ->
+    threshold), which the b-tag scale factors take too (config.campaigns)."""
     config.x.objects = {
         "muon_tight": {"pt": 30.0, "abseta": 2.4, "id": "Muon_tightId", "iso": 0.15},
         "muon_veto": {"pt": 10.0, "abseta": 2.4, "id": "Muon_looseId", "iso": 0.25},
@@ -17,13 +20,17 @@ def add_selection_values(config, btag_working_point):
         "jet": {"pt": 30.0, "abseta": 2.4, "id_bit": 2, "lepton_dr": 0.4, "min_dphi_jets": 4,
                 "v12_id": {"transition_abseta": 2.7, "forward_abseta": 3.0, "transition_neHEF_max": 0.99,
                            "forward_neEmEF_max": 0.4, "muEF_max": 0.8, "chEmEF_max": 0.8}},
-        # the medium working point: its scale factors are the b-tag corrections' (config.campaigns)
-        "btag": {"branch": "Jet_btagDeepFlavB", "value": btag_working_point},
-        "top": {"tag_score": 0.8, "tag_uncertainty": 0.05},
+        # the campaign's working point by name and its threshold; its scale factors are the b-tag
+        # corrections' at the same name (config.campaigns)
+        "btag": {"branch": "Jet_btagDeepFlavB", "working_point": btag_working_point,
+                 "value": btag_working_points[btag_working_point]},
+        # the tag's scale-factor uncertainty; the tag's score cut is the tagger's working point
+        # (config.x.top_tagger["working_point"], config.campaigns)
+        "top": {"tag_uncertainty": 0.05},
         "met": {"recompute_jet_pt": 15.0},
     }
     # STEP 1 (TopCandidates): a preselection looser than the STEP 2 skim, so that STEP 2 does
-    # not depend on it; the candidate jets (with the jet ID of "jet" above); the trijet mass
+    # not depend on it (checked, analysis.physics.checks.check_step1_is_looser); the candidate jets (with the jet ID of "jet" above); the trijet mass
     # window; at most max_candidates disjoint triplets kept; and the expressions of the
     # features a top tagger may take, by name, over a triplet's jets b, j1, j2 (pt, eta, phi,
     # mass, btag, index), its trijet and dijet (j1 + j2) four-vectors (pt, eta, phi, mass) and
@@ -52,7 +59,7 @@ def add_selection_values(config, btag_working_point):
         "abseta": [0.0, 0.8, 1.6, 2.4],
     }
     # skim preselection: looser than every category under every shift (checked before any
-    # event loop, analysis.physics.skim.check_skim_is_looser): each value at most the
+    # event loop, analysis.physics.checks.check_skim_is_looser): each value at most the
     # categories' (MET, jet count) or the jets' (pt) threshold less its margin below
     config.x.skim = {"met_min": 200.0, "jet_pt_min": 25.0, "n_jet_min": 2}
     # the largest relative change the object shifts and the JER smearing are taken to make to
@@ -84,5 +91,5 @@ def add_selection_values(config, btag_working_point):
     # branches that exist only in simulation (a data file must not have them)
     config.x.mc_only_branches = [
         "Jet_hadronFlavour", "Jet_genTopIdx", "Pileup_nTrueInt", "Pileup_nPU", "genWeight", "nLHEScaleWeight", "LHEScaleWeight",
-        "nPSWeight", "PSWeight",
+        "nPSWeight", "PSWeight", "L1PreFiringWeight_Nom", "L1PreFiringWeight_Up", "L1PreFiringWeight_Dn",
     ]

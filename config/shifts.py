@@ -9,7 +9,10 @@ carrying (in ``aux``, the same on both) what ``analysis/`` needs:
   (RDataFrame ``Vary``'s layouts).
 - ``weight`` (shape): the nominal selection, reweighted. ``factor``: the weight factor
   (column) it varies; ``expressions``: its nominal, up and down C++ expressions;
-  ``branches``: MC branches they read beyond the selection's, kept by the skim.
+  ``branches``: MC branches they read beyond the selection's, kept by the skim; ``sumw``
+  (or None): for a generator-weight variation, {direction: (array, entry)}, the entry of a
+  NanoAOD weight array whose sum over all generated events normalises that template instead
+  of the nominal sum of weights, so that it keeps the dataset's inclusive rate.
 - ``rate`` (lnN only, no histograms): ``lnn``: {process: (relative up, relative down)}.
 
 Expressions are over the columns of ``analysis.physics.selection`` (``jet_pt``, ``jet_sel``,
@@ -65,12 +68,16 @@ def add_shifts(config):
     unc = objects["top"]["tag_uncertainty"]
     add_weight_shift(config, "toptag", "w_toptag", "1.0", f"top_tagged ? 1.0 + {unc} : 1.0",
                      f"top_tagged ? 1.0 - {unc} : 1.0")
-    # LHEScaleWeight indices (9-entry NanoAOD convention; tmet::scale_weight maps 8-entry arrays)
-    # and PSWeight indices ([0] ISR=2, [1] FSR=2, [2] ISR=0.5, [3] FSR=0.5)
+    # LHEScaleWeight indices (9-entry NanoAOD convention; tmet::scale_weight maps 8-entry arrays):
+    # each variation keeps the dataset's inclusive rate (normalised to its sum over all generated
+    # events), so that it moves acceptance and shape while the inclusive cross section's scale
+    # uncertainty stays in the xsec_<process> lnN (docs/physics.md); and PSWeight indices ([0]
+    # ISR=2, [1] FSR=2, [2] ISR=0.5, [3] FSR=0.5), which the shower's unitarity keeps inclusive
     lhe = {"mur": (7, 1), "muf": (5, 3)}
     for source, (up, down) in lhe.items():
         add_weight_shift(config, source, "w_theory", "1.0", f"tmet::scale_weight(LHEScaleWeight, {up})",
-                         f"tmet::scale_weight(LHEScaleWeight, {down})", branches=["nLHEScaleWeight", "LHEScaleWeight"])
+                         f"tmet::scale_weight(LHEScaleWeight, {down})", branches=["nLHEScaleWeight", "LHEScaleWeight"],
+                         sumw={"up": ("LHEScaleWeight", up), "down": ("LHEScaleWeight", down)})
     ps = {"isr": (0, 2), "fsr": (1, 3)}
     for source, (up, down) in ps.items():
         add_weight_shift(config, source, "w_theory", "1.0", f"tmet::ps_weight(PSWeight, {up})",
@@ -95,14 +102,16 @@ def add_object_shift(config, source, variations):
     _add_pair(config, source, od.Shift.SHAPE, OBJECT, {"variations": [(tuple(c), e) for c, e in variations]})
 
 
-def add_weight_shift(config, source, factor, nominal, up, down, branches=()):
-    """A weight shift of ``factor``; sources that vary the same factor share its nominal value."""
+def add_weight_shift(config, source, factor, nominal, up, down, branches=(), sumw=None):
+    """A weight shift of ``factor``; sources that vary the same factor share its nominal value.
+    ``sumw``: {direction: (weight array, entry)} that normalises its templates (module docstring)."""
     for other in weight_sources(config):
         if other.x.factor == factor and other.x.expressions["nominal"] != nominal:
             raise TmetError(f"weight shift '{source}': factor '{factor}' has nominal '{nominal}', but shift "
                             f"'{other.source}' gives it '{other.x.expressions['nominal']}'")
     _add_pair(config, source, od.Shift.SHAPE, WEIGHT, {
         "factor": factor, "expressions": {"nominal": nominal, "up": up, "down": down}, "branches": list(branches),
+        "sumw": dict(sumw) if sumw else None,
     })
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Fill the file lists of a real config from DAS, one LFN per line.
 
-The config's dataset YAML names a text file per dataset; this asks DAS (``dasgoclient``,
-with a valid grid proxy) for the files of each dataset key and writes them there, so
-that file lists live in the config and never in code. Usage:
+The config's dataset YAML names a text file per dataset key (a sample and each of its
+extensions); this asks DAS (``dasgoclient``, with a valid grid proxy) for the files of each
+key and writes them into its file list, so that file lists live in the config and never in
+code. Usage:
 
     python scripts/das_file_lists.py run2_2018 [--dataset tt_sl ...]
 """
@@ -32,12 +33,13 @@ def main():
         sys.exit("dasgoclient not found: run this where the CMS software environment provides it")
     config = get_config(args.config)
     for dataset in config.datasets:
-        if not dataset.has_aux("file_list") or (args.dataset and dataset.name not in args.dataset):
+        if dataset.x.synthetic or (args.dataset and dataset.name not in args.dataset):
             continue
-        files = das_files(dataset.x.key)
-        with open(dataset.x.file_list, "w") as f:
-            f.write(f"# LFNs of {dataset.x.key} (from DAS)\n" + "\n".join(files) + "\n")
-        print(f"{dataset.name}: {len(files)} files -> {dataset.x.file_list}")
+        for key, file_list in zip(dataset.x.keys, dataset.x.file_lists):
+            files = das_files(key)
+            with open(file_list, "w") as f:
+                f.write(f"# LFNs of {key} (from DAS)\n" + "\n".join(files) + "\n")
+            print(f"{dataset.name}: {len(files)} files of {key} -> {file_list}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ the signal), with the mixin ``ShiftTask`` (tasks.shift) for the tasks that run t
 graph under shifts; workflow types are mixed into the final classes.
 """
 
+import functools
+import os
+
 import law
 import luigi
 
@@ -43,11 +46,24 @@ class AnalysisTask(law.Task):
         default=law.config.get_expanded("tmet", "default_config", "run2_2018_synth"),
         description="name of the analysis config; default: [tmet] default_config of law.cfg",
     )
+    # where the event loops of this task and of every task it requires run (tasks.executor)
+    executor = luigi.ChoiceParameter(
+        choices=["dask", "local"], significant=False,
+        default=os.environ.get("TMET_EXECUTOR") or law.config.get_expanded("tmet", "executor", "dask"),
+        description="'dask': the event loops on the Dask cluster (of --dask-scheduler; without one, "
+        "Histograms on a LocalCluster, the others here); 'local': here, in child processes; for this task and "
+        "every task it requires; default: $TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
+    )
+    dask_scheduler = luigi.Parameter(
+        default="", significant=False,
+        description="tcp://HOST:PORT of a running Dask scheduler, for this task and every task it requires; "
+        "default: $TMET_DASK_SCHEDULER, else [tmet] dask_scheduler of law.cfg, else none",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         checked_name("--version", self.version)
-        self.config_inst = get_config(checked_name("--config", self.config))
+        self.config_inst = checked_config(checked_name("--config", self.config))
 
     def store_parts(self):
         return (self.task_family, self.config)
@@ -92,6 +108,18 @@ class AnalysisTask(law.Task):
                 color = law.config.get_expanded_bool("task", "colored_repr")
             text = text[:-1] + "".join(f", {law.util.colored(f, color='magenta') if color else f}" for f in flags) + ")"
         return text
+
+
+@functools.cache
+def checked_config(name):
+    """The config ``name``, checked (analysis.physics.checks) the first time a task of this
+    process builds it, before any task runs: an edit that would give a wrong number stops the
+    run naming what to change."""
+    from analysis.physics.checks import check_config
+
+    config = get_config(name)
+    check_config(config)
+    return config
 
 
 @AnalysisTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)

@@ -82,9 +82,9 @@ class Yields(SignalTask):
         from analysis.stats.yields import yields_json, yields_markdown, yields_table
 
         self.check_signal()
-        table = yields_table(self.config_inst, fit_templates(self))
-        text = yields_markdown(table)
+        table, observations = yields_table(self.config_inst, fit_templates(self))
+        text = yields_markdown(table, observations)
         outputs = self.output()
-        outputs["json"].dump(yields_json(table), indent=1, formatter="json")
+        outputs["json"].dump(yields_json(table, observations), indent=1, formatter="json")
         outputs["markdown"].dump(text, formatter="text")
         self.publish_message(text)

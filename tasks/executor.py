@@ -16,7 +16,6 @@ import importlib
 import os
 
 import law
-import luigi
 
 from analysis.runtime.cluster import on_cluster
 from tasks.isolation import isolated
@@ -24,25 +23,14 @@ from tasks.store import WEBDAV_SCHEMES, store_location
 
 
 class ExecutorTask:
-    """Mixin of the tasks with an event loop; ``event_loop`` runs it where the parameters say."""
+    """Mixin of the tasks with an event loop; ``event_loop`` runs it where ``--executor`` and
+    ``--dask-scheduler`` (parameters of every task, tasks.base, handed down to what it
+    requires) say."""
 
     # whether a LocalCluster of this machine runs the event loop when no scheduler is given
     local_cluster = False
     # whether the event loop writes the task's output itself (on a worker: straight to the store)
     loop_writes_output = True
-
-    executor = luigi.ChoiceParameter(
-        choices=["dask", "local"], significant=False,
-        default=os.environ.get("TMET_EXECUTOR") or law.config.get_expanded("tmet", "executor", "dask"),
-        description="'dask': the event loop on the Dask cluster (of --dask-scheduler; without one, "
-        "Histograms on a LocalCluster, the others here); 'local': here, in a child process; default: "
-        "$TMET_EXECUTOR, else [tmet] executor of law.cfg (dask)",
-    )
-    dask_scheduler = luigi.Parameter(
-        default="", significant=False,
-        description="tcp://HOST:PORT of a running Dask scheduler; default: $TMET_DASK_SCHEDULER, else "
-        "[tmet] dask_scheduler of law.cfg, else none",
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

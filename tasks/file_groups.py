@@ -1,5 +1,9 @@
 """Tasks with a branch per group of a dataset's input files (TopCandidates, Skim): branch i
-of each reads the same files, and the skim's branch i reads STEP 1's output of branch i."""
+of each reads the same files, and the skim's branch i reads STEP 1's output of branch i.
+Each writes one file per branch, from its requirement's output or from the input files, in
+one event loop that returns an analysis.physics.inputs_record.LoopResult."""
+
+import importlib
 
 import law
 import luigi
@@ -7,10 +11,15 @@ import luigi
 from config.datasets import dataset_files, input_files
 from tasks.base import DatasetTask
 from tasks.executor import ExecutorTask
+from tasks.freshness import trusted_run
 from tasks.progress import count_events
+from tasks.store import location, readable
 
 
 class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
+    """A final class says what its branch reads (``reads_requirement()``: what its requirement
+    wrote, or else the dataset's input files) and runs its event loop (``loop(paths,
+    output_path)``, returning the LoopResult)."""
 
     # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
     # manager process, which would outlive a killed run
@@ -21,27 +30,42 @@ class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
         "alike); default: 1",
     )
 
+    # the output of branch i: <output_stem>_<i>.root
+    output_stem = None
+    # what a finished branch says, formatted with the LoopResult's fields and the files read
+    done_message = None
+
     def create_branch_map(self):
         """{branch: its input files (or synthetic file indices)}. A file list not filled yet
         still gives one branch, whose run says so."""
         files, n = input_files(self.dataset_inst), self.files_per_branch
         return {i: files[i * n:(i + 1) * n] for i in range(max(1, (len(files) + n - 1) // n))}
 
-    def with_input_files(self, values):
-        """``values`` (the task's used config) with the branch's input files, for real datasets
-        (a changed file list reruns the branches whose files changed)."""
+    def output(self):
+        return self.target(f"{self.output_stem}_{self.branch}.root")
+
+    def used_config(self):
+        """The config values of the task's analysis module (its ``used_config``) and, for real
+        datasets, the branch's input files (a changed file list reruns the branches whose
+        files changed)."""
+        values = importlib.import_module(self.code_modules[0]).used_config(self.config_inst, self.dataset_inst)
         if not self.dataset_inst.x.synthetic:
             values["input_files"] = list(self.branch_data)
         return values
 
-    def branch_inputs(self, made):
-        """The files the branch reads: ``made`` (the local paths of what the task before it
-        wrote), else its input files."""
-        return made if made is not None else list(self.branch_data) or dataset_files(self.dataset_inst)
-
-    def report(self, result):
-        """Say where a file had no Runs sum of generator weights, and count the events read."""
-        for url in result.fallbacks():
-            self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
-                                 f"{self.dataset} is normalised with the sum of its events' genWeight there")
+    @law.decorator.log
+    @trusted_run
+    def run(self):
+        with readable(self.input()) as made:
+            paths = made if self.reads_requirement() else list(self.branch_data) or dataset_files(self.dataset_inst)
+            result = self.loop(paths, location(self.output()))
+        for url, what in result.fallbacks():
+            if what == "sumw":
+                self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
+                                     f"{self.dataset} is normalised with the sum of its events' genWeight there")
+            else:
+                self.publish_message(f"{url} has no Runs sums of {what}: the {what} variations of {self.dataset} "
+                                     f"are normalised with the sums over its events there")
         count_events(result.events_in)
+        self.publish_message(self.done_message.format(events_in=result.events_in, events_out=result.events_out,
+                                                      files=len(paths)))

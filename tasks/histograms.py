@@ -45,10 +45,10 @@ class Histograms(ExecutorTask, ShiftTask, DatasetTask):
         # only the missing or out-of-date shifts: removing one shift's output remakes just that one
         shifts = [shift for shift in self.shift_insts if shift.name in self.outdated_outputs]
         outputs = self.output()
-        with self.graph_inputs() as (paths, events, sumw, btag):
+        with self.graph_inputs() as (paths, events, sums, btag):
             self.event_loop(
                 fill_histograms, {shift.name: outputs[shift.name].abspath for shift in shifts}, paths,
-                self.config_inst, self.dataset_inst.is_data, sumw, btag, shifts, inputs=paths,
+                self.config_inst, self.dataset_inst.is_data, sums, btag, shifts, inputs=paths,
                 partitions=self.partitions, threads=self.threads or os.cpu_count(),
             )
             count_events(events)

@@ -23,7 +23,7 @@ import law
 import luigi
 
 from analysis.errors import TmetError
-from analysis.physics.skim import check_skim_is_looser
+from analysis.physics.checks import check_skim_is_looser
 from config.analysis import get_config
 from tasks.progress import install as install_progress
 from tasks.store import readable
@@ -186,8 +186,9 @@ def overrides(config=None, cuts=None, values=None):
 
 def yields(version, config=None, uncertainties=False):
     """The Yields table of ``version`` as a pandas DataFrame: a row per process (data_obs
-    first), a column per category, the nominal yields (``uncertainties``: also a column
-    "<category> ± syst" of the systematics added in quadrature, and "<category> ± stat")."""
+    first, empty where a category shows no data), a column per category, the nominal yields
+    (``uncertainties``: also a column "<category> ± syst" of the systematics added in
+    quadrature, and "<category> ± stat")."""
     import pandas as pd
 
     table = task("Yields", version=version, **_config(config)).output()["json"].load(formatter="json")
@@ -195,6 +196,7 @@ def yields(version, config=None, uncertainties=False):
     for category, row in table.items():
         columns[category] = {p: n["nominal"] for p, n in row.items()}
         if uncertainties:
+            row = {p: n for p, n in row.items() if n["nominal"] is not None}
             columns[f"{category} ± stat"] = {p: max(n["uncertainties"]["stat"]) for p, n in row.items()}
             columns[f"{category} ± syst"] = {
                 p: sum(max(u) ** 2 for k, u in n["uncertainties"].items() if k != "stat") ** 0.5

@@ -16,6 +16,24 @@ from tasks.freshness import trusted_run
 EXTENSIONS = ("png", "pdf")
 
 
+def copy_figure(base, targets):
+    """The figure drawn at ``base``.<extension> to its ``targets`` ({extension: target})."""
+    for ext, target in targets.items():
+        target.copy_from_local(f"{base}.{ext}")
+
+
+def local_cards(config, cards, directory):
+    """{card set: local path of its combined card}, each with its shapes file copied from the
+    Datacard outputs ``cards`` into ``directory`` (what the statistical model reads)."""
+    paths = {}
+    for card_set in card_sets(config):
+        combined = cards[f"{card_set}/combined"]
+        paths[card_set] = os.path.join(directory, card_set, os.path.basename(combined["card"].path))
+        combined["card"].copy_to_local(paths[card_set])
+        combined["shapes"].copy_to_local(os.path.join(directory, card_set, os.path.basename(combined["shapes"].path)))
+    return paths
+
+
 class Plots(SignalTask):
 
     variables = law.CSVParameter(
@@ -69,8 +87,7 @@ class Plots(SignalTask):
         with tempfile.TemporaryDirectory() as tmp:
             figures, totals = draw_figures(config, templates, self.variable_insts, tmp)
             for name, base in figures.items():
-                for ext, target in outputs[name].items():
-                    target.copy_from_local(f"{base}.{ext}")
+                copy_figure(base, outputs[name])
         outputs["totals"].dump(totals, indent=1, formatter="json")
         self.publish_message(f"wrote {2 * len(figures)} plots")
 
@@ -101,17 +118,10 @@ class Limits(SignalTask):
         cards = self.input()
         outputs = self.output()
         with tempfile.TemporaryDirectory() as tmp:
-            local_cards = {}
-            for card_set in card_sets(config):
-                combined = cards[f"{card_set}/combined"]
-                local_cards[card_set] = os.path.join(tmp, card_set, os.path.basename(combined["card"].path))
-                combined["card"].copy_to_local(local_cards[card_set])
-                combined["shapes"].copy_to_local(os.path.join(tmp, card_set, os.path.basename(combined["shapes"].path)))
-            results = config_limits(config, local_cards)
+            results = config_limits(config, local_cards(config, cards, tmp))
             for signal, limits in results.items():
                 self.publish_message(f"{signal}: {limits}")
             base = os.path.join(tmp, "limits")
             plot_limits(base, config, results)
-            for ext in EXTENSIONS:
-                outputs[ext].copy_from_local(f"{base}.{ext}")
+            copy_figure(base, {ext: outputs[ext] for ext in EXTENSIONS})
         outputs["json"].dump(results, indent=1, formatter="json")

@@ -23,7 +23,7 @@ class ShiftTask:
     allow_all_shifts = False
 
     def __init__(self, *args, **kwargs):
-        from analysis.physics.skim import check_skim_is_looser
+        from analysis.physics.checks import check_skim_is_looser
 
         super().__init__(*args, **kwargs)
         self.shift_insts = self.resolve_shifts()
@@ -51,16 +51,16 @@ class ShiftTask:
 
     @contextlib.contextmanager
     def graph_inputs(self):
-        """(where ROOT reads the skims, their events, their sum of generator weights, local path
-        of the b-tag efficiency file): what the analysis graph of the dataset reads (the sum and
-        the file None for data)."""
+        """(where ROOT reads the skims, their events, the WeightSums of their inputs, local path
+        of the b-tag efficiency file): what the analysis graph of the dataset reads (the sums
+        and the file None for data)."""
         from analysis.physics.skim import skim_totals
 
         inputs = self.input()
         with readable(inputs["skim"]) as paths:
-            events, sumw = skim_totals(paths, weights=not self.dataset_inst.is_data)
+            events, sums = skim_totals(paths, weights=not self.dataset_inst.is_data)
             if self.dataset_inst.is_data:
                 yield paths, events, None, None
                 return
             with inputs["btag"].localize("r") as btag:
-                yield paths, events, sumw, btag.abspath
+                yield paths, events, sums, btag.abspath

@@ -1,11 +1,8 @@
 """Skim: the analysis preselection of a dataset, a branch per group of input files."""
 
-import law
 import luigi
 
 from tasks.file_groups import FileGroupTask
-from tasks.freshness import trusted_run
-from tasks.store import location, readable
 from tasks.top_candidates import TopCandidates
 
 
@@ -15,13 +12,17 @@ class Skim(FileGroupTask):
         default=1, significant=False, description="ROOT implicit multithreading per branch; default: 1",
     )
 
+    code_modules = ("analysis.physics.skim",)
+    output_stem = "skim"
+    done_message = "skimmed {events_in} -> {events_out} events from {files} file(s)"
+
     def workflow_requires(self):
         reqs = super().workflow_requires()
-        if self.makes_candidates():
+        if self.reads_requirement():
             reqs["candidates"] = TopCandidates.req(self)
         return reqs
 
-    def makes_candidates(self):
+    def reads_requirement(self):
         """Whether tmet makes the dataset's top candidates (STEP 1), which the skim then reads."""
         return self.dataset_inst.x.top_candidates == "tmet"
 
@@ -33,32 +34,15 @@ class Skim(FileGroupTask):
         return list(cls.req(task).get_branch_tasks().values())
 
     def requires(self):
-        if self.makes_candidates():
+        if self.reads_requirement():
             return [TopCandidates.req(self, branch=self.branch)]
         return []
 
-    code_modules = ("analysis.physics.skim",)
-
-    def output(self):
-        return self.target(f"skim_{self.branch}.root")
-
-    def used_config(self):
-        from analysis.physics.skim import used_config
-
-        return self.with_input_files(used_config(self.config_inst, self.dataset_inst))
-
-    @law.decorator.log
-    @trusted_run
-    def run(self):
+    def loop(self, paths, output_path):
         from analysis.physics.skim import skim_files
 
-        with readable(self.input()) as candidates:
-            paths = self.branch_inputs(candidates if self.makes_candidates() else None)
-            result = self.event_loop(
-                skim_files,
-                paths, location(self.output()), self.config_inst, self.dataset_inst.is_data,
-                nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
-                threads=self.threads, inputs=paths,
-            )
-        self.report(result)
-        self.publish_message(f"skimmed {result.events_in} -> {result.events_out} events from {len(paths)} file(s)")
+        return self.event_loop(
+            skim_files, paths, output_path, self.config_inst, self.dataset_inst.is_data,
+            nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
+            threads=self.threads, missing_weights=self.dataset_inst.x.missing_weights, inputs=paths,
+        )

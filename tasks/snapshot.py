@@ -28,8 +28,8 @@ class Snapshot(ExecutorTask, ShiftTask, DatasetTask):
         from analysis.physics.snapshot import write_snapshot
 
         (shift,) = self.shift_insts
-        with self.graph_inputs() as (paths, events, sumw, btag):
+        with self.graph_inputs() as (paths, events, sums, btag):
             n = self.event_loop(write_snapshot, paths, location(self.output()), self.config_inst, self.dataset_inst,
-                                sumw, btag, shift, inputs=paths)
+                                sums, btag, shift, inputs=paths)
             count_events(events)
         self.publish_message(f"wrote {n} events of {self.dataset} under {shift.name}")

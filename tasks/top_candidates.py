@@ -1,48 +1,33 @@
 """TopCandidates: STEP 1, the top-quark candidates of a dataset's NanoAOD scored by the top
 tagger and added to it, a branch per group of input files (as Skim, which reads them)."""
 
-import law
-
 from tasks.file_groups import FileGroupTask
-from tasks.freshness import trusted_run
 from tasks.generate import GenerateSample
-from tasks.store import location, readable
 
 
 class TopCandidates(FileGroupTask):
 
     code_modules = ("analysis.physics.top_candidates",)
+    output_stem = "candidates"
+    done_message = "{events_in} -> {events_out} preselected events with their top candidates, from {files} file(s)"
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
-        if self.dataset_inst.x.synthetic:
+        if self.reads_requirement():
             reqs["sample"] = GenerateSample.req(self)
         return reqs
 
+    def reads_requirement(self):
+        """Whether the dataset is synthetic: its branch reads the GenerateSample files."""
+        return self.dataset_inst.x.synthetic
+
     def requires(self):
-        if self.dataset_inst.x.synthetic:
+        if self.reads_requirement():
             return [GenerateSample.req(self, branch=i) for i in self.branch_data]
         return []
 
-    def output(self):
-        return self.target(f"candidates_{self.branch}.root")
-
-    def used_config(self):
-        from analysis.physics.top_candidates import used_config
-
-        return self.with_input_files(used_config(self.config_inst, self.dataset_inst))
-
-    @law.decorator.log
-    @trusted_run
-    def run(self):
+    def loop(self, paths, output_path):
         from analysis.physics.top_candidates import write_top_candidates
 
-        with readable(self.input()) as samples:
-            paths = self.branch_inputs(samples if self.dataset_inst.x.synthetic else None)
-            result = self.event_loop(
-                write_top_candidates, paths, location(self.output()), self.config_inst, self.dataset_inst,
-                redirectors=self.config_inst.x.redirectors, inputs=paths,
-            )
-        self.report(result)
-        self.publish_message(f"{result.events_in} -> {result.events_out} preselected events with their top "
-                             f"candidates, from {len(paths)} file(s)")
+        return self.event_loop(write_top_candidates, paths, output_path, self.config_inst, self.dataset_inst,
+                               redirectors=self.config_inst.x.redirectors, inputs=paths)

@@ -36,7 +36,8 @@ def test_datasets_have_process_and_inputs(name):
         if dataset.x.synthetic:
             assert dataset.x.generator["files"] >= 1
         else:
-            assert dataset.x.key.startswith("/") and (dataset.has_aux("files") or dataset.has_aux("file_list"))
+            assert dataset.x.keys and all(key.startswith("/") for key in dataset.x.keys)
+            assert len(dataset.x.file_lists) == len(dataset.x.keys) and not dataset.x.files
         if not dataset.is_data:
             xsec = process.get_xsec(config.campaign.ecm)
             assert xsec.nominal > 0, dataset.name
@@ -71,9 +72,20 @@ def test_shifts_up_and_down(name):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_pass_their_checks(name):
+    from analysis.physics.checks import check_config
+
+    check_config(get_config(name))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
 def test_categories_and_variables(name):
     config = get_config(name)
     assert sorted(config.categories.names()) == ["cr_tt_1l", "cr_w_1l", "sr_0l", "sr_1l"]
+    assert [c.name for c in config.categories if c.has_tag("signal")] == ["sr_0l", "sr_1l"]
+    assert [c.name for c in config.categories if c.has_tag("control")] == ["cr_tt_1l", "cr_w_1l"]
+    # real data: every signal region blind; synthetic data: none
+    assert config.x.blinded_categories == ([] if name == "run2_2018_synth" else ["sr_0l", "sr_1l"])
     for category in config.categories:
         assert "met > 250" in category.selection
     for variable, (n, low, high) in ANALYSIS_VARIABLES.items():
@@ -82,8 +94,10 @@ def test_categories_and_variables(name):
 
 def test_campaign_values_differ_where_they_should():
     run2, run3 = get_config("run2_2018"), get_config("run3_2022")
-    assert run2.x.objects["btag"]["value"] == 0.2783
+    assert run2.x.objects["btag"]["value"] == 0.2783 and run2.x.objects["btag"]["working_point"] == "M"
     assert run3.x.objects["btag"]["value"] != 0.2783
+    # the scale factors take the threshold's working point, by its name
+    assert {run2.x.corrections[k]["fixed"]["working_point"] for k in ("btag_heavy", "btag_light")} == {"M"}
     assert "Flag_eeBadScFilter" in run2.x.met_filters["data"]
     assert "Flag_eeBadScFilter" not in run2.x.met_filters["mc"]
     assert run3.x.nano_version == 12 and run2.x.nano_version == 9

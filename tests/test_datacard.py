@@ -156,8 +156,10 @@ def test_plots_stack_totals_equal_yields(chain):
     backgrounds = ["tt", "wjets", "znunu"]
     for category, row in yields.items():
         expected = sum(row[p]["nominal"] for p in backgrounds)
-        assert sum(totals[category]["met"]) == pytest.approx(expected, rel=1e-9)
-        assert len(totals[category]["n_jet"]) == 8
+        assert sum(totals["stacks"][category]["met"]) == pytest.approx(expected, rel=1e-9)
+        assert len(totals["stacks"][category]["n_jet"]) == 8
+        # synthetic data: nothing blinded, the data drawn are data_obs
+        assert sum(totals["data"][category]["met"]) == pytest.approx(row["data_obs"]["nominal"], rel=1e-9)
         for name in ("met", "n_jet", "shift_jes", "shift_fsr"):
             for ext in ("png", "pdf"):
                 path = os.path.join(plots, category, f"{name}.{ext}")

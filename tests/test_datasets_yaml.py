@@ -148,15 +148,19 @@ def test_bad_settings_name_file_and_key(tmp_path, monkeypatch, settings, message
     ({"lepton_multiplicity": [1, 0]}, r"generator setting 'lepton_multiplicity' must be three non-negative"),
     ({"nano_version": 11}, r"generator setting 'nano_version' must be a NanoAOD version the generator writes"),
 ])
-def test_generator_settings_checked_by_name_and_type(tmp_path, processes, generator, message):
-    import yaml as yaml_module
+def test_generator_settings_checked_by_name_and_type(tmp_path, monkeypatch, generator, message):
+    """Checked on the built config, before any task runs (analysis.physics.checks)."""
+    from analysis.physics.checks import check_config
+    from config import campaigns
+    from config.analysis import build_config
 
-    defaults = yaml_module.safe_load(open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")))[
-        "generator_defaults"]
-    text = yaml_module.safe_dump({"generator_defaults": defaults, "datasets": {
-        "sig": {"process": "tt_sl", "data": False, "generator": generator}}})
-    with pytest.raises(TmetError, match=message):
-        load(tmp_path, text, processes)
+    content = yaml.safe_load(open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")))
+    content["datasets"] = {"sig": {"process": "tt_sl", "data": False, "generator": generator}}
+    path = tmp_path / "synth.yaml"
+    path.write_text(yaml.safe_dump(content))
+    monkeypatch.setenv("TMET_DATASETS_RUN2_2018_SYNTH", str(path))
+    with pytest.raises(TmetError, match="synth.yaml, .*" + message):
+        check_config(build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False))
 
 
 def test_who_makes_the_top_candidates(tmp_path, processes):
@@ -197,9 +201,27 @@ def test_who_makes_the_top_candidates(tmp_path, processes):
 def test_settings_give_the_groups_top_tagger(tmp_path):
     from config.campaigns import ul2018, with_settings
 
-    settings = {"top_tagger": {"model": "models/tagger.h5", "scaler": "models/tagger.json", "features": ["a", "b"]}}
+    settings = {"top_tagger": {"model": "models/tagger.h5", "scaler": "models/tagger.json", "features": ["a", "b"],
+                               "working_point": 0.65}}
     values = with_settings(ul2018(), settings, str(tmp_path / "my.yaml"))
     assert values["top_tagger"] == {"model": str(tmp_path / "models" / "tagger.h5"),
-                                    "scaler": str(tmp_path / "models" / "tagger.json"), "features": ["a", "b"]}
+                                    "scaler": str(tmp_path / "models" / "tagger.json"), "features": ["a", "b"],
+                                    "working_point": 0.65}
     with pytest.raises(TmetError, match=r"my.yaml, settings: 'top_tagger' takes a mapping of model, scaler, features"):
         with_settings(ul2018(), {"top_tagger": {"file": "x.h5"}}, str(tmp_path / "my.yaml"))
+
+
+def test_a_model_without_its_working_point_is_refused(tmp_path, monkeypatch):
+    """A new model with another score scale would silently get the campaign model's cut."""
+    from analysis.physics.checks import check_working_points
+    from config.campaigns import ul2018, with_settings
+
+    with pytest.raises(TmetError, match=r"my.yaml, settings: 'top_tagger' gives the model models/tagger.h5 without its "
+                                        r"working point: .*give top_tagger: working_point"):
+        with_settings(ul2018(), {"top_tagger": {"model": "models/tagger.h5", "scaler": "models/tagger.json"}},
+                      str(tmp_path / "my.yaml"))
+    # a campaign (code) whose tagger has none: refused when a task builds the config
+    config = settings_config(tmp_path, monkeypatch, {})[0]
+    del config.x.top_tagger["working_point"]
+    with pytest.raises(TmetError, match=r"model .*top_tagger.h5 has no working point: give top_tagger: working_point"):
+        check_working_points(config)

@@ -6,7 +6,7 @@ import uproot
 
 from analysis.errors import TmetError
 from analysis.physics.histograms import make_histograms, write_histograms
-from analysis.physics.skim import sum_of_weights
+from analysis.physics.skim import sum_of_weights, weight_sums
 from analysis.physics.snapshot import write_snapshot
 from analysis.physics.weights import normalization, weight_factors
 from config.shifts import shape_shifts
@@ -23,7 +23,7 @@ def tt(skimmed, config, btag_efficiency):
 
 def snapshot(skim, path, config, btag_efficiency, shift):
     """The Snapshot of the tt_sl test skim ``skim`` under ``shift``."""
-    write_snapshot([skim], path, config, config.get_dataset("tt_sl"), sum_of_weights([skim]), btag_efficiency,
+    write_snapshot([skim], path, config, config.get_dataset("tt_sl"), weight_sums([skim]), btag_efficiency,
                    config.get_shift(shift))
 
 

@@ -118,6 +118,16 @@ def test_floors_import_only_the_floors_below(floor):
     assert FLOORS[floor] <= set(FLOORS)
 
 
+def test_config_imports_nothing_of_analysis_but_its_errors():
+    """config/ is data: it may raise analysis.errors.TmetError, and analysis reads it, never
+    the other way round (the checks that need the analysis code read a built config:
+    analysis.physics.checks)."""
+    graph = import_graph()
+    wrong = sorted(f"{module} -> {target}" for module, targets in graph.items() if module.split(".")[0] == "config"
+                   for target in targets if target.split(".")[0] == "analysis" and target != "analysis.errors")
+    assert wrong == []
+
+
 def test_analysis_keeps_at_most_eight_modules_outside_its_floors():
     top = [name for name in os.listdir(os.path.join(REPO, "analysis")) if name.endswith(".py")]
     assert len(top) <= 8, top

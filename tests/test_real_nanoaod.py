@@ -13,7 +13,7 @@ import uproot
 import yaml
 
 from analysis.physics.histograms import make_histograms
-from analysis.physics.skim import file_branches, skim_files, sum_of_weights
+from analysis.physics.skim import file_branches, skim_files, weight_sums
 from analysis.physics.weights import normalization
 from config import campaigns
 from config.analysis import build_config
@@ -82,8 +82,10 @@ def run2(tmp_path_factory, monkeypatch_module):
     for name, (file_name, process, is_data) in datasets.items():
         # the files hold stand-ins of the group's STEP 1 outputs (with_top_candidates)
         content["datasets"][name] = {"process": process, "data": is_data, "files": [str(base / f"{name}.root")],
-                                     "top_candidates": "in_files"}
+                                     "top_candidates": "in_files", "step1_preselection": "none"}
     content["datasets"]["dy_legacy"]["nano_version"] = 6
+    # the 2015 file stores no parton-shower weights (nPSWeight = 1)
+    content["datasets"]["tt_no_runs"]["missing_weights"] = ["PSWeight"]
     path = base / "real.yaml"
     path.write_text(yaml.safe_dump(content))
     monkeypatch_module.setenv("TMET_DATASETS_RUN2_2018", str(path))
@@ -113,13 +115,29 @@ def test_normalisation_from_runs_or_generator_weights(run2, tmp_path, name, bran
     config, base, _ = run2
     dataset = config.get_dataset(name)
     source = str(base / f"{name}.root")
-    result = skim_files([source], str(tmp_path / "skim.root"), config, False, dataset.x.nano_version)
+    result = skim_files([source], str(tmp_path / "skim.root"), config, False, dataset.x.nano_version,
+                        missing_weights=dataset.x.missing_weights)
     with uproot.open(source) as f:
-        expected = f["Runs"][branch].array(library="np").sum() if branch else f["Events"]["genWeight"].array(
-            library="np").sum()
-    assert result.sumw_sources == {source: branch or "genWeight"}
-    sumw = sum_of_weights([str(tmp_path / "skim.root")])
-    assert sumw == pytest.approx(expected, rel=1e-12)
+        weights = f["Events"]["genWeight"].array(library="np").astype(float)
+        expected = f["Runs"][branch].array(library="np").sum() if branch else weights.sum()
+        if branch:
+            runs_sums = f["Runs"]["LHEScaleSumw" + branch[len("genEventSumw"):]].array(library="np")[0]
+        lhe = f["Events"]["LHEScaleWeight"].array(library="np")
+    assert result.sources[source]["sumw"] == (branch or "genWeight")
+    sums = weight_sums([str(tmp_path / "skim.root")])
+    assert sums.sumw == pytest.approx(expected, rel=1e-12)
+    # the sums that normalise the muR and muF templates: the Runs sums (v7 and later: divided by
+    # genEventSumw; the 102X legacy ones by another constant, undone by their nominal entry), or
+    # the events' sums where the file has no Runs
+    if branch:
+        lhe_sums = np.asarray(runs_sums) / runs_sums[4] * expected
+    else:
+        lhe_sums = np.array([sum(w * float(l[i]) for w, l in zip(weights, lhe)) for i in range(9)])
+    np.testing.assert_allclose(sums.arrays["LHEScaleWeight"], lhe_sums, rtol=1e-6)
+    assert result.sources[source]["LHEScaleWeight"] == ("genWeight" if branch is None else
+                                                       "LHEScaleSumw" + branch[len("genEventSumw"):])
+    mur_up = config.get_shift("mur_up")
+    assert sums.of(mur_up) == pytest.approx(lhe_sums[7], rel=1e-6) and sums.of(config.get_shift("jes_up")) == sums.sumw
     xsec = dataset.processes.get_first().get_xsec(13).nominal
     assert normalization(config, dataset, sumw) * expected == pytest.approx(config.x.luminosity.nominal * xsec,
                                                                            rel=1e-12)
@@ -188,7 +206,7 @@ def independent_counts(path, config):
     mt = ak.where(ak.num(lep_pt) > 0, mt, 0.0)
     top_score = ak.fill_none(ak.max(e.TopCand_score, axis=1), -1.0)
     columns = {"met": e.MET_pt, "n_lep_veto": n_veto, "n_lep_tight": n_tight, "n_jet": n_jet, "n_bjet": n_bjet,
-               "ht": ht, "min_dphi": min_dphi, "mt": mt, "top_tagged": top_score > objects["top"]["tag_score"]}
+               "ht": ht, "min_dphi": min_dphi, "mt": mt, "top_tagged": top_score > config.x.top_tagger["working_point"]}
     counts = {}
     for category, cuts in RELAXED.items():
         mask = passed.copy()

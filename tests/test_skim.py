@@ -12,7 +12,8 @@ from analysis.engine import corrections
 from analysis.errors import TmetError
 from analysis.physics.histograms import universe
 from analysis.physics.selection import KERNELS, category_flag, define_selection
-from analysis.physics.skim import category_cuts, skim_files, sum_of_weights
+from analysis.physics.checks import category_cuts
+from analysis.physics.skim import skim_files, sum_of_weights
 from analysis.physics.weights import define_weights
 from config.shifts import OBJECT, shape_shifts, sources
 
@@ -151,14 +152,14 @@ def test_campaign_branch_names_are_skimmed_under_canonical_names(nanoaod, config
     config.x.branch_map (a campaign's, or a datasets YAML's settings), and the skim holds the
     canonical name and values."""
     from analysis.engine.root_setup import import_root
-    from analysis.physics.skim import add_inputs_record, read_inputs_record
+    from analysis.physics.inputs_record import add_inputs_record, read_inputs_record
 
     ROOT = import_root()
     source = nanoaod("tt_sl")
     renamed = str(tmp_path / "nanov12_rho.root")
     events = ROOT.RDataFrame("Events", source).Define("Rho_fixedGridRhoFastjetAll", "fixedGridRhoFastjetAll")
     events.Snapshot("Events", renamed, [c for c in events.GetColumnNames() if str(c) != "fixedGridRhoFastjetAll"])
-    add_inputs_record(ROOT, read_inputs_record(ROOT, [source], ("Runs",), True), renamed)  # its Runs, no SUMW
+    add_inputs_record(ROOT, read_inputs_record(ROOT, [source], ("Runs",)), renamed)  # its Runs, no SUMW
     reference, out = str(tmp_path / "reference.root"), str(tmp_path / "out.root")
     skim_files([source], reference, config, False)
     with pytest.raises(TmetError, match=rf"{renamed}: branch 'fixedGridRhoFastjetAll' missing"):
@@ -273,7 +274,7 @@ def test_a_category_edited_below_the_skim_stops_law_run_before_any_task(tmp_path
     from tests.test_trust import copy_of_repository, edit, env_of, run
 
     repo = copy_of_repository(tmp_path)
-    edit(repo / "config" / "categories.py", '"sr_0l": ["met > 250"', '"sr_0l": ["met > 150"')
+    edit(repo / "config" / "categories.py", '"sr_0l": (SIGNAL, ["met > 250"', '"sr_0l": (SIGNAL, ["met > 150"')
     code, out = run(env_of(tmp_path, repo), "Histograms", "--dataset", "tt_sl", "--shift", "all")
     assert code != 0 and "category 'sr_0l' has its cut 'met > 150'" in out and "at most 120" in out, out
     assert not os.path.exists(os.path.join(tmp_path, "store"))  # nothing ran, nothing was written

@@ -64,7 +64,7 @@ def test_added_weight_shift_reaches_the_card(test_config, histogram_files):
     nominal, up, down = (hists[name].Integral() for name in ("tt", "tt_oddevenUp", "tt_oddevenDown"))
     assert nominal < up < 1.03 * nominal and 0.97 * nominal < down < nominal
     assert up - nominal == pytest.approx(nominal - down, rel=1e-9)
-    table = yields_table(test_config, templates)
+    table, _ = yields_table(test_config, templates)
     assert table["sr_1l"]["tt"].u("oddeven")[0] == pytest.approx(up - nominal, rel=1e-9)
 
 

@@ -88,7 +88,7 @@ def test_config_and_code_changes_rerun_exactly_what_depends_on_them(edited):
     code, out = run(env, "Datacard")
     assert code == 0 and ran(out) == {}, out
     # a category cut: the histograms and what reads them
-    edit(repo / "config" / "categories.py", '"sr_0l": ["met > 250"', '"sr_0l": ["met > 400"')
+    edit(repo / "config" / "categories.py", '"sr_0l": (SIGNAL, ["met > 250"', '"sr_0l": (SIGNAL, ["met > 400"')
     code, out = run(env, "Datacard", "--print-status", "1,0")
     assert "Histograms(version=v1, config=run2_2018_synth, dataset=tt_sl, shift=all, out-of-date: config " \
            "(categories))" in out, out

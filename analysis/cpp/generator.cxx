@@ -67,6 +67,7 @@ struct GenResult {
     Long64_t n_events = 0;
     double sumw = 0.0;
     double sumw2 = 0.0;
+    double lhe_scale_sumw[9] = {};  // sum of genWeight x LHEScaleWeight[i]
 };
 
 constexpr int kMaxLep = 8;
@@ -116,6 +117,7 @@ struct EventBuffers {
     Float_t genWeight;
     UInt_t nLHEScaleWeight, nPSWeight;
     Float_t LHEScaleWeight[9], PSWeight[4];
+    Float_t L1PreFiringWeight_Nom, L1PreFiringWeight_Up, L1PreFiringWeight_Dn;
     Bool_t flags[10];
     Bool_t triggers[4];
 };
@@ -203,6 +205,9 @@ inline void book(TTree& t, EventBuffers& b, bool is_data, int nano) {
         t.Branch("LHEScaleWeight", b.LHEScaleWeight, "LHEScaleWeight[nLHEScaleWeight]/F");
         t.Branch("nPSWeight", &b.nPSWeight, "nPSWeight/i");
         t.Branch("PSWeight", b.PSWeight, "PSWeight[nPSWeight]/F");
+        t.Branch("L1PreFiringWeight_Nom", &b.L1PreFiringWeight_Nom, "L1PreFiringWeight_Nom/F");
+        t.Branch("L1PreFiringWeight_Up", &b.L1PreFiringWeight_Up, "L1PreFiringWeight_Up/F");
+        t.Branch("L1PreFiringWeight_Dn", &b.L1PreFiringWeight_Dn, "L1PreFiringWeight_Dn/F");
     }
     for (int i = 0; i < 10; ++i) t.Branch(kFlags[i], &b.flags[i], (std::string(kFlags[i]) + "/O").c_str());
     for (int i = 0; i < 4; ++i) t.Branch(kTriggers[i], &b.triggers[i], (std::string(kTriggers[i]) + "/O").c_str());
@@ -352,6 +357,7 @@ public:
             weight = (rng_.Rndm() < m.neg_weight_fraction ? -1.0 : 1.0) * m.gen_weight;
             b.genWeight = weight;
             fill_theory_weights(b);
+            fill_prefiring_weights(b);
         }
         return weight;
     }
@@ -490,6 +496,24 @@ private:
         b.PSWeight[3] = 1.0 + fsr;
     }
 
+    // L1 pre-firing weights as NanoAOD has them (the probability that no jet of the ECAL
+    // endcaps, 2 < |eta| < 3, pre-fired; up and down: that probability 20 % larger and
+    // smaller), from the jets alone (no random number: the events stay those of the seed)
+    static void fill_prefiring_weights(EventBuffers& b) {
+        double nominal = 1.0, up = 1.0, down = 1.0;
+        for (UInt_t i = 0; i < b.nJet; ++i) {
+            const double abseta = std::abs(b.Jet_eta[i]);
+            if (abseta < 2.0 || abseta > 3.0 || b.Jet_pt[i] < 20.0) continue;
+            const double p = 0.04 * std::min(1.0, b.Jet_pt[i] / 500.0);
+            nominal *= 1.0 - p;
+            up *= 1.0 - 1.2 * p;
+            down *= 1.0 - 0.8 * p;
+        }
+        b.L1PreFiringWeight_Nom = nominal;
+        b.L1PreFiringWeight_Up = up;
+        b.L1PreFiringWeight_Dn = down;
+    }
+
     GenCampaign campaign_;
     int nano_;
     TRandom3 rng_, composition_rng_;
@@ -584,6 +608,8 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
         events.Fill();
         result.sumw += w;
         result.sumw2 += w * w;
+        if (!is_data)
+            for (int k = 0; k < 9; ++k) result.lhe_scale_sumw[k] += w * b.LHEScaleWeight[k];
     }
     result.n_events = order.size();
 
@@ -591,11 +617,17 @@ inline GenResult write_file(const std::string& path, const std::vector<GenModel>
     UInt_t run = is_data ? campaign.run_min : 1;
     Long64_t gen_count = result.n_events;
     Double_t gen_sumw = result.sumw, gen_sumw2 = result.sumw2;
+    // as NanoAOD (v7 and later): the sum of genWeight x LHEScaleWeight[i], divided by genEventSumw
+    UInt_t n_lhe_scale = 9;
+    Double_t lhe_scale_sumw[9];
+    for (int k = 0; k < 9; ++k) lhe_scale_sumw[k] = result.sumw != 0.0 ? result.lhe_scale_sumw[k] / result.sumw : 1.0;
     runs.Branch("run", &run, "run/i");
     if (!is_data) {
         runs.Branch("genEventCount", &gen_count, "genEventCount/L");
         runs.Branch("genEventSumw", &gen_sumw, "genEventSumw/D");
         runs.Branch("genEventSumw2", &gen_sumw2, "genEventSumw2/D");
+        runs.Branch("nLHEScaleSumw", &n_lhe_scale, "nLHEScaleSumw/i");
+        runs.Branch("LHEScaleSumw", lhe_scale_sumw, "LHEScaleSumw[nLHEScaleSumw]/D");
     }
     runs.Fill();
     // the luminosity blocks of the file's events, one entry each, as NanoAOD's LuminosityBlocks

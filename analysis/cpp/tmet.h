@@ -14,6 +14,7 @@
 #include "ROOT/RVec.hxx"
 #include "TMath.h"
 #include "corrections.h"
+#include "generator_weights.h"
 
 namespace tmet {
 
@@ -259,15 +260,6 @@ inline RVecD repeat_weights(const RVecD& weights, size_t n_categories) {
     for (size_t c = 0; c < n_categories; ++c) std::copy(weights.begin(), weights.end(), out.begin() + c * weights.size());
     return out;
 }
-
-// muR / muF variation from LHEScaleWeight; 8-entry arrays lack the nominal (index 4)
-inline double scale_weight(const RVecF& w, int index) {
-    if (w.size() == 9) return w[index];
-    if (w.size() == 8) return w[index > 4 ? index - 1 : index];
-    return 1.0;
-}
-
-inline double ps_weight(const RVecF& w, int index) { return static_cast<int>(w.size()) > index ? w[index] : 1.0; }
 
 }  // namespace tmet
 

@@ -55,10 +55,10 @@ def open_file(path, redirectors=(), retries=3, delay=2.0):
     raise TmetError(f"cannot open {path}: tried {tried}{detail}, {retries} attempt(s) each")
 
 
-def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.0):
+def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.0, hints=None):
     """URLs of ``paths`` that open, each checked to hold ``tree_name`` (a TTree, or an RNTuple
     in the layout ROOT's RNTupleImporter writes NanoAOD: a field per branch) with every
-    branch of ``branches``.
+    branch of ``branches``; ``hints``: {branch: what its absence means}, added to the error.
 
     Returns (urls, entries). Raises before any event loop runs, naming file and branch.
     """
@@ -78,8 +78,10 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
                 raise TmetError(f"{url} has no '{tree_name}' tree or RNTuple")
             missing = [b for b in branches if b not in present]
             if missing:
+                hint = next(((hints or {})[b] for b in missing if b in (hints or {})), None)
                 raise TmetError(f"{url}: branch '{missing[0]}' missing from tree '{tree_name}'"
-                                + (f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+                                + (f" (and {len(missing) - 1} more: {', '.join(missing[1:])})" if len(missing) > 1 else "")
+                                + (f": {hint}" if hint else ""))
         finally:
             tfile.Close()
         urls.append(url)

@@ -98,10 +98,17 @@ def used_config(config, dataset):
     """The config values the files of the synthetic ``dataset`` depend on (data: those of the
     datasets it mixes too)."""
     values = {"generator": dataset.x.generator, "campaign": config.x.generator_campaign,
-              "btag_working_point": config.x.objects["btag"]["value"]}
+              "btag_working_point": modelled_btag_threshold(config)}
     if dataset.is_data:
         values["mixed"] = {d.name: d.x.generator for d in mixed_backgrounds(config, dataset)}
     return values
+
+
+def modelled_btag_threshold(config):
+    """The b-tag threshold the generator models its discriminant at: the campaign's medium
+    working point, whichever one the analysis selects b jets at (a tighter one must not
+    change the samples)."""
+    return config.x.btag_working_points["M"]
 
 
 def prepare():
@@ -140,7 +147,7 @@ def sample_plan(config, dataset, file_index, n_events=None, overrides=None):
     return {
         "campaign": {"pileup_mean": float(values["pileup_mc"]["mean"]), "pileup_sigma": float(values["pileup_mc"]["sigma"]),
                      "run_min": int(values["data_runs"][0]), "run_max": int(values["data_runs"][1]),
-                     "btag_wp": float(config.x.objects["btag"]["value"])},
+                     "btag_wp": float(modelled_btag_threshold(config))},
         "models": models, "is_data": bool(dataset.is_data), "seed": seed,
         "first_event": (file_index + 1) * EVENTS_PER_FILE_BLOCK, "compression": int(settings["compression"]),
         "auto_flush": int(settings["auto_flush"]), "nano_version": int(settings["nano_version"]),

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from analysis.engine import corrections
 from analysis.engine.compiled import NOMINAL, Graph, Histogram
 from analysis.physics.selection import KERNELS, define_selection
-from analysis.physics.skim import SUMW, category_cuts, event_filters
+from analysis.physics.checks import category_cuts
+from analysis.physics.inputs_record import SUMW
+from analysis.physics.skim import event_filters
 from analysis.physics.weights import define_weight_shifts, define_weights
 from config.shifts import OBJECT, WEIGHT, shape_shifts, sources
 
@@ -24,6 +26,7 @@ def used_config(config, dataset):
     cross section: the templates apply them)."""
     return {
         "objects": config.x.objects,
+        "top_tag": config.x.top_tagger["working_point"],
         "filters": event_filters(config, dataset.is_data),
         "categories": [(c.name, category_cuts(c)) for c in config.categories],
         "variables": [(v.name, v.expression, v.binning) for v in config.variables],
@@ -159,21 +162,23 @@ def make_histograms(paths, config, is_data, btag_efficiency, shifts, client=None
     return {shift: {key: fold_flow(hist) for key, hist in hists.items()} for shift, hists in results.items()}
 
 
-def fill_histograms(output_paths, paths, config, is_data, sumw, btag_efficiency, shifts, client=None,
+def fill_histograms(output_paths, paths, config, is_data, sums, btag_efficiency, shifts, client=None,
                     partitions=0, threads=1):
     """Write the histograms of ``shifts`` of the skims ``paths`` to ``output_paths`` ({shift
-    name: path}): weighted without lumi * xsec / sumw, which the templates apply (sumw is
-    written with them). ``client``: a Dask client (see make_histograms)."""
+    name: path}): weighted without lumi * xsec / sumw, which the templates apply (each with the
+    sum of its shift, of the WeightSums ``sums``, None for data). ``client``: a Dask client
+    (see make_histograms)."""
     hists = make_histograms(paths, config, is_data, btag_efficiency, shifts, client=client,
                             partitions=partitions, threads=threads)
     for shift in shifts:
-        write_histograms(output_paths[shift.name], hists[shift.name], sumw)
+        write_histograms(output_paths[shift.name], hists[shift.name], None if sums is None else sums.of(shift))
 
 
 def write_histograms(path, hists, sumw=None):
     """One ROOT file with a TH1D per ``<category>/<variable>`` and, for MC, the sum of
     generator weights ``sumw`` that normalises them (``SUMW``; the templates apply
-    lumi * xsec / sumw, so that a cross section or luminosity does not remake them)."""
+    lumi * xsec / sumw, so that a cross section or luminosity does not remake them; a
+    generator-weight variation's own sum, analysis.physics.inputs_record.WeightSums.of)."""
     from analysis.engine.root_setup import import_root
 
     ROOT = import_root()

@@ -12,6 +12,13 @@ everything after it is version-free:
 - v15 has no ``MET_`` table: MET is PUPPI MET, and its unclustered-energy variation
   (``PuppiMET_{pt,phi}UnclusteredUp``) gives the canonical ``MET_MetUnclustEnUpDeltaX/Y``
   as v9 defines them (the up variation minus the nominal; down is its mirror).
+
+The generator-weight arrays the theory shifts read have the same layouts in every version
+(``WEIGHT_ARRAYS``): ``LHEScaleWeight`` of 9 entries ([3 iR + iF], muR and muF in 0.5, 1, 2),
+or 8 without the nominal one; ``PSWeight`` of 4 (ISR and FSR up, then down). A sample that
+stores none has one entry of 1 (or none). The ``Runs`` tree sums them over the generated
+events (``LHEScaleSumw``: each entry's sum divided by genEventSumw since NanoAODv7; before,
+``LHEScaleSumw_`` divided by another constant, the one of its nominal entry).
 """
 
 from analysis.engine.corrections import JET_ID_KEYS
@@ -23,6 +30,41 @@ JET_FRACTIONS = ("Jet_chHEF", "Jet_neHEF", "Jet_chEmEF", "Jet_neEmEF", "Jet_muEF
 JET_MULTIPLICITIES = ("Jet_chMultiplicity", "Jet_neMultiplicity")
 PUPPI_UNCLUSTERED = ("PuppiMET_ptUnclusteredUp", "PuppiMET_phiUnclusteredUp")
 UNCLUSTERED_DELTAS = ("MET_MetUnclustEnUpDeltaX", "MET_MetUnclustEnUpDeltaY")
+
+
+# NanoAOD's generator-weight arrays: the lengths of their layouts, the entries of the first
+# (to which the others are mapped), the kernel of analysis/cpp/generator_weights.h that reads
+# an entry so, and the Runs sums of genWeight x each entry, preferred first
+WEIGHT_ARRAYS = {
+    "LHEScaleWeight": {"lengths": (9, 8), "entries": 9, "kernel": "tmet::scale_weight",
+                       "runs_sums": ("LHEScaleSumw", "LHEScaleSumw_")},
+    "PSWeight": {"lengths": (4,), "entries": 4, "kernel": "tmet::ps_weight", "runs_sums": ("PSSumw",)},
+}
+# the lengths of a weight array that the sample does not store
+ABSENT_LENGTHS = (0, 1)
+# the nominal entry of the 9-entry LHEScaleWeight (muR = muF = 1), which the 8-entry layout leaves out
+LHE_NOMINAL_ENTRY = 4
+
+
+def runs_array_sums(array, values, sumw):
+    """The sums of genWeight x each entry of ``array`` (in its first layout) of one Runs entry,
+    from its Runs sums ``values`` and its ``sumw`` (genEventSumw). The Runs values are the
+    sums divided by genEventSumw since NanoAODv7, by another constant before: a 9-entry
+    LHEScaleSumw is divided by its nominal entry, which undoes either; an 8-entry one (v7
+    and later only) gets its nominal entry, 1, inserted."""
+    values = list(values)
+    if array == "LHEScaleWeight":
+        if len(values) == 8:
+            values = values[:LHE_NOMINAL_ENTRY] + [1.0] + values[LHE_NOMINAL_ENTRY:]
+        elif values[LHE_NOMINAL_ENTRY] > 0:
+            values = [v / values[LHE_NOMINAL_ENTRY] for v in values]
+    return [v * sumw for v in values]
+
+
+def branch_names(config, nano_version):
+    """Canonical name -> the branch of files of this NanoAOD version (and the campaign's or
+    the datasets YAML's ``branch_map``), where they differ."""
+    return {**renamed_branches(nano_version), **config.x.branch_map}
 
 
 def check_version(version, where):

@@ -13,7 +13,8 @@ import re
 
 from order.util import join_root_selection
 
-from analysis.physics.skim import category_cuts, check_skim_is_looser, event_filters
+from analysis.physics.checks import category_cuts, check_skim_is_looser
+from analysis.physics.skim import event_filters
 from config.shifts import OBJECT, up_and_down, variation_index
 
 # the C++ the graph steps call (with corrections.h, which corrections.setup declares)
@@ -119,7 +120,6 @@ def define_selection(df, config, is_data, shift=None, varied=(), prefilter=False
 def _define_leptons(df, config):
     """Veto and tight leptons, the best top candidate: nothing a shift varies."""
     objects = config.x.objects
-    top = objects["top"]
 
     def muons(cuts):
         return (f"Muon_pt > {cuts['pt']} && abs(Muon_eta) < {cuts['abseta']} && {cuts['id']} "
@@ -148,7 +148,7 @@ def _define_leptons(df, config):
         .Define("top_phi", "top_index >= 0 ? TopCand_phi[top_index] : 0.f")
         .Define("top_mass", "top_index >= 0 ? TopCand_mass[top_index] : 0.f")
         .Define("top_type", "top_index >= 0 ? int(TopCand_type[top_index]) : -1")
-        .Define("top_tagged", f"top_score > {top['tag_score']}")
+        .Define("top_tagged", f"top_score > {float(config.x.top_tagger['working_point'])!r}")
     )
 
 

@@ -24,13 +24,13 @@ def snapshot_columns(config):
     return ["run", "luminosityBlock", "event"] + event_columns(config) + weight_factors(config) + ["weight"]
 
 
-def write_snapshot(paths, output_path, config, dataset, sumw, btag_efficiency, shift, client=None):
+def write_snapshot(paths, output_path, config, dataset, sums, btag_efficiency, shift, client=None):
     """Write the flat tree ``Events`` of ``paths`` (skims of ``dataset``) under ``shift`` (an
-    order shift); returns the number of events. Its ``w_norm`` is lumi * xsec / ``sumw`` for
-    MC (``sumw``: of the unskimmed inputs), 1 for data. ``client``: a Dask client, whose
-    worker writes it."""
+    order shift); returns the number of events. Its ``w_norm`` is lumi * xsec / sumw for MC
+    (sumw: the shift's sum of the unskimmed inputs' WeightSums ``sums``), 1 for data.
+    ``client``: a Dask client, whose worker writes it."""
     is_data = dataset.is_data
-    norm = 1.0 if is_data else normalization(config, dataset, sumw)
+    norm = 1.0 if is_data else normalization(config, dataset, sums.of(shift))
     graph = Graph(corrections.correction_specs(config, None if is_data else btag_efficiency), KERNELS,
                   f"snapshot of config {config.name} under {shift.name} ({'data' if is_data else 'MC'})")
     df = define_selection(graph.frame(), config, is_data, shift=shift)

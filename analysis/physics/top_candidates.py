@@ -16,6 +16,7 @@ TTrees or RNTuples (in the layout ROOT's RNTupleImporter writes); the output is 
 
 import os
 import tempfile
+from dataclasses import asdict
 
 from analysis.engine import corrections, model_code, nano_copy, root_setup
 from analysis.engine.compiled import ENTRY, Graph, loaded
@@ -25,8 +26,8 @@ from analysis.engine.schema import input_schema
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
 from analysis.errors import TmetError
-from analysis.physics.nanoaod import derived_columns, jet_id_keys, needs_jet_id_corrections
-from analysis.physics.skim import SkimResult, add_inputs_record, branch_names, read_inputs_record
+from analysis.physics.inputs_record import LoopResult, add_inputs_record, generator_weights, read_inputs_record
+from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, needs_jet_id_corrections
 from analysis.top_tagger import load_model
 
 KERNELS = ("top_candidates.h", "nanoaod.h")
@@ -76,6 +77,8 @@ def used_config(config, dataset):
                    "jet_id": derived_columns(config, version, is_data).get("Jet_jetId", ("stored",))[0]},
         "compression": config.x.top_candidates_compression,
     }
+    if not is_data:
+        values["generator_weights"] = asdict(generator_weights(config, dataset.x.missing_weights))
     if needs_jet_id_corrections(version):
         values["jet_id"] = corrections.used_corrections(config, JET_ID_KEYS)
     return values
@@ -186,15 +189,16 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
                          client=None):
     """STEP 1 of the files ``paths`` (NanoAOD of ``nano_version``, default the dataset's) into
     ``output_path`` (a path, or on a Dask worker of ``client`` a URL of the store); returns a
-    SkimResult (events read and written, each MC input's source of its sum of weights). The
-    model and every input are checked before any event is read."""
+    LoopResult (events read and written, where each MC input's sums came from). The model and
+    every input are checked before any event is read."""
     is_data = dataset.is_data
     nano_version = dataset.x.nano_version if nano_version is None else nano_version
     jet_id_keys(config, nano_version)  # a config without the jet ID its files need stops here
     model = tagger(config)
     urls, n_in = check_inputs(paths, "Events", input_branches(config, nano_version, is_data), redirectors, retries)
     ROOT = root_setup.import_root()
-    record = read_inputs_record(ROOT, urls, COPIED_TREES, is_data)
+    record = read_inputs_record(ROOT, urls, COPIED_TREES,
+                                None if is_data else generator_weights(config, dataset.x.missing_weights))
     kinds = record.kinds
     schema = input_schema(urls[0])
     if COUNTER in schema:
@@ -212,7 +216,8 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
                               config.x.top_candidates_compression)],
                             files=[library.path, copier, *(spec["file"] for spec in graph.specs.values())],
                             what=f"STEP 1 of {', '.join(urls)}")
-        add_inputs_record(ROOT, record, output_path)  # the sum of weights before the preselection
+        # the sums before the preselection, and the preselection (which the skim checks)
+        add_inputs_record(ROOT, record, output_path, step1=config.x.top_candidates["preselection"])
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
         raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
-    return SkimResult(n_in, n_out, record.sumw_sources)
+    return LoopResult(n_in, n_out, record.sources)

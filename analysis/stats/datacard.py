@@ -10,7 +10,7 @@ shift (luminosity, cross sections), a ``shape`` line per shape shift source and
 from dataclasses import dataclass
 
 from analysis.engine.root_setup import import_root
-from analysis.stats.templates import BIN_FLOOR
+from analysis.stats.templates import BIN_FLOOR, BLINDED, DATA
 from config.processes import card_sets
 from config.shifts import RATE, shape_shifts, shape_source_names, sources, template_name
 
@@ -73,9 +73,17 @@ def floored_lines(floored, categories, processes):
     ]
 
 
+def observation_lines(config, templates, categories):
+    """The header line that says which categories' observation is not data but the
+    background sum (Asimov): of a blinded category, or of a config without data."""
+    kinds = {c: templates.observation(config, c) for c in categories}
+    asimov = [f"{c} ({'blinded' if kind == BLINDED else 'no data'})" for c, kind in kinds.items() if kind != DATA]
+    return [f"observation Asimov (the background sum), not data: {', '.join(asimov)}"] if asimov else []
+
+
 def datacards(config, templates, origin):
     """Every Card of ``config`` from the fit variable's Templates; each opens with ``origin``
-    (what made it), the fit variable and the blinded categories."""
+    (what made it), the fit variable, the blinded categories and what its observation is."""
     header = [origin, f"fit variable {config.x.fit_variable}; blinded: "
                       f"{', '.join(config.x.blinded_categories) or 'none'}"]
     shifts = [config.get_shift("nominal")] + shape_shifts(config)
@@ -88,7 +96,8 @@ def datacards(config, templates, origin):
         for channel in channels(config):
             categories = config.categories.names() if channel == COMBINED else [channel]
             chosen = {c: {name: templates.hists[c][name] for name in names} for c in categories}
-            lines = header + [f"floored: {line}" for line in floored_lines(templates.floored, categories, processes)]
+            lines = header + observation_lines(config, templates, categories)
+            lines += [f"floored: {line}" for line in floored_lines(templates.floored, categories, processes)]
             text = card_text(categories, chosen, shapes_file_name(channel), templates.backgrounds, signals,
                              shape_sources, lnn, lines)
             cards.append(Card(card_set, channel, text, chosen))

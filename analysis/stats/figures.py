@@ -11,7 +11,11 @@ import os
 import numpy as np
 
 from analysis.stats import plots, templates
+from analysis.stats.templates import BLINDED, DATA
 from config.shifts import RATE, sources, template_name, up_and_down
+
+# what a stack says where it shows no data
+NOTES = {BLINDED: "Data blinded (signal region)", templates.ASIMOV: "No data: Asimov (background sum)"}
 
 
 def used_config(config, datasets, variables):
@@ -63,25 +67,27 @@ def background_band(config, values, variances, backgrounds):
 def draw_figures(config, templates, variables, directory):
     """Draw every figure of ``variables`` (order variables; {name: Templates} in
     ``templates``) into ``directory``; returns ({"<category>/<name>": path without
-    extension}, {category: {variable: stacked total per bin}})."""
+    extension}, {"stacks": {category: {variable: stacked total per bin}}, "data": {category:
+    {variable: the data drawn per bin, or None (blinded, or no data)}}}), what the stacks show."""
     lumi_fb = config.x.luminosity.nominal / 1000.0
-    figures, totals = {}, {}
+    figures, totals = {}, {"stacks": {}, "data": {}}
     for variable in variables:
         t = templates[variable.name]
         for category in config.categories.names():
             edges, values, variances = as_arrays(t.hists[category])
             band = background_band(config, values, variances, t.backgrounds)
-            blinded = not t.data or category in config.x.blinded_categories
+            observation = t.observation(config, category)
+            data = values["data_obs"] if observation == DATA else None
             base = os.path.join(directory, f"{category}__{variable.name}")
             stacked = plots.plot_stack(
                 base, edges,
                 [(config.get_process(p).label, config.get_process(p).color, values[p]) for p in t.backgrounds],
                 [(config.get_process(p).label, None, values[p]) for p in t.signals],
-                None if blinded else values["data_obs"], band, variable.x_title, category, lumi_fb,
-                unit=variable.unit,
+                data, band, variable.x_title, category, lumi_fb, unit=variable.unit, note=NOTES.get(observation),
             )
             figures[f"{category}/{variable.name}"] = base
-            totals.setdefault(category, {})[variable.name] = [float(v) for v in stacked]
+            totals["stacks"].setdefault(category, {})[variable.name] = [float(v) for v in stacked]
+            totals["data"].setdefault(category, {})[variable.name] = None if data is None else [float(v) for v in data]
             if variable.name != config.x.fit_variable:
                 continue
             total = sum(values[p] for p in t.backgrounds)

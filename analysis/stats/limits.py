@@ -28,7 +28,7 @@ import numpy as np
 from analysis.errors import TmetError
 from analysis.stats.likelihood import Fit
 from analysis.stats.model import card_model, yields
-from config.processes import card_sets
+from config.processes import card_sets, present_processes
 
 QUANTILES = {"minus2": 0.025, "minus1": 0.16, "expected": 0.5, "plus1": 0.84, "plus2": 0.975}  # Combine's
 R_PRECISION = 1e-4  # relative precision of every limit
@@ -42,8 +42,9 @@ def used_config(config):
 
 
 def observed(config):
-    """Whether the config's limits include the observed one: none of its categories is blinded."""
-    return not config.x.blinded_categories
+    """Whether the config's limits include the observed one: it has data, and none of its
+    categories is blinded (else the cards' data_obs is the background sum, never data)."""
+    return bool(present_processes(config)[2]) and not config.x.blinded_categories
 
 
 def config_limits(config, cards):

@@ -102,13 +102,15 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_label, lumi_fb, unit=None, log=False):
+def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_label, lumi_fb, unit=None, log=False,
+               note=None):
     """Stacked backgrounds, signal lines, data points, hatched uncertainty band and a data/MC ratio panel.
 
     backgrounds: [(label, color, values)] in stacking order (first at the bottom);
     signals: [(label, color, values)], drawn unstacked so their shape is visible on its own;
-    data: values with Poisson errors sqrt(n), or None where the category is blinded (then
-    the ratio panel only shows the relative band); band: (down, up) absolute uncertainty
+    data: values with Poisson errors sqrt(n), or None where there are none to show (a
+    blinded category, a config without data: then the ratio panel only shows the relative
+    band, and ``note`` says why under the category); band: (down, up) absolute uncertainty
     of the stack total. Writes path.png and path.pdf. Returns the stacked total per bin,
     so that callers can cross-check it against the yield tables.
     """
@@ -144,6 +146,8 @@ def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_
         lowest = min((c[c > 0].min() for c in components if np.any(c > 0)), default=0.0)
         _decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb,
                   "Data / MC" if data is not None else "Unc. / MC", ymax, log, lowest)
+        if note:
+            ax.text(0.04, 0.90, note, transform=ax.transAxes, ha="left", va="top", fontsize="small")
         # legend: data, the backgrounds top-down as stacked, the band, the signals (errorbar
         # containers come last in matplotlib's handle list, the stack first)
         handles, labels = ax.get_legend_handles_labels()

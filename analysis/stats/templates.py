@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 
 from analysis.errors import TmetError
 from analysis.engine.root_setup import import_root
-from analysis.physics.skim import SUMW
+from analysis.physics.inputs_record import SUMW
 from analysis.physics.weights import normalisation_values, normalization
 from config.processes import present_processes, top_level_process
 from config.shifts import RATE, shape_shifts, sources, template_name
 
 # the content (and minimum error) given to empty or negative bins of a background, as Combine users do
 BIN_FLOOR = 1e-5
+# what a category's data_obs is: the data; the background sum of a blinded signal region
+# (its data reach no card, plot, table, fit or limit); the background sum of a config
+# without data (an Asimov data set, never an "observed" result)
+DATA, BLINDED, ASIMOV = "data", "blinded", "asimov"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,17 @@ class Templates:
     signals: list
     data: list
     floored: list = field(default_factory=list)
+
+    def observation(self, config, category):
+        """What the data_obs of ``category`` is: DATA, BLINDED or ASIMOV."""
+        return observation(config, category, self.data)
+
+
+def observation(config, category, data):
+    """What the data_obs of ``category`` is, given the data processes present (``data``)."""
+    if not data:
+        return ASIMOV
+    return BLINDED if category in config.x.blinded_categories else DATA
 
 
 def read_histograms(path, categories, variables, scale=None):
@@ -120,7 +135,7 @@ def category_templates(config, merged, category, processes):
                 for i in range(hist.GetNbinsX() + 2):
                     hist.SetBinContent(i, max(hist.GetBinContent(i), 0.0))
             templates[name] = hist
-    observed_from = backgrounds if (category in config.x.blinded_categories or not data) else data
+    observed_from = data if observation(config, category, data) == DATA else backgrounds
     observed = None
     for process in observed_from:
         hist = templates[process] if process in templates else merged[process]["nominal"][category]

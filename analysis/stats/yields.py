@@ -1,10 +1,12 @@
 """The yield table: per category and process, the yield of its datacard template with every
-uncertainty as a named ``scinum.Number`` uncertainty."""
+uncertainty as a named ``scinum.Number`` uncertainty; the data where a category shows them
+(none in a blinded category or a config without data)."""
 
 import math
 
 from scinum import Number
 
+from analysis.stats.templates import DATA
 from config.shifts import RATE, sources, template_name, up_and_down
 
 
@@ -14,11 +16,12 @@ def integral_error(hist):
 
 
 def yields_table(config, templates):
-    """{category: {process: Number}} from the fit variable's Templates.
+    """({category: {process: Number}}, {category: what its data_obs is}) from the fit
+    variable's Templates.
 
     Uncertainties: ``stat`` (MC bin errors), one per shape source (the larger deviation
-    towards each side, as a plot band does) and one per rate shift; data_obs carries its
-    Poisson error.
+    towards each side, as a plot band does) and one per rate shift; data_obs, only where
+    its observation is data, carries its Poisson error.
     """
     shape = sources(config)
     rate = sources(config, RATE)
@@ -37,30 +40,38 @@ def yields_table(config, templates):
                     rel_up, rel_down = source.x.lnn[process]
                     uncertainties[source.source] = (rel_up * value, rel_down * value)
             row[process] = Number(value, uncertainties)
-        observed = hists["data_obs"].Integral()
-        row["data_obs"] = Number(observed, {"stat": math.sqrt(max(observed, 0.0))})
+        if templates.observation(config, category) == DATA:
+            observed = hists["data_obs"].Integral()
+            row["data_obs"] = Number(observed, {"stat": math.sqrt(max(observed, 0.0))})
         table[category] = row
-    return table
+    return table, {category: templates.observation(config, category) for category in templates.hists}
 
 
-def yields_markdown(table):
+def yields_markdown(table, observations):
     """The table as Markdown: a row per process (data first), a column per category, each
-    cell ``nominal ± stat (stat) ± syst (syst)`` (systematics added in quadrature)."""
+    cell ``nominal ± stat (stat) ± syst (syst)`` (systematics added in quadrature); the data
+    cell of a category without data says what it is instead (``observations``)."""
     categories = list(table)
     processes = ["data_obs"] + [p for p in next(iter(table.values())) if p != "data_obs"] if table else []
 
-    def cell(number):
+    def cell(number, category):
+        if number is None:
+            return observations[category]
         stat = number.u("stat")[0]
         syst = (sum(max(u) ** 2 for name, u in number.uncertainties.items() if name != "stat")) ** 0.5
         return f"{number.nominal:.2f} ± {stat:.2f} (stat) ± {syst:.2f} (syst)"
 
     lines = ["| process | " + " | ".join(categories) + " |", "|---" * (len(categories) + 1) + "|"]
-    lines += [f"| {p} | " + " | ".join(cell(table[c][p]) for c in categories) + " |" for p in processes]
+    lines += [f"| {p} | " + " | ".join(cell(table[c].get(p), c) for c in categories) + " |" for p in processes]
     return "\n".join(lines) + "\n"
 
 
-def yields_json(table):
-    """The table as plain data: {category: {process: {"nominal", "uncertainties": {name: [up, down]}}}}."""
-    return {category: {process: {"nominal": n.nominal, "uncertainties": {k: list(v) for k, v in n.uncertainties.items()}}
-                       for process, n in row.items()}
+def yields_json(table, observations):
+    """The table as plain data: {category: {process: {"nominal", "uncertainties": {name: [up,
+    down]}}}}, and data_obs, where a category shows no data, {"nominal": null, "observation":
+    "blinded" or "asimov"}."""
+    return {category: {**{process: {"nominal": n.nominal, "uncertainties": {k: list(v) for k, v in n.uncertainties.items()}}
+                          for process, n in row.items()},
+                       **({} if "data_obs" in row else {"data_obs": {"nominal": None,
+                                                                     "observation": observations[category]}})}
             for category, row in table.items()}
