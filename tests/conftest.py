@@ -146,6 +146,44 @@ def law_env(base, store=None, **extra):
     return env
 
 
+def copy_of_repository(base):
+    """The code and config of tmet in ``base`` (no store, no venv): a checkout to edit."""
+    import tarfile
+
+    target = base / "repo"
+    with tarfile.open(base / "repo.tar", "w") as tar:
+        for name in ("analysis", "config", "tasks", "law.cfg", "data"):
+            tar.add(os.path.join(REPO, name), arcname=name, filter=lambda t: None if "__pycache__" in t.name else t)
+    with tarfile.open(base / "repo.tar") as tar:
+        tar.extractall(target)
+    return target
+
+
+def repository_env(base, repo=REPO, store=None, **extra):
+    """law_env for the checkout ``repo`` (e.g. a copy_of_repository), with the suite's build
+    cache: the graphs a copy leaves unchanged are not built again."""
+    from analysis.engine.build import BUILD_DIR
+
+    env = law_env(base, store, TMET_BUILD_DIR=BUILD_DIR, **extra)
+    env.update(TMET_BASE=str(repo), PYTHONPATH=str(repo), LAW_CONFIG_FILE=os.path.join(repo, "law.cfg"))
+    return env
+
+
+def readme_example(kind):
+    """An example of the README's cheat sheet, as a user copies it: "category" (the text of
+    the new category's entry), "dataset" (the YAML of the dataset entry, parsed) or
+    "weight_shift" (the add_weight_shift call)."""
+    import re
+
+    import yaml
+
+    text = open(os.path.join(REPO, "README.md")).read()
+    if kind == "category":
+        return re.search(r"\| add a category \|[^|]*e\.g\. `([^`]+)`", text).group(1)
+    block = re.search(r"```yaml\n(.*?)```" if kind == "dataset" else r"```python\n(.*?)```", text, re.S).group(1)
+    return yaml.safe_load(block) if kind == "dataset" else block
+
+
 def tiny_law_env(base, datasets=None, events_per_file=2000, store=None, **extra):
     """law_env with a tiny copy of the synthetic datasets.
 

@@ -43,3 +43,11 @@ def test_config_without_signal_is_an_error_naming_it(env):
 def test_unfilled_file_list_is_an_error_when_run(env):
     code, out = law_run(env, "Skim", "--config", "run2_2018", "--dataset", "tt_sl")
     assert code != 0 and "dataset 'tt_sl': file list" in out and "is empty" in out
+
+
+def test_where_it_runs_is_a_parameter_of_every_task(env):
+    """The README's `law run Datacard --version v1 --executor local`: every task takes
+    --executor and --dask-scheduler and hands them to what it requires."""
+    code, out = law_run(env, "Datacard", "--executor", "local", "--print-status", "2,0")
+    assert code == 0 and "unrecognized arguments" not in out, out
+    assert "Histograms(" in out and "Skim(" in out

@@ -123,7 +123,7 @@ def test_code_that_disagrees_is_not_used(tmp_path, monkeypatch):
 
 def test_code_that_does_not_compile_is_not_used(monkeypatch):
     """Written code the compiler rejects leaves the graph to correctionlib, with a warning."""
-    specs = correction_specs(build_config("run2_2018_synth", campaigns.synthetic2018()))
+    specs = correction_specs(build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False))
     written = correction_code.binding_function
     monkeypatch.setattr(correction_code, "binding_function", lambda *args: written(*args).replace("return", "retrun", 1))
     with pytest.warns(UserWarning, match=r"corrections written as C\+\+ for .* do not compile; correctionlib"):

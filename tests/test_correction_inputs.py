@@ -41,7 +41,7 @@ def skim(skimmed):
 
 @pytest.fixture
 def jes_config(tmp_path):
-    return build_config("run2_2018_synth", campaigns.synthetic2018())
+    return build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)
 
 
 def jes_histograms(skim, config, btag_efficiency):
@@ -127,3 +127,37 @@ def test_real_pog_files_bind_by_name(monkeypatch):
     for name, values in (("run2_2018", campaigns.ul2018()), ("run3_2022", campaigns.run3_2022())):
         config = build_config(name, values)
         setup(correction_specs(config, keys=list(config.x.corrections)), KERNELS)
+
+
+@pytest.mark.parametrize("working_point", ["M", "T"])
+def test_the_btag_scale_factors_take_the_working_point_of_the_threshold(monkeypatch, tmp_path, working_point):
+    """settings: btag_working_point: T gives the tight threshold and the tight scale factors
+    (BTV's real 2018 file), the medium default the medium ones: one name for both."""
+    import correctionlib
+    import yaml
+
+    monkeypatch.setenv("TMET_POG_ROOT", POG)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"settings": {"btag_working_point": working_point} if working_point != "M" else {},
+                                    "datasets": {"tt": {"process": "tt_sl", "data": False, "files": ["/d/tt.root"]}}}))
+    monkeypatch.setenv("TMET_DATASETS_RUN2_2018", str(path))
+    config = build_config("run2_2018", campaigns.ul2018())
+    assert config.x.objects["btag"]["value"] == {"M": 0.2783, "T": 0.7100}[working_point]
+    ROOT = setup(correction_specs(config, keys=["btag_heavy", "btag_light"]), KERNELS)
+    pt, eta = ROOT.RVecF([50.0, 120.0]), ROOT.RVecF([0.5, -1.7])
+    flavour, selected = ROOT.RVecI([5, 0]), ROOT.RVecB([True, True])
+    # both jets tagged: the weight is the product of their scale factors
+    weight = ROOT.tmet.btag_weight(pt, eta, flavour, ROOT.RVecB([True, True]), selected, ROOT.RVecD([0.7, 0.1]),
+                                   ROOT.tmet.NOMINAL)
+    cset = correctionlib.CorrectionSet.from_file(os.path.join(POG, "BTV", "2018_UL", "btagging.json.gz"))
+    expected = (cset["deepJet_comb"].evaluate("central", working_point, 5, 0.5, 50.0)
+                * cset["deepJet_incl"].evaluate("central", working_point, 0, 1.7, 120.0))
+    other = "M" if working_point == "T" else "T"
+    not_expected = (cset["deepJet_comb"].evaluate("central", other, 5, 0.5, 50.0)
+                    * cset["deepJet_incl"].evaluate("central", other, 0, 1.7, 120.0))
+    assert weight == pytest.approx(expected, rel=1e-6) and abs(weight / not_expected - 1) > 1e-3
+    with pytest.raises(TmetError, match=r"mine.yaml, settings: 'btag_working_point' must name one of the campaign's "
+                                        r"b-tag working points \(L: 0.049, M: 0.2783, T: 0.71\), got 'tight'"):
+        from config.campaigns import with_settings
+
+        with_settings(campaigns.ul2018(), {"btag_working_point": "tight"}, str(path))

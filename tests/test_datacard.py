@@ -180,3 +180,27 @@ def test_limits_task(chain):
     # a lighter mediator has the larger cross section and the stronger limit
     assert limits["tdm_ps_m500"]["expected"] < limits["tdm_ps_m1000"]["expected"]
     assert os.path.getsize(os.path.join(limits_dir, "limits.png")) > 5000
+
+
+def test_scale_variations_keep_the_inclusive_rate(chain):
+    """Each muR/muF template is normalised with the sum of its weight over all generated events
+    (the samples' Runs sums), so that it moves acceptance and shape only: the inclusive rate's
+    scale uncertainty is the cross section's lnN alone."""
+    env, _ = chain
+    store = env["TMET_STORE"]
+    runs = []
+    for sample in sorted(os.listdir(os.path.join(store, "GenerateSample", "run2_2018_synth", "tt_sl", "v1"))):
+        if sample.endswith(".root"):
+            with uproot.open(os.path.join(store, "GenerateSample", "run2_2018_synth", "tt_sl", "v1", sample)) as f:
+                runs.append(f["Runs"].arrays(["genEventSumw", "LHEScaleSumw"], library="np"))
+    sumw = sum(r["genEventSumw"].sum() for r in runs)
+    lhe = sum((r["LHEScaleSumw"][0] * r["genEventSumw"][0]) for r in runs)
+    histograms = os.path.join(store, "Histograms", "run2_2018_synth", "tt_sl", "v1")
+    recorded = {}
+    for shift in ("nominal", "jes_up", "mur_up", "mur_down", "muf_up", "muf_down"):
+        with uproot.open(os.path.join(histograms, f"hists__{shift}.root")) as f:
+            recorded[shift] = f["tmet_sumw"].member("fVal")
+    assert recorded["nominal"] == recorded["jes_up"] == pytest.approx(sumw, rel=1e-12)
+    for shift, entry in (("mur_up", 7), ("mur_down", 1), ("muf_up", 5), ("muf_down", 3)):
+        assert recorded[shift] == pytest.approx(lhe[entry], rel=1e-12), shift
+    assert abs(lhe[7] / sumw - 1) > 0.02  # the generator's muR variation moves the inclusive rate

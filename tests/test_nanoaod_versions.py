@@ -89,7 +89,7 @@ def test_v13_files_need_the_jet_id_json(config, layouts, tmp_path):
     from config import campaigns
     from config.analysis import build_config
 
-    without = build_config("run2_2018_synth", campaigns.synthetic2018())
+    without = build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)
     without.x.corrections = {k: v for k, v in without.x.corrections.items() if not k.startswith("jet_id")}
     with pytest.raises(TmetError, match=r"NanoAODv15 files need JME's jet ID \(jetid.json\), but config "
                                         r"'run2_2018_synth' has no correction jet_id_tight, jet_id_tight_lepton_veto"):

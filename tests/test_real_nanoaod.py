@@ -5,6 +5,7 @@ and `law run Datacard` end to end on a test config of real files."""
 
 import json
 import os
+import re
 
 import awkward as ak
 import numpy as np
@@ -17,7 +18,7 @@ from analysis.physics.skim import file_branches, skim_files, weight_sums
 from analysis.physics.weights import normalization
 from config import campaigns
 from config.analysis import build_config
-from tests.conftest import REPO, law_env, law_run, outputs_in
+from tests.conftest import REPO, copy_of_repository, law_run, outputs_in, readme_example, repository_env
 
 DATA = os.path.join(REPO, "tests", "data")
 NANO = os.path.join(DATA, "nanoaod")
@@ -30,7 +31,7 @@ FILTERS = ["Flag_goodVertices", "Flag_HBHENoiseFilter", "Flag_HBHENoiseIsoFilter
 
 def with_top_candidates(source, target, branches, seed):
     """``source`` reduced to ``branches`` (as the analysis reads them) plus seeded stand-ins for
-    the first step's top candidates (TopCand_*), which real NanoAOD lacks; Runs copied."""
+    the first step's top candidates (TopCand_*), which real NanoAOD lacks; Runs copied whole."""
     with uproot.open(source) as f:
         events = f["Events"].arrays([b for b in branches if not b.startswith(("TopCand_", "nTopCand"))])
         runs = f["Runs"].arrays() if "Runs" in f else None
@@ -54,7 +55,9 @@ def with_top_candidates(source, target, branches, seed):
     with uproot.recreate(target) as f:
         write_tree(f, "Events", columns)
         if runs is not None:
-            write_tree(f, "Runs", {name: runs[name] for name in runs.fields if runs[name].ndim == 1})
+            # counters are written with their arrays (e.g. LHEScaleSumw, with nLHEScaleSumw)
+            write_tree(f, "Runs", {name: runs[name] for name in runs.fields
+                                   if not (name.startswith("n") and name[1:] in runs.fields)})
     return target
 
 
@@ -139,7 +142,7 @@ def test_normalisation_from_runs_or_generator_weights(run2, tmp_path, name, bran
     mur_up = config.get_shift("mur_up")
     assert sums.of(mur_up) == pytest.approx(lhe_sums[7], rel=1e-6) and sums.of(config.get_shift("jes_up")) == sums.sumw
     xsec = dataset.processes.get_first().get_xsec(13).nominal
-    assert normalization(config, dataset, sumw) * expected == pytest.approx(config.x.luminosity.nominal * xsec,
+    assert normalization(config, dataset, sums.sumw) * expected == pytest.approx(config.x.luminosity.nominal * xsec,
                                                                            rel=1e-12)
 
 
@@ -273,23 +276,52 @@ def test_run3_v13_jet_id_from_the_real_jetid_json(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def real_chain(run2, tmp_path_factory):
-    _, _, path = run2
+def real_chain(run2, nanoaod, tmp_path_factory):
+    """`law run Datacard`, `Limits` and `Plots` on the real test files, in a checkout edited as
+    the README's cheat sheet says: a new signal region (sr_2b) and the dataset entry of a
+    sample with its extension (tt_sl, the 2015 file's stand-in and a second one). The signal
+    is tmet's STEP 1 output of generated events (the real files select too few for a limit)."""
+    config, files, path = run2
     base = tmp_path_factory.mktemp("real_chain")
-    env = law_env(base, TMET_DATASETS_RUN2_2018=str(path), TMET_POG_ROOT=POG, TMET_EXECUTOR="local")
-    code, out = law_run(env, "Datacard", "--config", "run2_2018")
-    return env, code, out
+    repo = copy_of_repository(base)
+    categories = repo / "config" / "categories.py"
+    text = categories.read_text()
+    end = text.index("\n}\n", text.index("CATEGORIES = {"))
+    categories.write_text(text[:end] + "\n    " + readme_example("category") + "," + text[end:])
+    content = yaml.safe_load(open(path))
+    (name, entry), = readme_example("dataset").items()
+    del content["datasets"]["tt_no_runs"]
+    lists = base / "run2_2018_files"
+    lists.mkdir()
+    (lists / "tt_sl.txt").write_text(str(files / "tt_no_runs.root") + "\n")
+    branches = file_branches(config, False, 9)
+    (lists / "tt_sl_ext1.txt").write_text(with_top_candidates(os.path.join(NANO, "mc_2015_ttbar_no_runs.root"),
+                                                              str(base / "tt_ext1.root"), branches, 99) + "\n")
+    content["datasets"][name] = {**entry, "missing_weights": ["PSWeight"]}  # the 2015 file has no PS weights
+    content["datasets"]["signal"] = {"process": "tdm_ps_m500", "data": False, "files": [nanoaod("tdm_ps_m500")],
+                                     "top_candidates": "in_files", "nano_version": 9,
+                                     "step1_preselection": dict(config.x.top_candidates["preselection"])}
+    (base / "real.yaml").write_text(yaml.safe_dump(content))
+    env = repository_env(base, repo, TMET_DATASETS_RUN2_2018=str(base / "real.yaml"), TMET_POG_ROOT=POG,
+                         TMET_EXECUTOR="local")
+    outputs = [law_run(env, *task, "--config", "run2_2018")
+               for task in (("Datacard",), ("Limits",), ("Plots", "--variables", "n_jet"))]
+    return env, outputs
 
 
 def test_law_run_datacard_end_to_end_on_real_files(real_chain):
-    env, code, out = real_chain
+    env, [(code, out), *_] = real_chain
     assert code == 0, out
-    assert "no Runs sum of generator weights" in out and "tt_no_runs is normalised with the sum of its events' " \
-                                                          "genWeight" in out
+    # the sample and its extension: one dataset of both files, its two (Runs-less) files summed
+    for part in ("tt_no_runs.root", "tt_ext1.root"):
+        assert re.search(rf"{part} has no Runs sum of generator weights \(genEventSumw or genEventSumw_\): tt_sl is "
+                         r"normalised with the sum of its events' genWeight", out), part
+    assert outputs_in(os.path.join(env["TMET_STORE"], "Skim", "run2_2018", "tt_sl", "v1")) == ["skim_0.root",
+                                                                                               "skim_1.root"]
     cards = os.path.join(env["TMET_STORE"], "Datacard", "run2_2018", "v1", "tdm_ps_m500")
-    assert outputs_in(cards) == sorted(
-        [f"datacard_{c}.txt" for c in ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l", "combined")]
-        + [f"shapes_{c}.root" for c in ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l", "combined")])
+    categories = ("sr_0l", "sr_1l", "cr_tt_1l", "cr_w_1l", "sr_2b")
+    assert outputs_in(cards) == sorted([f"datacard_{c}.txt" for c in (*categories, "combined")]
+                                       + [f"shapes_{c}.root" for c in (*categories, "combined")])
     # the dataset without events is in the cards, floored and reported
     card = open(os.path.join(cards, "datacard_combined.txt")).read()
     assert "floored: sr_0l/ttv: bins [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] of the nominal" in card
@@ -302,3 +334,24 @@ def test_law_run_datacard_end_to_end_on_real_files(real_chain):
     assert code == 0, out
     with uproot.open(snapshot) as f:
         assert f["Events"].num_entries == 0 and "weight" in f["Events"].keys()
+
+
+def test_a_new_signal_region_is_blind_on_real_data(real_chain):
+    """The README's sr_2b, added to the real config: its data reach no card, plot or limit."""
+    env, [(code, out), (limits_code, limits_out), (plots_code, plots_out)] = real_chain
+    assert code == 0 and limits_code == 0 and plots_code == 0, (out[-3000:], limits_out[-3000:], plots_out[-3000:])
+    store = env["TMET_STORE"]
+    cards = os.path.join(store, "Datacard", "run2_2018", "v1", "tdm_ps_m500")
+    card = open(os.path.join(cards, "datacard_combined.txt")).read()
+    assert "# observation Asimov (the background sum), not data: sr_0l (blinded), sr_1l (blinded), sr_2b (blinded)" in card
+    data = os.path.join(store, "Histograms", "run2_2018", "data_2018a", "v1", "hists__nominal.root")
+    with uproot.open(os.path.join(cards, "shapes_combined.root")) as f, uproot.open(data) as d:
+        backgrounds = sum(f[f"sr_2b/{p}"].values() for p in ("tt", "wjets", "ttv"))
+        np.testing.assert_allclose(f["sr_2b/data_obs"].values(), backgrounds, rtol=1e-9)
+        assert np.any(d["sr_2b/met"].values() != f["sr_2b/data_obs"].values())  # which the data are not
+        # a control region shows its data
+        np.testing.assert_array_equal(f["cr_tt_1l/data_obs"].values(), d["cr_tt_1l/met"].values())
+    limits = json.load(open(os.path.join(store, "Limits", "run2_2018", "v1", "limits.json")))
+    assert limits["tdm_ps_m500"]["observed"] is None and limits["tdm_ps_m500"]["expected"] > 0
+    totals = json.load(open(os.path.join(store, "Plots", "run2_2018", "n_jet", "v1", "stack_totals.json")))
+    assert {c for c, shown in totals["data"].items() if shown["n_jet"] is None} == {"sr_0l", "sr_1l", "sr_2b"}

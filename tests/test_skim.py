@@ -67,6 +67,53 @@ def test_category_yields_invariant_under_skim(skimmed, config, btag_efficiency, 
         assert full[universe(config.get_shift("jes_up"))] != full["nominal"]
 
 
+def test_an_extension_gives_the_yields_of_one_sample_of_twice_the_events(skimmed, nanoaod, config, btag_efficiency,
+                                                                       tmp_path, monkeypatch):
+    """tt_sl as a sample and its extension (two keys, a file list each: here the two files of
+    the synthetic tt_sl, after STEP 1), skimmed part by part as its branches are and
+    normalised with the sum of weights over both: the yields of one sample of both files (the
+    two-file test skim). As two datasets each part would carry the whole cross section."""
+    import yaml
+
+    from analysis.physics.checks import check_config
+    from analysis.physics.histograms import make_histograms
+    from analysis.physics.skim import weight_sums
+    from analysis.physics.weights import normalization
+    from config import campaigns
+    from config.analysis import build_config
+    from config.datasets import dataset_files
+    from tests.conftest import REPO
+
+    parts = [nanoaod("tt_sl", i) for i in range(2)]
+    for i, part in enumerate(parts):
+        (tmp_path / f"part{i}.txt").write_text(part + "\n")
+    content = yaml.safe_load(open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")))
+    content["datasets"] = {"tt_sl": {
+        "process": "tt_sl", "data": False, "key": ["/TT/SL/NANOAODSIM", "/TT/SL_ext1/NANOAODSIM"],
+        "files": ["part0.txt", "part1.txt"], "top_candidates": "in_files", "step1_preselection": "none",
+        "filter_efficiency": config.get_dataset("tt_sl").x.filter_efficiency}}
+    (tmp_path / "ext.yaml").write_text(yaml.safe_dump(content))
+    monkeypatch.setenv("TMET_DATASETS_RUN2_2018_SYNTH", str(tmp_path / "ext.yaml"))
+    extended = build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)
+    check_config(extended)
+    dataset = extended.get_dataset("tt_sl")
+    assert dataset_files(dataset) == parts
+    skims = [str(tmp_path / f"skim_{i}.root") for i in range(2)]
+    for part, skim in zip(parts, skims):
+        skim_files([part], skim, extended, False)
+
+    def yields(paths, config_inst, sumw):
+        hists = make_histograms(paths, config_inst, False, btag_efficiency, [config_inst.get_shift("nominal")])
+        norm = normalization(config_inst, config_inst.get_dataset("tt_sl"), sumw)
+        return np.array([norm * hists["nominal"][(c, "met")].contents.sum() for c in config_inst.categories.names()])
+
+    one_sample = yields([skimmed["tt_sl"][1]], config, sum_of_weights([skimmed["tt_sl"][1]]))
+    np.testing.assert_allclose(yields(skims, extended, weight_sums(skims).sumw), one_sample, rtol=1e-9)
+    assert np.all(one_sample > 0)
+    two_datasets = sum(yields([skim], extended, sum_of_weights([skim])) for skim in skims)
+    np.testing.assert_allclose(two_datasets / one_sample, 2.0, rtol=0.1)
+
+
 def test_runs_sum_of_weights_survives(skimmed):
     inputs, skim = skimmed["tt_sl"]
     total = 0.0
@@ -271,7 +318,8 @@ def test_a_cut_above_the_skim_runs_and_equals_the_unskimmed_run(skimmed, config,
 
 def test_a_category_edited_below_the_skim_stops_law_run_before_any_task(tmp_path):
     """The README's way: config/categories.py edited in a checkout; `law run` refuses it at once."""
-    from tests.test_trust import copy_of_repository, edit, env_of, run
+    from tests.conftest import copy_of_repository
+    from tests.test_trust import edit, env_of, run
 
     repo = copy_of_repository(tmp_path)
     edit(repo / "config" / "categories.py", '"sr_0l": (SIGNAL, ["met > 250"', '"sr_0l": (SIGNAL, ["met > 150"')

@@ -23,7 +23,7 @@ DATASETS = ("tt_sl", "tdm_ps_m500", "data_met")
 @pytest.fixture(scope="module")
 def test_config():
     """The synthetic config with one more weight shift: +-3 % on events with an odd event number."""
-    config = build_config("run2_2018_synth", campaigns.synthetic2018())
+    config = build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)
     add_weight_shift(config, "oddeven", "w_oddeven", "1.0", "event % 2 == 1 ? 1.03 : 1.0",
                      "event % 2 == 1 ? 0.97 : 1.0")
     return config
@@ -101,3 +101,46 @@ def test_lnn_entries_and_plot_band(test_config, histogram_files):
     down2 += (0.025 * values["tt"]) ** 2 + (xsec_down * values["tt"]) ** 2
     np.testing.assert_allclose(up, np.sqrt(up2), rtol=1e-9)
     np.testing.assert_allclose(down, np.sqrt(down2), rtol=1e-9)
+
+
+def test_without_data_every_result_says_asimov(test_config, histogram_files, tmp_path, monkeypatch):
+    """A config without data: data_obs is the background sum and says so (cards, yield table,
+    plots), and no limit is called observed."""
+    import os
+
+    import yaml
+
+    from analysis.stats.datacard import card_file_name, shapes_file_name, write_shapes
+    from analysis.stats.figures import draw_figures
+    from analysis.stats.limits import config_limits
+    from analysis.stats.yields import yields_json, yields_markdown
+    from tests.conftest import REPO
+
+    files = {name: shifts for name, shifts in histogram_files.items() if name != "data_met"}
+    templates = templates_of(test_config, files, ["met", "n_jet"])
+    met = templates["met"]
+    assert met.data == [] and {met.observation(test_config, c) for c in test_config.categories.names()} == {"asimov"}
+    cards = datacards(test_config, met, "test")
+    combined = next(card for card in cards if card.channel == "combined")
+    assert ("# observation Asimov (the background sum), not data: sr_0l (no data), sr_1l (no data), cr_tt_1l (no "
+            "data), cr_w_1l (no data)") in combined.text
+    for category, hists in combined.templates.items():
+        assert hists["data_obs"].Integral() == pytest.approx(hists["tt"].Integral(), rel=1e-12)
+    table, observations = yields_table(test_config, met)
+    assert "data_obs" not in table["sr_1l"] and "| data_obs | asimov | asimov | asimov | asimov |" in yields_markdown(
+        table, observations)
+    assert yields_json(table, observations)["sr_1l"]["data_obs"] == {"nominal": None, "observation": "asimov"}
+    _, totals = draw_figures(test_config, templates, [test_config.get_variable("n_jet")], str(tmp_path))
+    assert totals["data"] == {c: {"n_jet": None} for c in test_config.categories.names()}
+    # the limits of the config's own cards: expected only
+    directory = tmp_path / "tdm_ps_m500"
+    directory.mkdir()
+    write_shapes(str(directory / shapes_file_name("combined")), combined.templates)
+    (directory / card_file_name("combined")).write_text(combined.text)
+    content = yaml.safe_load(open(os.path.join(REPO, "config", "run2_2018_synth_datasets.yaml")))
+    content["datasets"] = {name: content["datasets"][name] for name in ("tt_sl", "tdm_ps_m500")}
+    (tmp_path / "no_data.yaml").write_text(yaml.safe_dump(content))
+    monkeypatch.setenv("TMET_DATASETS_RUN2_2018_SYNTH", str(tmp_path / "no_data.yaml"))
+    no_data = build_config("run2_2018_synth", campaigns.synthetic2018(), real_data=False)
+    limits = config_limits(no_data, {"tdm_ps_m500": str(directory / card_file_name("combined"))})["tdm_ps_m500"]
+    assert limits["observed"] is None and limits["expected"] > 0

@@ -2,6 +2,7 @@
 ../shared/peers/step1_columnar.py on generated and real NanoAOD, an RNTuple input against its
 TTree twin, the NanoAOD it writes, and the errors raised before any event is read."""
 
+import json
 import os
 import sys
 
@@ -71,6 +72,13 @@ def test_candidates_equal_the_peers_and_the_output_is_nanoaod(generate, nanoaod,
             assert f[tree].arrays(library="np").keys() == g[tree].arrays(library="np").keys()
             assert f[tree].num_entries == g[tree].num_entries
         assert config.x.top_candidates_compression == {"algorithm": "LZ4", "level": 1} and f.file.fCompress == 401
+        # the preselection it applied, for the skim to check, and the sums before it: of the
+        # generator weights, and of them times each muR/muF weight (the generator's Runs sums)
+        assert json.loads(f["tmet_step1_preselection"].member("fTitle")) == config.x.top_candidates["preselection"]
+        runs = g["Runs"].arrays(library="np")
+        assert f["tmet_sumw"].member("fVal") == pytest.approx(runs["genEventSumw"].sum(), rel=1e-12)
+        np.testing.assert_allclose(np.asarray(f["tmet_sumw__LHEScaleWeight"].member("fElements")),
+                                   runs["LHEScaleSumw"][0] * runs["genEventSumw"][0], rtol=1e-12)
 
 
 def test_data_equals_the_peer(nanoaod, generate, config, peer):

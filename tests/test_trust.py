@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tarfile
 import time
 
 import numpy as np
@@ -17,22 +16,10 @@ import pytest
 import uproot
 import yaml
 
-from analysis.engine.build import BUILD_DIR
-from tests.conftest import REPO, law_env, outputs_in
+from tests.conftest import REPO, copy_of_repository, outputs_in, readme_example, repository_env
 
 DATASETS = ["tt_sl", "tdm_ps_m500", "data_met"]
 SKIM = ("Skim", "run2_2018_synth", "tt_sl")
-
-
-def copy_of_repository(base):
-    """The code and config of tmet in ``base`` (no store, no venv): a checkout to edit."""
-    target = base / "repo"
-    with tarfile.open(base / "repo.tar", "w") as tar:
-        for name in ("analysis", "config", "tasks", "law.cfg", "data"):
-            tar.add(os.path.join(REPO, name), arcname=name, filter=lambda t: None if "__pycache__" in t.name else t)
-    with tarfile.open(base / "repo.tar") as tar:
-        tar.extractall(target)
-    return target
 
 
 def tiny_yaml(path, events, datasets=DATASETS, **generator):
@@ -47,11 +34,8 @@ def tiny_yaml(path, events, datasets=DATASETS, **generator):
 
 
 def env_of(base, repo=REPO, events=1500, store=None, **extra):
-    # the suite's build cache, also for a copy of the repository: unchanged graphs are not built again
-    env = law_env(base, store, TMET_DATASETS_RUN2_2018_SYNTH=tiny_yaml(base / "tiny.yaml", events),
-                  TMET_EXECUTOR="local", TMET_BUILD_DIR=BUILD_DIR, **extra)
-    env.update(TMET_BASE=str(repo), PYTHONPATH=str(repo), LAW_CONFIG_FILE=os.path.join(repo, "law.cfg"))
-    return env
+    return repository_env(base, repo, store, TMET_DATASETS_RUN2_2018_SYNTH=tiny_yaml(base / "tiny.yaml", events),
+                          TMET_EXECUTOR="local", **extra)
 
 
 def run(env, *args, version="v1"):
@@ -74,8 +58,13 @@ def edit(path, old, new):
 
 @pytest.fixture(scope="module")
 def edited(tmp_path_factory):
+    """A checkout with the README's weight shift added (config/shifts.py), its chain run."""
     base = tmp_path_factory.mktemp("edited")
     repo = copy_of_repository(base)
+    shifts = repo / "config" / "shifts.py"
+    anchor = "    mc_processes = config.x.mc_processes\n"
+    assert anchor in shifts.read_text()
+    shifts.write_text(shifts.read_text().replace(anchor, readme_example("weight_shift") + anchor, 1))
     env = env_of(base, repo)
     for task in ("Datacard", "Yields"):
         code, out = run(env, task)
@@ -87,6 +76,11 @@ def test_config_and_code_changes_rerun_exactly_what_depends_on_them(edited):
     repo, env = edited
     code, out = run(env, "Datacard")
     assert code == 0 and ran(out) == {}, out
+    # the README's weight shift is in the histograms and the cards
+    store = env["TMET_STORE"]
+    assert os.path.exists(os.path.join(store, "Histograms", "run2_2018_synth", "tt_sl", "v1", "hists__prefire_up.root"))
+    card = open(os.path.join(store, "Datacard", "run2_2018_synth", "v1", "tdm_ps_m500", "datacard_combined.txt")).read()
+    assert re.search(r"^prefire shape +1 ", card, re.M), card
     # a category cut: the histograms and what reads them
     edit(repo / "config" / "categories.py", '"sr_0l": (SIGNAL, ["met > 250"', '"sr_0l": (SIGNAL, ["met > 400"')
     code, out = run(env, "Datacard", "--print-status", "1,0")

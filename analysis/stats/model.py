@@ -149,6 +149,11 @@ def card_model(path, signal=None):
     with shapes_files(card) as read:
         data = {b: read(b, "data_obs")[0] for b in card["bins"]}
         cells = [_column_templates(card, read, b, p) for b, p, _ in columns]
+    # as text2workspace.py, a process of no expected events in a channel (rate -1 and an empty
+    # template, e.g. a signal that selects nothing there) is left out of it
+    kept = [k for k, ((b, p, _), (nominal, _, _)) in enumerate(zip(columns, cells))
+            if card["rates"][(b, p)] > 0 or nominal.sum() != 0]
+    columns, cells = [columns[k] for k in kept], [cells[k] for k in kept]
     offsets = np.cumsum([0] + [len(data[b]) for b in card["bins"]])
     first_bin = dict(zip(card["bins"], offsets))
     for (b, p, _), (nominal, *_rest) in zip(columns, cells):
