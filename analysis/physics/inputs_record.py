@@ -17,7 +17,7 @@ shifts no effect, so it is an error naming the file and the length.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -77,6 +77,12 @@ def generator_weights(config, missing=()):
     return GeneratorWeights(
         {array: ABSENT_LENGTHS if array in missing else WEIGHT_ARRAYS[array]["lengths"] for array in dict.fromkeys(read)},
         tuple(dict.fromkeys(summed)), tuple(missing))
+
+
+def used_config(config, dataset):
+    """The config values the record of ``dataset``'s inputs depends on (its STEP 1 outputs'
+    and skims'): which generator-weight arrays are checked and summed (MC)."""
+    return {} if dataset.is_data else {"generator_weights": asdict(generator_weights(config, dataset.x.missing_weights))}
 
 
 @dataclass

@@ -21,6 +21,7 @@ events (``LHEScaleSumw``: each entry's sum divided by genEventSumw since NanoAOD
 ``LHEScaleSumw_`` divided by another constant, the one of its nominal entry).
 """
 
+from analysis.engine import corrections
 from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 
@@ -112,6 +113,14 @@ def derived_columns(config, version, is_data):
 
 def needs_jet_id_corrections(version):
     return jet_id_method(version) == "jetid_json"
+
+
+def used_jet_id(config, version):
+    """The config values a graph on NanoAOD ``version`` depends on for its jet ID: JME's
+    corrections where it reads them (none where the files store the ID)."""
+    if not needs_jet_id_corrections(version):
+        return {}
+    return {"jet_id": corrections.used_corrections(config, JET_ID_KEYS)}
 
 
 def jet_id_keys(config, version):

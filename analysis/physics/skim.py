@@ -6,18 +6,16 @@ from skims equal those made from the full input. A skim keeps its inputs' ``Runs
 they are and records the sums that normalise the dataset (analysis.physics.inputs_record).
 """
 
-from dataclasses import asdict
-
 from analysis.engine import corrections, root_setup
 from analysis.engine.compiled import Graph
 from analysis.engine.schema import entries, input_schema
-from analysis.engine.corrections import JET_ID_KEYS
 from analysis.errors import TmetError
 from analysis.engine.inputs import check_inputs, file_digest
+from analysis.physics import inputs_record
 from analysis.physics.checks import check_step1_inputs
 from analysis.physics.inputs_record import (LoopResult, add_inputs_record, generator_weights, read_inputs_record,
                                             read_weight_sums)
-from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, needs_jet_id_corrections
+from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, used_jet_id
 from config.shifts import weight_sources
 
 
@@ -103,11 +101,7 @@ def used_config(config, dataset):
     }
     if is_data and config.x.lumi_mask:
         values["selection"]["lumi_mask"] = [config.x.lumi_mask, file_digest(config.x.lumi_mask)]
-    if not is_data:
-        values["generator_weights"] = asdict(generator_weights(config, dataset.x.missing_weights))
-    if needs_jet_id_corrections(version):
-        values["jet_id"] = corrections.used_corrections(config, JET_ID_KEYS)
-    return values
+    return {**values, **inputs_record.used_config(config, dataset), **used_jet_id(config, version)}
 
 
 def candidate_hints(config, is_data, nano_version):

@@ -16,18 +16,17 @@ TTrees or RNTuples (in the layout ROOT's RNTupleImporter writes); the output is 
 
 import os
 import tempfile
-from dataclasses import asdict
 
 from analysis.engine import corrections, model_code, nano_copy, root_setup
 from analysis.engine.compiled import ENTRY, Graph, loaded
 from analysis.engine.dispatch import dispatch, local_path
 from analysis.engine.nano_copy import copy_selected
 from analysis.engine.schema import input_schema
-from analysis.engine.corrections import JET_ID_KEYS
 from analysis.engine.inputs import check_inputs, file_digest
 from analysis.errors import TmetError
+from analysis.physics import inputs_record
 from analysis.physics.inputs_record import LoopResult, add_inputs_record, generator_weights, read_inputs_record
-from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, needs_jet_id_corrections
+from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, used_jet_id
 from analysis.top_tagger import load_model
 
 KERNELS = ("top_candidates.h", "nanoaod.h")
@@ -77,11 +76,7 @@ def used_config(config, dataset):
                    "jet_id": derived_columns(config, version, is_data).get("Jet_jetId", ("stored",))[0]},
         "compression": config.x.top_candidates_compression,
     }
-    if not is_data:
-        values["generator_weights"] = asdict(generator_weights(config, dataset.x.missing_weights))
-    if needs_jet_id_corrections(version):
-        values["jet_id"] = corrections.used_corrections(config, JET_ID_KEYS)
-    return values
+    return {**values, **inputs_record.used_config(config, dataset), **used_jet_id(config, version)}
 
 
 def _branch(config, version, canonical):
