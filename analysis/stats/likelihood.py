@@ -35,6 +35,7 @@ MINUIT_CALLS = 100000  # cap of the NLL evaluations of one fit
 # gain below which a restart counts as no progress (the minimum then stands)
 RESTARTS = 10
 NO_PROGRESS = 1e-6
+HESSE_STEP = 1e-4  # the Hessian's finite-difference step, in units of each parameter's scale
 
 
 @dataclass
@@ -57,9 +58,10 @@ def term_weights(model, y):
     return np.where(model.term_cell < 0, total[model.term_bin], per_cell), total
 
 
-def profile(model, y, data, globals_, start=None):
+def profile(model, y, data, globals_, start=None, held=None):
     """Profile of the MC-statistics parameters for yields ``y``, ``data`` per bin and their
-    zero-points ``globals_``; ``start``: events per bin to start the Newton steps from."""
+    zero-points ``globals_``; ``start``: events per bin to start the Newton steps from;
+    ``held``: (mask, values) of parameters held at given values (an impact's, a scan's)."""
     weight, total = term_weights(model, y)
     fixed = np.bincount(model.cell_bin, np.where(model.poisson_cell, 0.0, y.events), len(data))
     n_bins, term_bin, poisson = len(data), model.term_bin, model.term_kind == POISSON
@@ -73,6 +75,8 @@ def profile(model, y, data, globals_, start=None):
         value = np.where(poisson, np.where(denominator > 0, globals_ / positive, high), globals_ - weight * st)
         free = (value > low) & (value < high)
         slope = np.where(free, np.where(poisson, -value * weight / positive, -weight), 0.0)
+        if held is not None:
+            return np.where(held[0], held[1], np.clip(value, low, high)), np.where(held[0], 0.0, slope)
         return np.clip(value, low, high), slope
 
     def raw(s):
@@ -118,16 +122,30 @@ def profile(model, y, data, globals_, start=None):
 
 def _bracketed_newton(function, low, high, x):
     """Roots of a decreasing ``function`` (returning value and slope) per element, kept
-    within [low, high] (where it changes sign): Newton steps, halving where one leaves it."""
+    within [low, high] (where it changes sign): Newton steps, halving the bracket where one
+    would leave it or would not halve the last step (a function that is piecewise, as a bin's
+    balance where its parameters reach their range, can make Newton steps cycle)."""
+    last = high - low
     for _ in range(NEWTON_STEPS):
         value, slope = function(x)
         low, high = np.where(value > 0, x, low), np.where(value > 0, high, x)
         newton = x - value / np.where(slope < 0, slope, -1.0)
-        step = np.where((value == 0) | (newton >= low) & (newton <= high), newton, 0.5 * (low + high))
+        inside = (newton > low) & (newton < high) & (np.abs(newton - x) < 0.5 * np.abs(last))
+        step = np.where((value == 0) | inside, newton, 0.5 * (low + high))
         if np.all(np.abs(step - x) <= ROOT_PRECISION * np.maximum(np.abs(x), 1e-300)):
             return step
-        x = step
+        last, x = step - x, step
     return x
+
+
+def profile_at(model, y, data, terms):
+    """The Profile of yields ``y`` with the MC-statistics parameters at ``terms`` (not at their
+    optimum): what the NLL and its partial derivatives over every parameter take."""
+    weight, total = term_weights(model, y)
+    fixed = np.bincount(model.cell_bin, np.where(model.poisson_cell, 0.0, y.events), len(data))
+    raw = fixed + np.bincount(model.term_bin, weight * terms, len(data))
+    events = np.maximum(raw, CROP)
+    return Profile(events, np.where(raw > CROP, 1 - data / events, 0.0), terms, weight, total)
 
 
 def nll_value(model, data, globals_, theta, theta0, p):
@@ -190,32 +208,89 @@ class Fit:
         self.terms0 = model.term_nominal if terms0 is None else terms0
         self.theta, self.r = self.theta0.copy(), R_START
         self.events = None  # the last profile's events per bin, where the next one starts
+        # held fixed in the fits (minimum's ``fixed``): {nuisance: value}, and (mask, values)
+        # of the MC-statistics parameters or None
+        self.held, self.held_terms = {}, None
 
     def evaluate(self, theta, r):
         """(NLL, d NLL / d theta, d NLL / d r, Profile) at (theta, r)."""
         y = yields(self.model, theta, r)
-        p = profile(self.model, y, self.data, self.terms0, self.events)
+        p = profile(self.model, y, self.data, self.terms0, self.events, self.held_terms)
         self.events = p.events
         d_theta, d_r = nll_gradient(self.model, y, p, theta, self.theta0, r)
         return nll_value(self.model, self.data, self.terms0, theta, self.theta0, p), d_theta, d_r, p
 
-    def minimum(self, r=None, search=False):
-        """The Minimum at fixed ``r``, or with r >= 0 free (``r`` None). ``search``: also
-        start from each shape nuisance's mirror image (theta_k -> -theta_k) and keep the
-        lowest minimum, until none is lower: the smooth-step morphing makes a shape whose Up
-        and Down move the same way (nearly) even in theta, with a minimum on either side."""
-        best = self._migrad(r, self.theta)
-        while search:
-            search = False
-            for k in self.model.shape_index[np.abs(best.theta[self.model.shape_index]) > MIRROR_MIN]:
-                start = best.theta.copy()
-                start[k] = -start[k]
-                trial = self._migrad(r, start)
-                if trial.nll < best.nll - MIRROR_GAIN:
-                    best, search = trial, True
-        self.theta, self.r = best.theta, (max(best.r, R_START * 1e-2) if r is None else self.r)
-        self.evaluate(best.theta, best.r)  # the next profile starts from this one
+    def _hold(self, fixed):
+        """Hold the parameters of ``fixed`` ({name: value}) in the next fits."""
+        self.held = {name: value for name, value in fixed.items() if name in self.model.nuisances}
+        terms = {self.model.term_names.index(name): value for name, value in fixed.items()
+                 if name not in self.model.nuisances}
+        self.held_terms = None
+        if terms:
+            mask, values = np.zeros(len(self.model.term_names), bool), np.zeros(len(self.model.term_names))
+            mask[list(terms)], values[list(terms)] = True, list(terms.values())
+            self.held_terms = mask, values
+
+    def minimum(self, r=None, search=False, fixed=None):
+        """The Minimum at fixed ``r``, or with r >= 0 free (``r`` None), with the parameters of
+        ``fixed`` ({name of a nuisance or an MC-statistics parameter: value}) held there.
+        ``search``: also start from each shape nuisance's mirror image (theta_k -> -theta_k)
+        and keep the lowest minimum, until none is lower: the smooth-step morphing makes a
+        shape whose Up and Down move the same way (nearly) even in theta, with a minimum on
+        either side."""
+        unknown = set(fixed or {}) - set(self.model.nuisances) - set(self.model.term_names)
+        if unknown:
+            raise TmetError(f"no parameter {', '.join(sorted(unknown))} in the card's model")
+        self._hold(fixed or {})
+        self.events = None
+        try:
+            best = self._migrad(r, self.theta)
+            while search:
+                search = False
+                for k in self.model.shape_index[np.abs(best.theta[self.model.shape_index]) > MIRROR_MIN]:
+                    start = best.theta.copy()
+                    start[k] = -start[k]
+                    trial = self._migrad(r, start)
+                    if trial.nll < best.nll - MIRROR_GAIN:
+                        best, search = trial, True
+            self.theta, self.r = best.theta, (max(best.r, R_START * 1e-2) if r is None else self.r)
+            self.evaluate(best.theta, best.r)  # the next profile starts from this one
+        finally:
+            self._hold({})
         return best
+
+    def gradient(self, theta, r, terms):
+        """d NLL / d (r, theta, MC-statistics parameters) at those values (the latter not
+        profiled): the partial derivatives a Hessian is made of."""
+        y = yields(self.model, theta, r)
+        p = profile_at(self.model, y, self.data, terms)
+        d_theta, d_r = nll_gradient(self.model, y, p, theta, self.theta0, r)
+        poisson = self.model.term_kind == POISSON
+        constraint = np.where(poisson, 1 - self.terms0 / np.where(poisson, terms, 1.0), terms - self.terms0)
+        return np.concatenate([[d_r], d_theta, p.slope[self.model.term_bin] * p.weights + constraint])
+
+    def hessian(self, minimum):
+        """The Hessian of the NLL over (r, theta, MC-statistics parameters) at a Minimum: the
+        central differences of the exact gradient, one step per parameter (HESSE_STEP of its
+        scale). Its inverse is the covariance of every parameter (the profiled ones included,
+        whose errors Combine's Hesse gives where it fits them)."""
+        point = np.concatenate([[minimum.r], minimum.theta, minimum.profile.terms])
+        n_theta = len(minimum.theta)
+        poisson = self.model.term_kind == POISSON
+        scale = np.concatenate([[max(abs(minimum.r), 0.01)], np.ones(n_theta),
+                                np.where(poisson, np.sqrt(np.maximum(self.model.term_events, 1.0)), 1.0)])
+        steps = HESSE_STEP * scale
+        columns = []
+        for k, step in enumerate(steps):
+            up, down = point.copy(), point.copy()
+            up[k] += step
+            down[k] -= step
+            columns.append((self._gradient_at(up, n_theta) - self._gradient_at(down, n_theta)) / (2 * step))
+        matrix = np.array(columns)
+        return 0.5 * (matrix + matrix.T)
+
+    def _gradient_at(self, point, n_theta):
+        return self.gradient(point[1:1 + n_theta], point[0], point[1 + n_theta:])
 
     def _migrad(self, r, theta):
         """Migrad from ``theta`` (and the last free r), strategy 0, then 1 and 2 if it fails.
@@ -261,6 +336,9 @@ class Fit:
             minimizer = ROOT.Math.Factory.CreateMinimizer("Minuit2", "Migrad")
             minimizer.SetFunction(functor)
             for k, (name, bound) in enumerate(zip(self.model.nuisances, self.model.theta_max)):
+                if name in self.held:
+                    minimizer.SetFixedVariable(k, name, float(self.held[name]))
+                    continue
                 minimizer.SetLimitedVariable(k, name, float(np.clip(start_theta[k], -bound, bound)), THETA_STEP,
                                              -float(bound), float(bound))
             if free_r:
