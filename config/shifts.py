@@ -15,6 +15,11 @@ carrying (in ``aux``, the same on both) what ``analysis/`` needs:
   of the nominal sum of weights, so that it keeps the dataset's inclusive rate.
 - ``rate`` (lnN only, no histograms): ``lnn``: {process: (relative up, relative down)}.
 
+Every source belongs to a group of nuisances (``group``, the same on both shifts): GROUPS
+in their order (the datacards' ``group`` lines, the uncertainty breakdown of
+LikelihoodScan, the impacts' groups); the MC-statistics parameters of the cards'
+``autoMCStats`` are Combine's own group, MC_STATISTICS.
+
 Expressions are over the columns of ``analysis.physics.selection`` (``jet_pt``, ``jet_sel``,
 ``top_tagged``, ...) and ``jet_btag_efficiency`` (the measured b-tag efficiency of each
 selected untagged jet, made from the dataset's BTagEfficiency output); the kernels are in
@@ -34,6 +39,9 @@ OBJECT = "object"
 WEIGHT = "weight"
 RATE = "rate"
 DIRECTIONS = ("up", "down")
+EXPERIMENTAL, THEORY, LUMINOSITY = "experimental", "theory", "luminosity"
+GROUPS = (EXPERIMENTAL, THEORY, LUMINOSITY)
+MC_STATISTICS = "autoMCStats"
 
 
 def add_shifts(config):
@@ -77,34 +85,38 @@ def add_shifts(config):
     for source, (up, down) in lhe.items():
         add_weight_shift(config, source, "w_theory", "1.0", f"tmet::scale_weight(LHEScaleWeight, {up})",
                          f"tmet::scale_weight(LHEScaleWeight, {down})", branches=["nLHEScaleWeight", "LHEScaleWeight"],
-                         sumw={"up": ("LHEScaleWeight", up), "down": ("LHEScaleWeight", down)})
+                         sumw={"up": ("LHEScaleWeight", up), "down": ("LHEScaleWeight", down)}, group=THEORY)
     ps = {"isr": (0, 2), "fsr": (1, 3)}
     for source, (up, down) in ps.items():
         add_weight_shift(config, source, "w_theory", "1.0", f"tmet::ps_weight(PSWeight, {up})",
-                         f"tmet::ps_weight(PSWeight, {down})", branches=["nPSWeight", "PSWeight"])
+                         f"tmet::ps_weight(PSWeight, {down})", branches=["nPSWeight", "PSWeight"], group=THEORY)
 
     mc_processes = config.x.mc_processes
     lumi = relative_uncertainty(config.x.luminosity)
-    add_rate_shift(config, "lumi", {process.name: lumi for process in mc_processes})
+    add_rate_shift(config, "lumi", {process.name: lumi for process in mc_processes}, LUMINOSITY)
     for process in mc_processes:
         # a process without a cross section at this energy has no dataset (it could not be normalised)
         xsec = process_xsec(process, config.campaign.ecm)
-        add_rate_shift(config, f"xsec_{process.name}", {process.name: relative_uncertainty(xsec)} if xsec else {})
+        add_rate_shift(config, f"xsec_{process.name}", {process.name: relative_uncertainty(xsec)} if xsec else {},
+                       THEORY)
 
 
-def _add_pair(config, source, shift_type, kind, aux):
+def _add_pair(config, source, shift_type, kind, aux, group):
+    if group not in GROUPS:
+        raise TmetError(f"shift source '{source}' (config/shifts.py): group '{group}' is not one of {', '.join(GROUPS)}")
     for direction in DIRECTIONS:
         config.add_shift(name=od.Shift.join_name(source, direction), id=len(config.shifts), type=shift_type,
-                         tags={kind}, aux=aux)
+                         tags={kind}, aux={**aux, "group": group})
 
 
-def add_object_shift(config, source, variations):
-    _add_pair(config, source, od.Shift.SHAPE, OBJECT, {"variations": [(tuple(c), e) for c, e in variations]})
+def add_object_shift(config, source, variations, group=EXPERIMENTAL):
+    _add_pair(config, source, od.Shift.SHAPE, OBJECT, {"variations": [(tuple(c), e) for c, e in variations]}, group)
 
 
-def add_weight_shift(config, source, factor, nominal, up, down, branches=(), sumw=None):
+def add_weight_shift(config, source, factor, nominal, up, down, branches=(), sumw=None, group=EXPERIMENTAL):
     """A weight shift of ``factor``; sources that vary the same factor share its nominal value.
-    ``sumw``: {direction: (weight array, entry)} that normalises its templates (module docstring)."""
+    ``sumw``: {direction: (weight array, entry)} that normalises its templates (module
+    docstring); ``group``: one of GROUPS."""
     for other in weight_sources(config):
         if other.x.factor == factor and other.x.expressions["nominal"] != nominal:
             raise TmetError(f"weight shift '{source}': factor '{factor}' has nominal '{nominal}', but shift "
@@ -112,11 +124,20 @@ def add_weight_shift(config, source, factor, nominal, up, down, branches=(), sum
     _add_pair(config, source, od.Shift.SHAPE, WEIGHT, {
         "factor": factor, "expressions": {"nominal": nominal, "up": up, "down": down}, "branches": list(branches),
         "sumw": dict(sumw) if sumw else None,
-    })
+    }, group)
 
 
-def add_rate_shift(config, source, lnn):
-    _add_pair(config, source, od.Shift.RATE, RATE, {"lnn": dict(lnn)})
+def add_rate_shift(config, source, lnn, group):
+    _add_pair(config, source, od.Shift.RATE, RATE, {"lnn": dict(lnn)}, group)
+
+
+def groups(config):
+    """{group: [source names]} of every group of GROUPS with a source, in that order."""
+    members = {group: [] for group in GROUPS}
+    for shift in config.shifts:
+        if shift.is_up:
+            members[shift.x.group].append(shift.source)
+    return {group: names for group, names in members.items() if names}
 
 
 def relative_uncertainty(number):

@@ -19,6 +19,7 @@ import sys
 
 from analysis.engine.root_setup import import_root
 from analysis.stats.datacard import card_text, write_shapes
+from config.shifts import EXPERIMENTAL, LUMINOSITY, THEORY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIRECTORY = os.path.join(HERE, "..", "tests", "data", "combine")
@@ -132,8 +133,12 @@ def write_card(directory, name, spec):
     os.makedirs(path, exist_ok=True)
     templates = templates_of(spec)
     processes = [p for p in next(iter(spec["channels"].values())) if p != "data_obs"]
+    # the groups as the analysis's: shapes experimental, cross sections theory, the luminosity its own
+    groups = {EXPERIMENTAL: list(spec["shapes"]), THEORY: [n for n in spec["lnn"] if n.startswith("xsec")],
+              LUMINOSITY: [n for n in spec["lnn"] if n == "lumi"]}
     text = card_text(list(templates), templates, "shapes.root", processes[1:], processes[:1], list(spec["shapes"]),
-                     spec["lnn"], [f"tmet reference card '{name}', made by scripts/make_combine_reference_cards.py"])
+                     spec["lnn"], [f"tmet reference card '{name}', made by scripts/make_combine_reference_cards.py"],
+                     groups)
     if not spec["mcstats"]:
         text = text.replace("* autoMCStats 10\n", "")
     with open(os.path.join(path, "datacard.txt"), "w") as card:

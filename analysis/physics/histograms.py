@@ -30,7 +30,8 @@ def used_config(config, dataset):
         "filters": event_filters(config, dataset.is_data),
         "categories": [(c.name, category_cuts(c)) for c in config.categories],
         "variables": [(v.name, v.expression, v.binning) for v in config.variables],
-        "shifts": [(s.name, s.tags, s.aux) for s in shape_shifts(config)],
+        # a source's group is for the cards only
+        "shifts": [(s.name, s.tags, {k: v for k, v in s.aux.items() if k != "group"}) for s in shape_shifts(config)],
         "corrections": {} if dataset.is_data else corrections.used_corrections(config),
     }
 

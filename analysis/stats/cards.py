@@ -1,8 +1,8 @@
 """Reading a Combine shape card (as analysis/stats/datacard.py writes them) and its templates.
 
 The parser knows the subset of Combine's card syntax that tmet writes: ``shapes`` lines, the
-bin/observation and bin/process/process/rate blocks, ``lnN`` (k or kdown/kup), ``shape`` (1)
-and ``autoMCStats``. Anything else is a TmetError naming the card, so that a card the model
+bin/observation and bin/process/process/rate blocks, ``lnN`` (k or kdown/kup), ``shape`` (1),
+``autoMCStats`` and ``group`` (``name group = nuisances``, ``+=`` to add). Anything else is a TmetError naming the card, so that a card the model
 would silently misread never reaches a fit.
 """
 
@@ -20,7 +20,7 @@ def parse_datacard(path):
     observation {bin: n}, columns [(bin, process, index)], rates {(bin, process): rate},
     lnN {name: {(bin, process): (kdown, kup)}}, shape {name: {(bin, process)}}, shapes
     [{process, channel, file, nominal, systematic}] (file relative to the card), autoMCStats
-    {bin: (event threshold, include signal)}."""
+    {bin: (event threshold, include signal)}, groups {name: [nuisances]}."""
     def fail(message):
         return TmetError(f"datacard {path}: {message}")
 
@@ -34,7 +34,7 @@ def parse_datacard(path):
         raise TmetError(f"datacard {path} does not exist")
     with open(path) as card_file:
         rows = [line.split("#")[0].split() for line in card_file]
-    card = {"path": os.path.abspath(path), "lnN": {}, "shape": {}, "shapes": [], "autoMCStats": {}}
+    card = {"path": os.path.abspath(path), "lnN": {}, "shape": {}, "shapes": [], "autoMCStats": {}, "groups": {}}
     bin_rows, process_rows, nuisances = [], [], []
     for key, *values in (row for row in rows if row and not row[0].startswith("-")):
         if key == "shapes" and len(values) in (4, 5):
@@ -50,12 +50,16 @@ def parse_datacard(path):
                 raise fail(f"autoMCStats hist-mode {values[3]} is not supported (1, the default, is)")
             setting = (number(values[1]), values[2:3] == ["1"])
             card["autoMCStats"].update({b: setting for b in bin_rows[0] if key in ("*", b)})
+        elif values[:1] == ["group"] and len(values) > 2 and values[1] in ("=", "+="):
+            if values[1] == "+=" and key not in card["groups"]:
+                raise fail(f"group {key} is added to ('+=') before it is defined")
+            card["groups"].setdefault(key, []).extend(v for v in values[2:] if v not in card["groups"].get(key, []))
         elif values[:1] in (["lnN"], ["shape"]):
             if any(name == key for name, _, _ in nuisances):
                 raise fail(f"nuisance {key} is defined twice")
             nuisances.append((key, values[0], values[1:]))
         elif key not in ("imax", "jmax", "kmax"):
-            raise fail(f"unsupported line '{' '.join([key] + values)}' (lnN, shape and autoMCStats are)")
+            raise fail(f"unsupported line '{' '.join([key] + values)}' (lnN, shape, autoMCStats and group are)")
     if len(bin_rows) != 2 or len(process_rows) != 2 or not {"observation", "rate"} <= set(card) or not card["shapes"]:
         raise fail("needs a shapes line, a bin/observation block and a bin/process/process/rate block")
     names, indices = sorted(process_rows, key=lambda row: all(v.lstrip("-").isdigit() for v in row))
@@ -66,6 +70,9 @@ def parse_datacard(path):
     card["columns"] = [(b, p, int(i)) for b, p, i in zip(columns, names, indices)]
     card["observation"] = dict(zip(card["bins"], card["observation"]))
     card["rates"] = {(b, p): r for (b, p, _), r in zip(card["columns"], card.pop("rate"))}
+    unknown = sorted({m for members in card["groups"].values() for m in members} - {name for name, _, _ in nuisances})
+    if unknown:
+        raise fail(f"group members {', '.join(unknown)} are no nuisance of the card")
     for name, kind, values in nuisances:
         if len(values) != len(columns):
             raise fail(f"nuisance {name} has {len(values)} values for {len(columns)} columns")

@@ -3,8 +3,9 @@
 Per card set (a signal point, or all signals) there is a card per category and a combined
 one. Each lists the rates (-1: from the shapes file, whose histograms are
 ``$CHANNEL/$PROCESS`` and ``$CHANNEL/$PROCESS_$SYSTEMATIC{Up,Down}``), an lnN line per rate
-shift (luminosity, cross sections), a ``shape`` line per shape shift source and
-``* autoMCStats 10``.
+shift (luminosity, cross sections), a ``shape`` line per shape shift source,
+``* autoMCStats 10`` and a ``group`` line per group of nuisances (config.shifts.groups: the
+card's nuisances of each; the autoMCStats parameters are Combine's group ``autoMCStats``).
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from analysis.engine.root_setup import import_root
 from analysis.stats.templates import BIN_FLOOR, BLINDED, DATA
 from config.processes import card_sets
-from config.shifts import RATE, shape_shifts, shape_source_names, sources, template_name
+from config.shifts import RATE, groups, shape_shifts, shape_source_names, sources, template_name
 
 COMBINED = "combined"
 
@@ -99,15 +100,16 @@ def datacards(config, templates, origin):
             lines = header + observation_lines(config, templates, categories)
             lines += [f"floored: {line}" for line in floored_lines(templates.floored, categories, processes)]
             text = card_text(categories, chosen, shapes_file_name(channel), templates.backgrounds, signals,
-                             shape_sources, lnn, lines)
+                             shape_sources, lnn, lines, groups(config))
             cards.append(Card(card_set, channel, text, chosen))
     return cards
 
 
-def card_text(categories, templates, shapes_file, backgrounds, signals, shape_sources, lnn, header):
+def card_text(categories, templates, shapes_file, backgrounds, signals, shape_sources, lnn, header, groups=None):
     """The datacard of ``categories`` (one bin each).
 
-    ``lnn`` is {nuisance: {process: value string}}; processes without a value get "-".
+    ``lnn`` is {nuisance: {process: value string}}; processes without a value get "-";
+    ``groups``: {group: [nuisances]}, each written with those of its nuisances the card has.
     """
     processes = signals + backgrounds
     index = {p: -i for i, p in enumerate(reversed(signals))}
@@ -131,6 +133,11 @@ def card_text(categories, templates, shapes_file, backgrounds, signals, shape_so
     for source in shape_sources:
         lines.append(row(f"{source} shape", [1 for _ in columns]))
     lines.append("* autoMCStats 10")
+    present = set(lnn) | set(shape_sources)
+    for group, members in (groups or {}).items():
+        names = [name for name in members if name in present]
+        if names:
+            lines.append(f"{group} group = {' '.join(names)}")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from analysis.engine.root_setup import import_root
 from analysis.physics.inputs_record import SUMW
 from analysis.physics.weights import normalisation_values, normalization
 from config.processes import present_processes, top_level_process
-from config.shifts import RATE, shape_shifts, sources, template_name
+from config.shifts import RATE, groups, shape_shifts, sources, template_name
 
 # the content (and minimum error) given to empty or negative bins of a background, as Combine users do
 BIN_FLOOR = 1e-5
@@ -175,6 +175,7 @@ def used_config(config, datasets):
         "processes": {d.name: top_level_process(config, d).name for d in datasets},
         "normalisation": {d.name: normalisation_values(config, d) for d in datasets if not d.is_data},
         "rate_shifts": {s.source: s.x.lnn for s in sources(config, RATE)},
+        "groups": groups(config),
         "templates": {"categories": config.categories.names(), "shifts": [s.name for s in shape_shifts(config)],
                       "blinded": config.x.blinded_categories, "fit_variable": config.x.fit_variable,
                       "signal_mode": config.x.datacard_signal_mode},
