@@ -39,6 +39,7 @@ import numpy as np
 from analysis.engine.root_setup import import_root
 from analysis.errors import TmetError
 from analysis.stats.cards import parse_datacard, shapes_files
+from config.shifts import MC_STATISTICS
 
 CROP = 1e-9  # Combine's floor of every morphed template bin and of every bin's total
 KAPPA_IGNORED = 1e-3  # a shape's normalisation effect with both kappas this close to 1 is dropped
@@ -78,7 +79,9 @@ class Model:
     term_nominal: np.ndarray  # nominal value (its global observable): n, or 0
     term_low: np.ndarray  # range of each term
     term_high: np.ndarray
+    term_names: list  # Combine's name of each term: prop_bin<channel>_bin<i>[_<process>]
     total_bins: np.ndarray  # bool per bin: the bin has a total (Gaussian) term
+    groups: dict  # {group: [parameters]}: the card's groups, then Combine's autoMCStats (the terms)
 
     @property
     def poisson_cell(self):
@@ -108,6 +111,8 @@ class Yields:
     events: np.ndarray  # y = coeff h per cell
     dlog_coeff: np.ndarray  # d log coeff / d theta_k per (nuisance, column)
     dshape: np.ndarray  # d h / d theta_s per (shape nuisance, cell)
+    raw: np.ndarray  # the morphed template per cell before its crop (and before a renormalisation)
+    draw: np.ndarray  # d raw / d theta_s per (shape nuisance, cell)
 
 
 def yields(model, theta, r):
@@ -125,7 +130,8 @@ def yields(model, theta, r):
     raw = model.nominal + np.sum(0.5 * s * (model.morph_diff + step * model.morph_sum), axis=0)
     kept = raw > CROP
     shape = np.where(kept, raw, CROP)
-    dshape = np.where(kept, 0.5 * (model.morph_diff + model.morph_sum * (step + s * step_slope)), 0.0)
+    draw = 0.5 * (model.morph_diff + model.morph_sum * (step + s * step_slope))
+    dshape = np.where(kept, draw, 0.0)
     if model.column_normalised.any():
         n_columns, column = len(coeff), model.cell_column
         norm = np.bincount(column, shape, n_columns)[column]
@@ -133,7 +139,7 @@ def yields(model, theta, r):
         normalised = model.column_normalised[column]
         shape, dshape = (np.where(normalised, shape / norm, shape),
                          np.where(normalised, (dshape - shape / norm * dnorm) / norm, dshape))
-    return Yields(coeff, unit, shape, coeff[model.cell_column] * shape, log_kappa + t * dlog_kappa, dshape)
+    return Yields(coeff, unit, shape, coeff[model.cell_column] * shape, log_kappa + t * dlog_kappa, dshape, raw, draw)
 
 
 def card_model(path, signal=None):
@@ -202,7 +208,8 @@ def card_model(path, signal=None):
         shape_index=np.arange(len(card["lnN"]), len(nuisances)),
     )
     terms = _mc_statistics_terms(card, model)
-    return Model(**model, **terms)
+    groups = {**card["groups"], **({MC_STATISTICS: list(terms["term_names"])} if terms["term_names"] else {})}
+    return Model(**model, **terms, groups=groups)
 
 
 def _column_templates(card, read, bin_, process):
@@ -269,6 +276,8 @@ def _mc_statistics_terms(card, model):
                     terms.append((GAUSSIAN, global_bin, j, 1.0, -BB_SIGMAS, BB_SIGMAS))
     kind, bin_, cell, events, low, high = (np.array(v) for v in zip(*terms)) if terms else [np.zeros(0)] * 6
     kind, bin_, cell = (np.asarray(v, int) for v in (kind, bin_, cell))
+    names = [f"prop_bin{model['bins'][b][0]}_bin{model['bins'][b][1]}"
+             + ("" if c < 0 else f"_{model['column_names'][model['cell_column'][c]][1]}") for b, c in zip(bin_, cell)]
     return dict(term_kind=kind, term_bin=bin_, term_cell=cell, term_events=np.asarray(events, float),
                 term_nominal=np.where(kind == POISSON, events, 0.0), term_low=np.asarray(low, float),
-                term_high=np.asarray(high, float), total_bins=total_bins)
+                term_high=np.asarray(high, float), term_names=names, total_bins=total_bins)

@@ -61,7 +61,7 @@ def total_uncertainty(nominal, variances, shifts, lnn):
     return np.sqrt(down2), np.sqrt(up2)
 
 
-def _axes():
+def axes():
     """Main and ratio axes sharing x, the ratio panel a third of the main one and touching it."""
     fig, (ax, rax) = plt.subplots(2, 1, figsize=FIGSIZE, sharex=True,
                                   gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05})
@@ -69,7 +69,7 @@ def _axes():
     return fig, ax, rax
 
 
-def _decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb, ratio_label, ymax, log=False, lowest=0.0):
+def decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb, ratio_label, ymax, log=False, lowest=0.0):
     """Axis labels, CMS header, category text and a y range that leaves room for the legend."""
     # data=True: "Simulation" would collide with the lumi text, and LABEL_TEXT already says synthetic
     mplhep.cms.label(LABEL_TEXT, ax=ax, data=True, lumi=lumi_fb, lumi_format="{0:.1f}", com=COM, loc=0)
@@ -92,7 +92,7 @@ def _decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb, ratio_labe
         ax.set_ylim(0, 1.7 * top if top > 0 else 1.0)  # the same headroom on a linear scale
 
 
-def _save(fig, path):
+def save(fig, path):
     """Write path.png and path.pdf (parent directories made) and free the figure."""
     directory = os.path.dirname(path)
     if directory:
@@ -119,7 +119,7 @@ def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_
     total = np.zeros(len(edges) - 1)
     down, up = (np.asarray(b, dtype=float) for b in band)
     with plt.style.context(mplhep.style.CMS):
-        fig, ax, rax = _axes()
+        fig, ax, rax = axes()
         for label, color, values in backgrounds:
             values = np.asarray(values, dtype=float)
             ax.stairs(total + values, edges, baseline=total.copy(), fill=True, color=to_color(color), label=label)
@@ -144,7 +144,7 @@ def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_
             ymax = np.maximum(ymax, np.asarray(s[2], dtype=float))
         components = [np.asarray(v, dtype=float) for _, _, v in list(backgrounds) + list(signals)]
         lowest = min((c[c > 0].min() for c in components if np.any(c > 0)), default=0.0)
-        _decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb,
+        decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb,
                   "Data / MC" if data is not None else "Unc. / MC", ymax, log, lowest)
         if note:
             ax.text(0.04, 0.90, note, transform=ax.transAxes, ha="left", va="top", fontsize="small")
@@ -159,7 +159,7 @@ def plot_stack(path, edges, backgrounds, signals, data, band, x_label, category_
         rel = np.nan_to_num(np.concatenate([up / safe, down / safe]))
         half = min(max(RATIO_HALF_RANGE, 1.2 * float(rel.max(initial=0.0))), 1.0)
         rax.set_ylim(1 - half, 1 + half)
-        _save(fig, path)
+        save(fig, path)
     return total
 
 
@@ -173,20 +173,20 @@ def plot_shift(path, edges, nominal, up, down, source, x_label, category_label, 
     nominal, up, down = (np.asarray(a, dtype=float) for a in (nominal, up, down))
     safe = np.where(nominal > 0, nominal, np.nan)
     with plt.style.context(mplhep.style.CMS):
-        fig, ax, rax = _axes()
+        fig, ax, rax = axes()
         for values, color, style, label in ((nominal, "black", "-", "Nominal"), (up, "tab:red", "--", f"{source} up"),
                                             (down, "tab:blue", ":", f"{source} down")):
             ax.stairs(values, edges, color=color, linestyle=style, linewidth=2.5, label=label)
             if values is not nominal:
                 rax.stairs(values / safe, edges, baseline=None, color=color, linestyle=style, linewidth=2.5)
-        _decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb, "Shift / nom.",
+        decorate(ax, rax, edges, x_label, unit, category_label, lumi_fb, "Shift / nom.",
                   np.maximum(np.maximum(nominal, up), down))
         ratios = np.concatenate([up / safe, down / safe])
         spread = np.nanmax(np.abs(ratios - 1)) if np.any(np.isfinite(ratios)) else 0.0
         half = min(max(1.3 * spread, 0.05), 1.0)
         rax.set_ylim(1 - half, 1 + half)
         ax.legend(loc="upper right", fontsize="small", frameon=False)
-        _save(fig, path)
+        save(fig, path)
 
 
 def plot_limits(path, config, limits):
@@ -216,4 +216,4 @@ def plot_limits(path, config, limits):
         mplhep.cms.label(LABEL_TEXT, ax=ax, data=True, lumi=lumi_fb, lumi_format="{0:.1f}", com=COM, loc=0)
         low, high = ax.get_ylim()
         ax.set_ylim(low, high * 30)  # room for the legend
-        _save(fig, path)
+        save(fig, path)
