@@ -118,7 +118,7 @@ def bench_core():
 def _entries(path):
     """Events in ``path``, or None for a truncated or foreign file (which is then made again)."""
     try:
-        return check_inputs([path], "Events", [])[1]
+        return check_inputs([path], "Events", [])[1][0]
     except TmetError:
         return None
 

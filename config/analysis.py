@@ -68,6 +68,7 @@ def build_config(name, campaign_values, real_data=True, unblind=()):
     config.x.branch_map = values["branch_map"]
     config.x.top_tagger = values["top_tagger"]
     config.x.top_candidates_compression = values["top_candidates_compression"]
+    config.x.top_candidates_output = values["top_candidates_output"]
     config.x.corrections = with_btag_working_point(values["corrections"], values["btag_working_point"])
     selection.add_selection_values(config, values["btag_working_point"], values["btag_working_points"])
     # every working point's threshold (the synthetic samples' b tagging is modelled at the medium one)
@@ -75,7 +76,8 @@ def build_config(name, campaign_values, real_data=True, unblind=()):
     # "per_point": one card set per signal point; "all": every signal in one card
     config.x.datacard_signal_mode = "per_point"
 
-    add_datasets(content, datasets_file, campaign, processes.process_index(config), values["nano_version"])
+    add_datasets(content, datasets_file, campaign, processes.process_index(config), values["nano_version"],
+                 values["top_candidates_output"])
     for dataset in campaign.datasets:
         config.add_dataset(dataset)
     config.x.datasets_file = datasets_file

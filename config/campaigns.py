@@ -12,6 +12,7 @@ import os
 from scinum import Number
 
 from analysis.errors import TmetError
+from config.datasets import checked_top_candidates_output
 
 # where CMS publishes the POG correction files (jsonpog-integration); TMET_POG_ROOT moves it,
 # e.g. to a local copy of the repository
@@ -139,7 +140,9 @@ def ul2018():
         "branch_map": {},
         # the group's model goes here (or under settings: top_tagger); until then tmet's own
         "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth"), TMET_TAGGER_WORKING_POINT),
-        # STEP 1's output, compressed as CMS writes NanoAOD
+        # STEP 1's output: a copy of every branch with the candidates, compressed as CMS
+        # writes NanoAOD (as NanoAOD-tools' post-processor writes it), or a friend file
+        "top_candidates_output": "full",
         "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(pog_files("2018_UL"), jec_prefix="Summer19UL18_V5", jer_prefix="Summer19UL18_JRV2",
                                    jet_type="AK4PFchs", electron_year="2018", jet_id=False),
@@ -183,6 +186,7 @@ def run3_2022():
         "redirectors": list(REDIRECTORS),
         "branch_map": {},
         "top_tagger": top_tagger(os.path.join(DATA_DIR, "models", "run2_2018_synth"), TMET_TAGGER_WORKING_POINT),
+        "top_candidates_output": "full",
         "top_candidates_compression": {"algorithm": "LZMA", "level": 9},
         "corrections": corrections(
             pog_files("2022_Summer22"), jec_prefix="Summer22_22Sep2023_V2", jer_prefix="Summer22_22Sep2023_JRV1",
@@ -195,7 +199,9 @@ def run3_2022():
 
 # what a datasets YAML's ``settings:`` may override, so that one's own files need no code edit
 SETTINGS = ("triggers", "met_filters", "lumi_mask", "corrections", "redirectors", "branch_map", "top_tagger",
-            "btag_working_point")
+            "btag_working_point", "top_candidates_output", "top_candidates_compression")
+# the compressions STEP 1 may write (ROOT's algorithms; ZLIB is no choice of CMS's)
+COMPRESSION_ALGORITHMS = ("LZMA", "ZSTD", "LZ4")
 TOP_TAGGER_FIELDS = ("model", "scaler", "features", "working_point")
 CORRECTION_FIELDS = ("file", "name", "inputs", "fixed", "variations")
 
@@ -211,7 +217,9 @@ def with_settings(values, settings, path):
     features it takes, in order, and the score above which a candidate is tagged), merged into
     the campaign's: a new model needs its own working point; ``btag_working_point``: the name
     of one of the campaign's b-tag working points (L, M, T), which the threshold and the scale
-    factors both take. Relative paths are relative to the YAML file. Anything else is an error
+    factors both take; ``top_candidates_output``: full or friend (what STEP 1 writes, for every
+    dataset that does not say); ``top_candidates_compression``: {algorithm: LZMA, ZSTD or LZ4,
+    level: 1-9}. Relative paths are relative to the YAML file. Anything else is an error
     naming the file and the key.
     """
     if settings is None:
@@ -272,6 +280,10 @@ def with_settings(values, settings, path):
                                 f"({', '.join(f'{k}: {v}' for k, v in values['btag_working_points'].items())}), got "
                                 f"{value!r}")
             values[key] = value
+        elif key == "top_candidates_output":
+            values[key] = checked_top_candidates_output(where, value)
+        elif key == "top_candidates_compression":
+            values[key] = checked_compression(where, key, value)
         elif key == "branch_map":
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                       for k, v in value.items()):
@@ -280,6 +292,19 @@ def with_settings(values, settings, path):
         else:
             values[key] = merged_corrections(values[key], value, where, file)
     return values
+
+
+def checked_compression(where, key, value):
+    """{algorithm, level} of a compression setting, checked."""
+    if not isinstance(value, dict) or set(value) != {"algorithm", "level"}:
+        raise TmetError(f"{where}: '{key}' must be a mapping of algorithm ({', '.join(COMPRESSION_ALGORITHMS)}) and "
+                        f"level (1-9), got {value!r}")
+    if value["algorithm"] not in COMPRESSION_ALGORITHMS:
+        raise TmetError(f"{where}: '{key}: algorithm' must be one of {', '.join(COMPRESSION_ALGORITHMS)}, got "
+                        f"{value['algorithm']!r}")
+    if isinstance(value["level"], bool) or value["level"] not in range(1, 10):
+        raise TmetError(f"{where}: '{key}: level' must be a whole number from 1 to 9, got {value['level']!r}")
+    return dict(value)
 
 
 def merged_corrections(corrections, overrides, where, file):

@@ -18,6 +18,9 @@ A ``<config>_datasets.yaml`` next to the config module holds::
         top_candidates: tmet       # optional: tmet makes the files' top candidates (STEP 1,
                                    # the default), or in_files: they hold them (the group's
                                    # existing STEP 1 outputs)
+        top_candidates_output: friend  # optional (tmet's STEP 1): full, a copy of every branch
+                                   # with the candidates, or friend, the candidates alone beside
+                                   # the input (default: the campaign's top_candidates_output)
         step1_preselection: {...}  # in_files: the preselection their STEP 1 applied ({met_min,
                                    # jet_pt_min, n_jet_min}, or none), checked against the skim
         missing_weights: [PSWeight]  # optional: generator-weight arrays the sample does not store
@@ -39,9 +42,12 @@ from analysis.errors import TmetError, checked_name, unknown_name_error
 TOP_LEVEL_KEYS = {"campaign", "generator_defaults", "settings", "datasets"}
 REQUIRED_FIELDS = ("process", "data")
 KNOWN_FIELDS = {"process", "data", "key", "files", "generator", "filter_efficiency", "nano_version", "top_candidates",
-                "step1_preselection", "missing_weights"}
+                "top_candidates_output", "step1_preselection", "missing_weights"}
 # who makes a dataset's top candidates (STEP 1): tmet (TopCandidates) or its files hold them
 TOP_CANDIDATES = ("tmet", "in_files")
+# what tmet's STEP 1 writes: every input branch with the candidates, or a friend file of the
+# candidates alone per input file (docs/engine.md)
+TOP_CANDIDATES_OUTPUTS = ("full", "friend")
 
 
 def read_yaml(path):
@@ -94,6 +100,11 @@ def _check_entry(where, entry, processes):
     if top_candidates == "in_files" and "generator" in entry:
         raise TmetError(f"{where}: a synthetic dataset's files hold no top candidates (tmet makes them): "
                         f"drop 'top_candidates: in_files'")
+    if "top_candidates_output" in entry:
+        checked_top_candidates_output(where, entry["top_candidates_output"])
+        if top_candidates != "tmet":
+            raise TmetError(f"{where}: 'top_candidates_output' says what tmet's STEP 1 writes, but the files hold their "
+                            f"top candidates ('top_candidates: in_files'): drop it")
     if "step1_preselection" in entry and top_candidates != "in_files":
         raise TmetError(f"{where}: 'step1_preselection' describes files that hold their top candidates "
                         f"('top_candidates: in_files'); tmet's own STEP 1 applies config.x.top_candidates")
@@ -137,9 +148,17 @@ def _checked_filter_efficiency(where, value):
     return float(value)
 
 
-def add_datasets(content, path, campaign, processes, nano_version):
+def checked_top_candidates_output(where, value):
+    if value not in TOP_CANDIDATES_OUTPUTS:
+        raise TmetError(f"{where}: 'top_candidates_output' must be one of {', '.join(TOP_CANDIDATES_OUTPUTS)}, got "
+                        f"{value!r}")
+    return value
+
+
+def add_datasets(content, path, campaign, processes, nano_version, top_candidates_output):
     """Create the datasets of the YAML ``content`` (read from ``path``) in ``campaign``,
-    linked to ``processes`` (name -> Process); ``nano_version``: the campaign's."""
+    linked to ``processes`` (name -> Process); ``nano_version`` and
+    ``top_candidates_output``: the campaign's."""
     base_dir = os.path.dirname(os.path.abspath(path))
     defaults = content.get("generator_defaults") or {}
     for dataset_id, (name, entry) in enumerate(content["datasets"].items(), start=1):
@@ -150,6 +169,7 @@ def add_datasets(content, path, campaign, processes, nano_version):
             raise TmetError(f"{path}: {e}") from None
         _check_entry(where, entry, processes)
         aux = {"top_candidates": entry.get("top_candidates", "tmet"),
+               "top_candidates_output": entry.get("top_candidates_output", top_candidates_output),
                "missing_weights": list(entry.get("missing_weights", []))}
         if "step1_preselection" in entry:
             aux["step1_preselection"] = entry["step1_preselection"]

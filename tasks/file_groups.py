@@ -1,7 +1,7 @@
 """Tasks with a branch per group of a dataset's input files (TopCandidates, Skim): branch i
-of each reads the same files, and the skim's branch i reads STEP 1's output of branch i.
-Each writes one file per branch, from its requirement's output or from the input files, in
-one event loop that returns an analysis.physics.inputs_record.LoopResult."""
+of each reads the same files, and the skim's branch i reads STEP 1's output of branch i
+(a full copy, or friend files beside the same input files). Each writes its branch's
+outputs in one event loop that returns an analysis.physics.inputs_record.LoopResult."""
 
 import importlib
 
@@ -17,9 +17,10 @@ from tasks.store import location, readable
 
 
 class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
-    """A final class says what its branch reads (``reads_requirement()``: what its requirement
-    wrote, or else the dataset's input files) and runs its event loop (``loop(paths,
-    output_path)``, returning the LoopResult)."""
+    """A final class says whether its branch reads what its requirements wrote
+    (``reads_requirement()``) and runs its event loop (``loop(made, outputs)``: the
+    requirements' outputs where ROOT reads them, the locations of its own outputs, in the
+    structures of ``input()`` and ``output()``; returning the LoopResult)."""
 
     # branches as plain requirements: law's dynamic yielding of them needs a multiprocessing
     # manager process, which would outlive a killed run
@@ -34,6 +35,17 @@ class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
     output_stem = None
     # what a finished branch says, formatted with the LoopResult's fields and the files read
     done_message = None
+
+    def dataset_friends(self):
+        """Whether tmet's STEP 1 of the dataset writes friend files (docs/engine.md)."""
+        return self.dataset_inst.x.top_candidates == "tmet" and self.dataset_inst.x.top_candidates_output == "friend"
+
+    def nanoaod_files(self, made):
+        """The branch's NanoAOD files: what GenerateSample wrote (synthetic datasets,
+        ``made``), or its files as listed (an empty list is an error naming the dataset)."""
+        if self.dataset_inst.x.synthetic:
+            return made
+        return list(self.branch_data) or dataset_files(self.dataset_inst)
 
     def create_branch_map(self):
         """{branch: its input files (or synthetic file indices)}. A file list not filled yet
@@ -57,8 +69,7 @@ class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
     @trusted_run
     def run(self):
         with readable(self.input()) as made:
-            paths = made if self.reads_requirement() else list(self.branch_data) or dataset_files(self.dataset_inst)
-            result = self.loop(paths, location(self.output()))
+            result = self.loop(made, law.util.map_struct(location, self.output()))
         for url, what in result.fallbacks():
             if what == "sumw":
                 self.publish_message(f"{url} has no Runs sum of generator weights (genEventSumw or genEventSumw_): "
@@ -68,4 +79,4 @@ class FileGroupTask(ExecutorTask, DatasetTask, law.LocalWorkflow):
                                      f"are normalised with the sums over its events there")
         count_events(result.events_in)
         self.publish_message(self.done_message.format(events_in=result.events_in, events_out=result.events_out,
-                                                      files=len(paths)))
+                                                      files=len(self.branch_data)))

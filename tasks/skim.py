@@ -1,8 +1,10 @@
-"""Skim: the analysis preselection of a dataset, a branch per group of input files."""
+"""Skim: the analysis preselection of a dataset, a branch per group of input files: of STEP
+1's full copies, or of the input files with STEP 1's friends beside them."""
 
 import luigi
 
 from tasks.file_groups import FileGroupTask
+from tasks.generate import GenerateSample
 from tasks.top_candidates import TopCandidates
 
 
@@ -34,15 +36,24 @@ class Skim(FileGroupTask):
         return list(cls.req(task).get_branch_tasks().values())
 
     def requires(self):
-        if self.reads_requirement():
-            return [TopCandidates.req(self, branch=self.branch)]
-        return []
+        if not self.reads_requirement():
+            return []
+        if self.dataset_friends():  # the input files too: a remade input remakes the skim
+            nanoaod = [GenerateSample.req(self, branch=i) for i in self.branch_data] \
+                if self.dataset_inst.x.synthetic else []
+            return {"friends": TopCandidates.req(self, branch=self.branch), "nanoaod": nanoaod}
+        return [TopCandidates.req(self, branch=self.branch)]
 
-    def loop(self, paths, output_path):
+    def loop(self, made, output):
         from analysis.physics.skim import skim_files
 
+        if self.dataset_friends():
+            paths, friends = self.nanoaod_files(made["nanoaod"]), made["friends"]
+        else:
+            paths, friends = made if self.reads_requirement() else self.nanoaod_files(made), None
         return self.event_loop(
-            skim_files, paths, output_path, self.config_inst, self.dataset_inst.is_data,
+            skim_files, paths, output, self.config_inst, self.dataset_inst.is_data,
             nano_version=self.dataset_inst.x.nano_version, redirectors=self.config_inst.x.redirectors,
-            threads=self.threads, missing_weights=self.dataset_inst.x.missing_weights, inputs=paths,
+            threads=self.threads, missing_weights=self.dataset_inst.x.missing_weights, friends=friends,
+            inputs=paths + (friends or []),
         )

@@ -24,7 +24,7 @@ def load(tmp_path, text, processes):
     path = tmp_path / "datasets.yaml"
     path.write_text(textwrap.dedent(text))
     campaign = od.Campaign("test_campaign", 99, ecm=13)
-    add_datasets(read_yaml(str(path)), str(path), campaign, processes, 9)
+    add_datasets(read_yaml(str(path)), str(path), campaign, processes, 9, "full")
     return campaign, str(path)
 
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <optional>
 #include <string>
@@ -20,7 +21,11 @@
 #include "ROOT/RSnapshotOptions.hxx"
 #include "Compression.h"
 #include "ROOT/RVec.hxx"
+#include "TChain.h"
 #include "TROOT.h"
+#include "TTreeReader.h"
+#include "TTreeReaderArray.h"
+#include "TTreeReaderValue.h"
 #include "corrections.h"
 #include "nano_writer.h"
 
@@ -161,14 +166,101 @@ inline ROOT::RDF::ESnapshotOutputFormat output_format(const std::string& name) {
     throw std::invalid_argument("unknown output format '" + name + "' (TTree or RNTuple)");
 }
 
-// the data of a run: every file of ``files`` (entries [begin, end) of all of them when end > 0)
-inline ROOT::RDataFrame make_dataframe(const char* tree, const std::vector<std::string>& files, long long begin,
-                                       long long end) {
-    if (end <= 0) return ROOT::RDataFrame(tree, files);
+// A friend file's columns, entry by entry beside the input's (docs/engine.md, "STEP 1's
+// friends"): ``tree`` in each of ``files`` (one per input file, in the inputs' order), and
+// each column (a branch of the friend tree) with the name the graph reads it by and its
+// type as RDataFrame reads it (``columns``: "branch name type" each)
+struct Friends {
+    std::string tree;
+    std::vector<std::string> files;
+    std::vector<std::string> columns;
+    bool by_entry = false;  // the inputs are RNTuples: read the friends entry by entry
+};
+
+// the friends' TChain read entry by entry in step with the input (RDataFrame joins no TTree
+// to an RNTuple): valid where the input is read in order by one thread, rdfentry_ being the
+// entry counted over the input files, which a pairing check of the graph then confirms
+struct FriendReader {
+    TChain chain;
+    TTreeReader reader;
+    Long64_t current = -1;
+
+    FriendReader(const std::string& tree, const std::vector<std::string>& files) : chain(tree.c_str()) {
+        for (const auto& file : files) chain.Add(file.c_str());
+        reader.SetTree(&chain);
+    }
+    void at(ULong64_t entry) {
+        if (Long64_t(entry) == current) return;
+        if (reader.SetEntry(Long64_t(entry)) != TTreeReader::kEntryValid)
+            throw std::runtime_error(std::string("the friends ") + chain.GetName() + " have no entry " +
+                                     std::to_string(entry) + " (fewer entries than their inputs)");
+        current = Long64_t(entry);
+    }
+};
+
+template <typename T>
+ROOT::RDF::RNode define_friend_value(ROOT::RDF::RNode df, std::shared_ptr<FriendReader> friends,
+                                     const std::string& branch, const std::string& name) {
+    auto value = std::make_shared<TTreeReaderValue<T>>(friends->reader, branch.c_str());
+    return df.Define(name, [friends, value](ULong64_t entry) { friends->at(entry); return T(**value); }, {"rdfentry_"});
+}
+
+template <typename T>
+ROOT::RDF::RNode define_friend_array(ROOT::RDF::RNode df, std::shared_ptr<FriendReader> friends,
+                                     const std::string& branch, const std::string& name) {
+    auto array = std::make_shared<TTreeReaderArray<T>>(friends->reader, branch.c_str());
+    return df.Define(name, [friends, array](ULong64_t entry) {
+        friends->at(entry);
+        return ROOT::RVec<T>(array->begin(), array->end());
+    }, {"rdfentry_"});
+}
+
+// one friend column read by a FriendReader, of the types STEP 1's friends hold
+inline ROOT::RDF::RNode define_friend_column(ROOT::RDF::RNode df, std::shared_ptr<FriendReader> friends,
+                                             const std::string& branch, const std::string& name,
+                                             const std::string& type) {
+    if (type == "Bool_t" || type == "bool") return define_friend_value<bool>(df, friends, branch, name);
+    if (type == "Int_t" || type == "int") return define_friend_value<int>(df, friends, branch, name);
+    if (type == "UInt_t" || type == "unsigned int") return define_friend_value<unsigned int>(df, friends, branch, name);
+    if (type == "ULong64_t" || type == "unsigned long long") return define_friend_value<ULong64_t>(df, friends, branch, name);
+    if (type == "Float_t" || type == "float") return define_friend_value<float>(df, friends, branch, name);
+    if (type == "ROOT::VecOps::RVec<Float_t>" || type == "ROOT::VecOps::RVec<float>")
+        return define_friend_array<float>(df, friends, branch, name);
+    if (type == "ROOT::VecOps::RVec<Int_t>" || type == "ROOT::VecOps::RVec<int>")
+        return define_friend_array<int>(df, friends, branch, name);
+    throw std::invalid_argument("friend column " + branch + " has the type " + type +
+                                ", which an RNTuple input's friend reader does not read");
+}
+
+// the input's dataframe with the friends' columns under their graph names
+inline ROOT::RDF::RNode with_friends(ROOT::RDF::RNode df, const Friends& friends) {
+    std::shared_ptr<FriendReader> reader;
+    if (friends.by_entry) {
+        if (ROOT::IsImplicitMTEnabled())
+            throw std::invalid_argument("an RNTuple input with a friend file is read by one thread (threads 1)");
+        reader = std::make_shared<FriendReader>(friends.tree, friends.files);
+    }
+    for (const auto& line : friends.columns) {
+        const auto first = line.find(' '), second = line.find(' ', first + 1);
+        const std::string branch = line.substr(0, first), name = line.substr(first + 1, second - first - 1),
+                          type = line.substr(second + 1);
+        if (reader) df = define_friend_column(df, reader, branch, name, type);
+        else if (name != branch) df = df.Alias(name, friends.tree + "." + branch);
+    }
+    return df;
+}
+
+// the data of a run: every file of ``files`` (entries [begin, end) of all of them when end > 0),
+// with ``friends`` beside them (none: no files)
+inline ROOT::RDF::RNode make_dataframe(const char* tree, const std::vector<std::string>& files, long long begin,
+                                       long long end, const Friends& friends = {}) {
+    if (friends.files.empty() && end <= 0) return ROOT::RDataFrame(tree, files);
     ROOT::RDF::Experimental::RDatasetSpec spec;
-    spec.AddSample(ROOT::RDF::Experimental::RSample("skims", tree, files));
-    spec.WithGlobalRange({begin, end});
-    return ROOT::RDataFrame(spec);
+    spec.AddSample(ROOT::RDF::Experimental::RSample("inputs", tree, files));
+    if (!friends.files.empty() && !friends.by_entry) spec.WithGlobalFriends(friends.tree, friends.files, friends.tree);
+    if (end > 0) spec.WithGlobalRange({begin, end});
+    ROOT::RDF::RNode df = ROOT::RDataFrame(spec);
+    return friends.files.empty() ? df : with_friends(df, friends);
 }
 
 }  // namespace tmet::frame

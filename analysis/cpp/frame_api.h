@@ -60,7 +60,7 @@ TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* 
         // not tmet_buffer_size(): an exported function may resolve to another library's
         const size_t size = tmet::frame::buffer_size(tmet_graph::Graph::actions());
         std::vector<std::vector<double>> slots(df.GetNSlots(), std::vector<double>(size, 0.0));
-        tmet_graph::Graph::run(ROOT::RDF::AsRNode(df), corrections, slots);
+        tmet_graph::Graph::run(df, corrections, slots);
         for (const auto& slot : slots)
             for (size_t i = 0; i < size; ++i) out[i] += slot[i];
         return nullptr;
@@ -69,18 +69,25 @@ TMET_API const char* tmet_run(const char* tree, int n_files, const char* const* 
     }
 }
 
-// Write the graph's snapshot of ``files`` to ``output`` (RECREATE, as a TTree or an RNTuple
-// as ``format`` says, compressed with ``algorithm`` (a ROOT name: ZLIB, LZMA, LZ4, ZSTD) at
-// ``level``, a TTree's baskets flushed every ``autoflush`` entries), its number of entries to
+// Write the graph's snapshot of ``files`` (with the friend files ``friends``, one per file, their
+// tree ``friend_tree``, their ``friend_columns`` as tmet::frame::Friends says, read entry by
+// entry where ``by_entry``) to ``output`` (RECREATE, as a TTree or an RNTuple as ``format``
+// says, compressed with ``algorithm`` (a ROOT name: ZLIB, LZMA, LZ4, ZSTD) at ``level``, a
+// TTree's baskets flushed every ``autoflush`` entries), its number of entries to
 // ``written``; nullptr, or the error
-TMET_API const char* tmet_snapshot(const char* tree, int n_files, const char* const* files, int threads,
+TMET_API const char* tmet_snapshot(const char* tree, int n_files, const char* const* files, int n_friends,
+                                   const char* const* friends, const char* friend_tree, int n_friend_columns,
+                                   const char* const* friend_columns, int by_entry, int threads,
                                    const void* const* table, const char* output, const char* format,
                                    const char* algorithm, int level, long long autoflush,
                                    unsigned long long* written) {
     try {
         const auto corrections = tmet::frame::correction_table(table);
         tmet::frame::ImplicitMT mt(threads);
-        auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), 0, 0);
+        const tmet::frame::Friends with{friend_tree, std::vector<std::string>(friends, friends + n_friends),
+                                        std::vector<std::string>(friend_columns, friend_columns + n_friend_columns),
+                                        by_entry != 0};
+        auto df = tmet::frame::make_dataframe(tree, std::vector<std::string>(files, files + n_files), 0, 0, with);
         ROOT::RDF::RSnapshotOptions options;
         options.fMode = "RECREATE";
         options.fOutputFormat = tmet::frame::output_format(format);
@@ -89,7 +96,7 @@ TMET_API const char* tmet_snapshot(const char* tree, int n_files, const char* co
         // a TTree option only (ROOT warns about it for an RNTuple, from a thread without the GIL)
         if (options.fOutputFormat == ROOT::RDF::ESnapshotOutputFormat::kTTree)
             options.fAutoFlush = static_cast<int>(autoflush);
-        *written = tmet_graph::Graph::snapshot(ROOT::RDF::AsRNode(df), corrections, output, options);
+        *written = tmet_graph::Graph::snapshot(df, corrections, output, options);
         return nullptr;
     } catch (const std::exception& e) {
         return tmet::frame::error_text(e.what());

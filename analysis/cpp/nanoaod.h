@@ -1,11 +1,14 @@
 // Kernels of the skim that turn NanoAOD of other versions into the canonical columns
 // (analysis/nanoaod.py): the jet ID where the stored one is wrong or missing, and v9's
-// unclustered-energy MET deltas from v15's varied PUPPI MET.
+// unclustered-energy MET deltas from v15's varied PUPPI MET; and the pairing check of an
+// input with its STEP 1 friend.
 #ifndef TMET_NANOAOD_H
 #define TMET_NANOAOD_H
 
 #include <cmath>
 #include <initializer_list>
+#include <stdexcept>
+#include <string>
 
 #include "ROOT/RVec.hxx"
 #include "corrections.h"
@@ -62,6 +65,17 @@ inline float unclustered_delta_x(float pt, float phi, float up_pt, float up_phi)
 }
 inline float unclustered_delta_y(float pt, float phi, float up_pt, float up_phi) {
     return up_pt * std::sin(up_phi) - pt * std::sin(phi);
+}
+
+// an input's entry and its friend's hold the same event, else the friend was made from
+// another file (or the input was replaced or re-ordered since): the skim stops, and
+// analysis/physics/skim.py names the two files
+template <typename E, typename F>
+bool paired(E event, F friend_event) {
+    if (static_cast<unsigned long long>(event) != static_cast<unsigned long long>(friend_event))
+        throw std::runtime_error("friend pairing: event " + std::to_string(event) + " of the input has event " +
+                                 std::to_string(friend_event) + " in its friend");
+    return true;
 }
 
 }  // namespace tmet

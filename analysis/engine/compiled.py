@@ -574,10 +574,12 @@ class Graph:
             total += buffer
         self._results = _unpack(total, self.actions, layout)
 
-    def write(self, paths, output, compression, tree="Events", threads=1, client=None, output_format="TTree"):
+    def write(self, paths, output, compression, tree="Events", threads=1, client=None, output_format="TTree",
+              friends=None):
         """Run the graph's ``Snapshot`` over ``paths`` into ``output`` (``compression``: a
         dict of ROOT's algorithm name and level; ``output_format``: "TTree" or "RNTuple",
-        named ``tree`` too): here with ``threads`` threads, or as one
+        named ``tree`` too), with the columns of ``friends`` (analysis.engine.friends, one
+        friend file per path): here with ``threads`` threads, or as one
         task on a worker of the Dask ``client``, which writes ``output`` itself (a URL of the
         store). Returns the number of entries written."""
         if self.snapshot is None:
@@ -586,11 +588,15 @@ class Graph:
             raise TmetError("a graph needs at least one input file")
         if self.snapshot.nanoaod and (output_format != "TTree" or threads != 1):
             raise TmetError(f"{self.description}: a NanoAOD snapshot is a TTree written by one thread")
-        paths, _ = readable_inputs(paths, tree)
-        library, _ = self.compile(input_schema(paths[0], tree))
+        if friends is None:
+            paths, _ = readable_inputs(paths, tree)
+        elif friends.by_entry and threads != 1:
+            raise TmetError(f"{self.description}: an RNTuple input with a friend file is read by one thread, "
+                            f"not {threads} (threads 1)")
+        library, _ = self.compile({**input_schema(paths[0], tree), **(friends.schema() if friends else {})})
         (written,) = dispatch(client, write_snapshot,
                               [(library.path, self.specs, tree, list(paths), output, compression, output_format,
-                                threads if client is None else 1)],
+                                threads if client is None else 1, friends)],
                               files=self._files(library),
                               what=f"{self.description}: writing {output} from {', '.join(paths)}")
         return written
@@ -643,6 +649,8 @@ class Library:
         lib.tmet_buffer_size.restype = ctypes.c_longlong
         lib.tmet_snapshot.restype = ctypes.c_char_p
         lib.tmet_snapshot.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                      ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p, ctypes.c_int,
+                                      ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
                                       ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p,
                                       ctypes.c_char_p, ctypes.c_int,
                                       ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
@@ -700,19 +708,25 @@ class Library:
         return buffer
 
 
-    def snapshot(self, tree, files, threads, table, output, compression, output_format, autoflush=10000):
-        """Entries written by the graph's snapshot of ``files`` into ``output``. Nothing
-        selected is written as an empty TTree, whatever ``output_format`` says: ROOT 6.40's
-        RDataFrame crashes on an RNTuple without entries (see ``readable_inputs``)."""
-        written = self._snapshot(tree, files, threads, table, output, compression, output_format, autoflush)
+    def snapshot(self, tree, files, threads, table, output, compression, output_format, friends=None,
+                 autoflush=10000):
+        """Entries written by the graph's snapshot of ``files`` (with ``friends``) into
+        ``output``. Nothing selected is written as an empty TTree, whatever
+        ``output_format`` says: ROOT 6.40's RDataFrame crashes on an RNTuple without entries
+        (see ``readable_inputs``)."""
+        written = self._snapshot(tree, files, threads, table, output, compression, output_format, friends, autoflush)
         if written == 0 and output_format != "TTree":
-            self._snapshot(tree, files, threads, table, output, compression, "TTree", autoflush)
+            self._snapshot(tree, files, threads, table, output, compression, "TTree", friends, autoflush)
         return written
 
-    def _snapshot(self, tree, files, threads, table, output, compression, output_format, autoflush):
-        names = (ctypes.c_char_p * len(files))(*(f.encode() for f in files))
+    def _snapshot(self, tree, files, threads, table, output, compression, output_format, friends, autoflush):
+        names = _strings(files)
+        friend_files, columns = (_strings(friends.files), _strings(friends.column_lines())) if friends else \
+            (_strings([]), _strings([]))
         written = ctypes.c_ulonglong()
-        error = self._lib.tmet_snapshot(tree.encode(), len(files), names, threads, table, output.encode(),
+        error = self._lib.tmet_snapshot(tree.encode(), len(files), names, len(friend_files), friend_files,
+                                        (friends.tree if friends else "").encode(), len(columns), columns,
+                                        int(bool(friends and friends.by_entry)), threads, table, output.encode(),
                                         output_format.encode(), str(compression["algorithm"]).encode(), int(compression["level"]), autoflush,
                                         ctypes.byref(written))
         if error is not None:
@@ -747,8 +761,15 @@ def run_partition(setup, library_path, specs, tree, files, begin, end, threads, 
     return library.run(tree, files, begin, end, threads, table, size)
 
 
-def write_snapshot(setup, library_path, specs, tree, files, output, compression, output_format, threads):
-    """The graph's snapshot of ``files`` into ``output`` (on a Dask worker: a URL of the store,
-    or a path the worker shares with the client); returns the entries written."""
+def write_snapshot(setup, library_path, specs, tree, files, output, compression, output_format, threads,
+                   friends=None):
+    """The graph's snapshot of ``files`` (with ``friends``) into ``output`` (on a Dask worker:
+    a URL of the store, or a path the worker shares with the client); returns the entries
+    written."""
     library, table = loaded(setup, library_path, specs)
-    return library.snapshot(tree, files, threads, table, output, compression, output_format)
+    return library.snapshot(tree, files, threads, table, output, compression, output_format, friends)
+
+
+def _strings(values):
+    """``values`` as a C array of char*."""
+    return (ctypes.c_char_p * len(values))(*(v.encode() for v in values))

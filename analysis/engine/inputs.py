@@ -60,9 +60,9 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
     in the layout ROOT's RNTupleImporter writes NanoAOD: a field per branch) with every
     branch of ``branches``; ``hints``: {branch: what its absence means}, added to the error.
 
-    Returns (urls, entries). Raises before any event loop runs, naming file and branch.
+    Returns (urls, entries of each). Raises before any event loop runs, naming file and branch.
     """
-    urls, entries = [], 0
+    urls, entries = [], []
     for path in paths:
         url, tfile = open_file(path, redirectors, retries, delay)
         try:
@@ -70,10 +70,10 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
             kind = key.GetClassName() if key else ""
             if kind == "ROOT::RNTuple":
                 present = set(input_schema(url, tree_name))
-                entries += count_entries(url, tree_name)
+                entries.append(count_entries(url, tree_name))
             elif kind and (tree := tfile.Get(tree_name)).InheritsFrom("TTree"):
                 present = {b.GetName() for b in tree.GetListOfBranches()}
-                entries += tree.GetEntries()
+                entries.append(tree.GetEntries())
             else:
                 raise TmetError(f"{url} has no '{tree_name}' tree or RNTuple")
             missing = [b for b in branches if b not in present]

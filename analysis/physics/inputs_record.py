@@ -281,15 +281,23 @@ def add_inputs_record(ROOT, record, output_path, step1=None):
             chain.CloneTree(-1, "fast").Write()
         finally:
             tfile.Close()
-    if record.sums is None and step1 is None:
-        return
-    tfile = ROOT.TFile.Open(output_path, "UPDATE")
-    try:
-        if record.sums is not None:
+    if record.sums is not None:
+        tfile = ROOT.TFile.Open(output_path, "UPDATE")
+        try:
             ROOT.TParameter["double"](SUMW, record.sums.sumw).Write()
             for array, values in record.sums.arrays.items():
                 ROOT.TVectorD(len(values), np.asarray(values, dtype=float)).Write(SUMW_ARRAY.format(array))
-        if step1 is not None:
-            ROOT.TNamed(STEP1_RECORD, json.dumps(step1, sort_keys=True)).Write()
+        finally:
+            tfile.Close()
+    if step1 is not None:
+        add_step1_record(ROOT, output_path, step1)
+
+
+def add_step1_record(ROOT, output_path, step1):
+    """Append to a STEP 1 output (a full copy or a friend) the preselection ``step1`` it
+    applied (or flagged), which the skim checks against its own."""
+    tfile = ROOT.TFile.Open(output_path, "UPDATE")
+    try:
+        ROOT.TNamed(STEP1_RECORD, json.dumps(step1, sort_keys=True)).Write()
     finally:
         tfile.Close()

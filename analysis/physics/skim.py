@@ -8,6 +8,7 @@ they are and records the sums that normalise the dataset (analysis.physics.input
 
 from analysis.engine import corrections, root_setup
 from analysis.engine.compiled import Graph
+from analysis.engine.friends import FRIEND_PREFIX, check_pairs, friends_of, mismatched_pair
 from analysis.engine.schema import entries, input_schema
 from analysis.errors import TmetError
 from analysis.engine.inputs import check_inputs, file_digest
@@ -16,7 +17,11 @@ from analysis.physics.checks import check_step1_inputs
 from analysis.physics.inputs_record import (LoopResult, add_inputs_record, generator_weights, read_inputs_record,
                                             read_weight_sums)
 from analysis.physics.nanoaod import branch_names, derived_columns, jet_id_keys, used_jet_id
+from analysis.physics.top_candidates import FRIEND_TREE, PAIRING, PRESELECTED
 from config.shifts import weight_sources
+
+# what the pairing check of an input with its friend says when it fails (analysis/cpp/nanoaod.h)
+PAIRING_ERROR = "friend pairing"
 
 
 def event_filters(config, is_data):
@@ -104,20 +109,54 @@ def used_config(config, dataset):
     return {**values, **inputs_record.used_config(config, dataset), **used_jet_id(config, version)}
 
 
+def candidate_branches(config, is_data, nano_version):
+    """The top-candidate branches a skim reads (STEP 1's: in its input, or in its friend)."""
+    return [b for b in file_branches(config, is_data, nano_version) if b == "nTopCand" or b.startswith("TopCand_")]
+
+
 def candidate_hints(config, is_data, nano_version):
     """{branch: what its absence means} of the top-candidate branches a skim reads: a file
     without them is not a STEP 1 output."""
     hint = ("the file holds no top candidates, so it is not a STEP 1 output: give its dataset "
             "'top_candidates: tmet' (tmet makes them) or list the group's STEP 1 outputs")
-    return {b: hint for b in file_branches(config, is_data, nano_version) if b == "nTopCand" or b.startswith("TopCand_")}
+    return {b: hint for b in candidate_branches(config, is_data, nano_version)}
+
+
+def checked_friends(paths, friends, config, is_data, nano_version, redirectors, retries):
+    """(urls, entries of each, the Friends) of inputs ``paths`` and their STEP 1 friend files
+    ``friends`` (one per input, in order): every input with the branches the skim reads but
+    the candidates, every friend with the candidates and the pairing columns, each friend
+    with its input's entries; a mismatch names both files."""
+    candidates = candidate_branches(config, is_data, nano_version)
+    urls, counts = check_inputs(paths, "Events", [b for b in file_branches(config, is_data, nano_version)
+                                                  if b not in candidates], redirectors, retries)
+    hint = "it is not a STEP 1 friend file (TopCandidates with top_candidates_output: friend)"
+    friend_urls, _ = check_inputs(friends, FRIEND_TREE, [*PAIRING, PRESELECTED, *candidates], retries=retries,
+                                  hints={b: hint for b in (*PAIRING, PRESELECTED, *candidates)})
+    by_entry = _is_rntuple(urls[0])
+    paired = friends_of(friend_urls, FRIEND_TREE, input_schema(urls[0]), by_entry)
+    check_pairs(urls, paired)
+    return urls, counts, paired
+
+
+def _is_rntuple(url):
+    ROOT = root_setup.import_root()
+    tfile = ROOT.TFile.Open(url)
+    try:
+        key = tfile.GetKey("Events")
+        return bool(key) and key.GetClassName() == "ROOT::RNTuple"
+    finally:
+        tfile.Close()
 
 
 def skim_files(paths, output_path, config, is_data, nano_version=None, redirectors=(), threads=1, retries=3,
-               client=None, output_format=None, missing_weights=()):
+               client=None, output_format=None, missing_weights=(), friends=None):
     """Skim ``paths`` (NanoAOD of ``nano_version``, default the campaign's) into
     ``output_path`` (an RNTuple or a TTree, as ``output_format`` or the config's
     ``skim_format`` says); returns a LoopResult. ``missing_weights``: the generator-weight
-    arrays the MC samples do not store (their dataset's ``missing_weights``).
+    arrays the MC samples do not store (their dataset's ``missing_weights``). ``friends``:
+    STEP 1's friend files of ``paths`` (one each, in order), whose candidates the skim reads
+    beside the inputs, each entry checked to be its input's event.
 
     Every input is opened and checked first (its branches, its generator-weight arrays, the
     STEP 1 preselection it records), so that a bad input raises before the event loop and no
@@ -131,21 +170,34 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
     graph = Graph(corrections.correction_specs(config, keys=keys), ("nanoaod.h",) + (("lumimask.h",) if masked else ()),
                   f"skim of config {config.name} ({'data' if is_data else 'MC'}, NanoAODv{nano_version})",
                   lumi_mask_source(config.x.lumi_mask) if masked else "")
-    urls, n_in = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors, retries,
-                              hints=candidate_hints(config, is_data, nano_version))
+    if friends is None:
+        urls, counts = check_inputs(paths, "Events", file_branches(config, is_data, nano_version), redirectors,
+                                    retries, hints=candidate_hints(config, is_data, nano_version))
+        paired = None
+    else:
+        urls, counts, paired = checked_friends(paths, friends, config, is_data, nano_version, redirectors, retries)
     ROOT = root_setup.import_root()
     record = read_inputs_record(ROOT, urls, ("Runs",), None if is_data else generator_weights(config, missing_weights))
-    check_step1_inputs(config, record.step1)
-    schema = input_schema(urls[0])
+    # the preselection of STEP 1, as its outputs (the inputs, or their friends) record it
+    check_step1_inputs(config, record.step1 if paired is None else read_inputs_record(ROOT, paired.files, ()).step1)
+    schema = {**input_schema(urls[0]), **(paired.schema() if paired else {})}
     events = canonical_events(graph.frame(), schema, config, is_data, nano_version)
+    if paired:
+        events = events.Filter(f"tmet::paired(event, {FRIEND_PREFIX}event)", "friend pairing")
     events.Filter(preselection(config, is_data), "skim preselection").Snapshot("Events", read_branches(config, is_data))
     try:
         n_out = graph.write(urls, output_path, config.x.skim_compression, threads=threads, client=client,
-                            output_format=output_format or config.x.skim_format)
+                            output_format=output_format or config.x.skim_format, friends=paired)
         add_inputs_record(ROOT, record, output_path)
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        pair = mismatched_pair(ROOT, urls, paired) if paired and PAIRING_ERROR in str(e) else None
+        if pair:
+            path, friend, entry, ours, theirs = pair
+            raise TmetError(f"{friend} is not the friend of {path}: entry {entry} is event {ours} in the input, "
+                            f"{theirs} in the friend (the input replaced or re-ordered after STEP 1?): remake the "
+                            f"friend (TopCandidates)") from e
         raise TmetError(f"skimming {', '.join(urls)} failed: {e}") from e
-    return LoopResult(n_in, n_out, record.sources)
+    return LoopResult(sum(counts), n_out, record.sources)
 
 
 def skim_totals(skim_paths, weights=True):
