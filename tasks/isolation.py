@@ -2,7 +2,8 @@
 
 A corrupt basket can make ROOT crash (a segmentation fault) rather than raise; Ctrl-C is
 not seen while ROOT's event loop runs. ``isolated`` runs the loop in a forked child, waits
-for its result (logging its time, which bench/main_job.py reads), and turns a crash into a
+for its result (logging its time and the child's peak RSS, which bench/main_job.py and
+bench/chain.py read), and turns a crash into a
 ``TmetError`` naming the input that crashes when read alone; Ctrl-C in the parent ends the
 child and the run. The child dies with its parent, also when the parent is killed. A child
 that has sent its result is not waited for as it exits (unmapping its copy of this
@@ -22,6 +23,7 @@ made once, in the parent.
 
 import logging
 import multiprocessing
+import resource
 import signal
 import tempfile
 import time
@@ -58,10 +60,11 @@ def isolated(fn, *args, inputs=(), warm_up=None, name=None, **kwargs):
         child.join()
         raise TmetError(f"{crash_text(child.exitcode)} in the event loop over {', '.join(map(str, inputs)) or 'its inputs'}"
                         + culprit(inputs))
-    ok, value = outcome
+    ok, value, peak_kb = outcome
     if not ok:
         raise value
-    logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s", name or fn.__name__, time.perf_counter() - start)
+    logging.getLogger("luigi-interface").info("tmet: event loop %s took %.2f s, peak RSS %.0f MB", name or fn.__name__,
+                                              time.perf_counter() - start, peak_kb / 1024)
     return value
 
 
@@ -91,7 +94,7 @@ def _child(sender, fn, args, kwargs):
         if not isinstance(e, TmetError):
             e = TmetError(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
         outcome = (False, e)
-    sender.send(outcome)
+    sender.send((*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
     sender.close()
 
 
