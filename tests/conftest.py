@@ -91,6 +91,19 @@ def nanoaod(generate, config, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def friends(generate, config, tmp_path_factory):
+    """[(input, its STEP 1 friend file)] of the two generated tt_sl files the skim fixture's
+    STEP 1 copies come from (top_candidates_output: friend)."""
+    from analysis.physics.top_candidates import write_top_candidate_friends
+
+    base = tmp_path_factory.mktemp("friends")
+    inputs = [generate("tt_sl", i) for i in range(2)]
+    outputs = [str(base / f"tt_sl_{i}_friend.root") for i in range(2)]
+    write_top_candidate_friends(inputs, outputs, config, config.get_dataset("tt_sl"))
+    return list(zip(inputs, outputs))
+
+
+@pytest.fixture(scope="session")
 def skimmed(nanoaod, config, tmp_path_factory):
     """{dataset: (inputs, skim path)} for a two-file MC skim (tt_sl) and a data skim."""
     from analysis.physics.skim import skim_files

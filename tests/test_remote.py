@@ -143,3 +143,15 @@ def test_chain_on_webdav_store(remote_env, xrootd_server, tmp_path):
             for key, cls in b.classnames().items():
                 if cls.startswith("TH1"):
                     assert (a[key].values(flow=True) == b[key].values(flow=True)).all(), key
+
+
+def test_an_input_and_its_friend_over_xrootd(xrootd_server, friends, config, tmp_path):
+    """STEP 1's friend read beside its input, both from the server, as on the grid."""
+    (local, friend), _ = friends
+    url = put(xrootd_server, local, "/store/mc/tt_sl/friend_input.root")
+    friend_url = put(xrootd_server, friend, "/store/tmet/TopCandidates/tt_sl/friends_0_0.root")
+    remote = skim_files([url], str(tmp_path / "remote.root"), config, False, friends=[friend_url])
+    here = skim_files([local], str(tmp_path / "local.root"), config, False, friends=[friend])
+    assert (remote.events_in, remote.events_out) == (here.events_in, here.events_out) and here.events_out > 0
+    with uproot.open(tmp_path / "remote.root") as f, uproot.open(tmp_path / "local.root") as g:
+        assert f["Events"].arrays(["TopCand_score"]).tolist() == g["Events"].arrays(["TopCand_score"]).tolist()

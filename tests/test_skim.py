@@ -326,3 +326,77 @@ def test_a_category_edited_below_the_skim_stops_law_run_before_any_task(tmp_path
     code, out = run(env_of(tmp_path, repo), "Histograms", "--dataset", "tt_sl", "--shift", "all")
     assert code != 0 and "category 'sr_0l' has its cut 'met > 150'" in out and "at most 120" in out, out
     assert not os.path.exists(os.path.join(tmp_path, "store"))  # nothing ran, nothing was written
+
+
+def skim_arrays(path):
+    """{column: the skim's values, one array (or list of arrays) per column} of a skim."""
+    with uproot.open(path) as f:
+        return {name: array for name, array in f["Events"].arrays(library="np").items()}
+
+
+def assert_same_skim(ours, theirs):
+    a, b = skim_arrays(ours), skim_arrays(theirs)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert len(a[name]) == len(b[name]) > 0, name
+        assert all(np.array_equal(x, y) for x, y in zip(a[name], b[name])), name
+
+
+def test_a_skim_of_inputs_with_their_friends_equals_the_skim_of_step1s_copies(friends, skimmed, config, tmp_path):
+    """top_candidates_output: friend gives the skim of full: the same events, columns and
+    values; its sums of weights come from the inputs' Runs (the copies recorded the same)."""
+    inputs, paired = zip(*friends)
+    out = str(tmp_path / "with_friends.root")
+    result = skim_files(list(inputs), out, config, False, friends=list(paired))
+    assert result.events_in == sum(uproot.open(p)["Events"].num_entries for p in inputs)
+    assert_same_skim(out, skimmed["tt_sl"][1])
+    assert sum_of_weights([out]) == sum_of_weights([skimmed["tt_sl"][1]])
+    with uproot.open(paired[0]) as f:  # the friend's layout (docs/engine.md)
+        tree = f["Friends"]
+        assert tree.num_entries == uproot.open(inputs[0])["Events"].num_entries
+        assert {"run", "luminosityBlock", "event", "passStep1Preselection", "nTopCand", "TopCand_score"} <= set(tree.keys())
+        passed, counts = tree["passStep1Preselection"].array(library="np"), tree["nTopCand"].array(library="np")
+        assert not counts[~passed].any() and counts[passed].any() and not passed.all()
+
+
+def test_a_friend_paired_with_another_input_is_refused_naming_both(friends, generate, config, tmp_path):
+    from analysis.physics.top_candidates import write_top_candidate_friends
+
+    (first, first_friend), (second, second_friend) = friends
+    out = str(tmp_path / "swapped.root")
+    with pytest.raises(TmetError, match=rf"{second_friend} is not the friend of {first}: entry 0 is event"):
+        skim_files([first, second], out, config, False, friends=[second_friend, first_friend])
+    assert not os.path.exists(out)
+    # a friend of fewer entries (an input replaced since STEP 1): refused before any event is read
+    shorter = generate("tt_sl", 0, n_events=1000)
+    short_friend = str(tmp_path / "short_friend.root")
+    write_top_candidate_friends([shorter], [short_friend], config, config.get_dataset("tt_sl"))
+    with pytest.raises(TmetError, match=rf"{short_friend} is not the friend of {first}: it has 1000 entries, the input "
+                                        rf"4000"):
+        skim_files([first], out, config, False, friends=[short_friend])
+    assert not os.path.exists(out)
+    with pytest.raises(TmetError, match=rf"{first} has no 'Friends' tree or RNTuple: it is not a STEP 1 friend file"):
+        skim_files([first], out, config, False, friends=[first])  # not a friend file at all
+
+
+def test_an_rntuple_input_reads_its_friend_entry_by_entry(friends, config, tmp_path):
+    """RDataFrame joins no TTree to an RNTuple: the skim reads the friend in step with it."""
+    from analysis.engine.root_setup import import_root
+    from analysis.physics.top_candidates import write_top_candidate_friends
+
+    ROOT = import_root()
+    (source, friend), _ = friends
+    ntuple = str(tmp_path / "tt_rntuple.root")
+    importer = ROOT.Experimental.RNTupleImporter.Create(source, "Events", ntuple)
+    importer.SetIsQuiet(True)
+    importer.Import()
+    own_friend = str(tmp_path / "rntuple_friend.root")
+    write_top_candidate_friends([ntuple], [own_friend], config, config.get_dataset("tt_sl"))
+    twin = str(tmp_path / "twin.root")
+    skim_files([source], twin, config, False, friends=[friend])
+    for made in (own_friend, friend):  # STEP 1 of the RNTuple, and of its TTree twin
+        out = str(tmp_path / f"rntuple_{os.path.basename(made)}")
+        skim_files([ntuple], out, config, False, friends=[made])
+        assert_same_skim(out, twin)
+    with pytest.raises(TmetError, match="read by one thread"):
+        skim_files([ntuple], str(tmp_path / "threads.root"), config, False, threads=2, friends=[friend])

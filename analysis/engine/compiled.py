@@ -33,7 +33,7 @@ import numpy as np
 
 from analysis.engine import build, correction_code
 from analysis.engine.corrections import KEYS, QUANTITIES, bindings
-from analysis.engine.dispatch import dispatch, local_path, local_specs
+from analysis.engine.dispatch import dispatch, local_path, local_specs, remove_partial
 from analysis.engine.schema import input_schema, readable_inputs
 from analysis.errors import TmetError
 
@@ -594,11 +594,15 @@ class Graph:
             raise TmetError(f"{self.description}: an RNTuple input with a friend file is read by one thread, "
                             f"not {threads} (threads 1)")
         library, _ = self.compile({**input_schema(paths[0], tree), **(friends.schema() if friends else {})})
-        (written,) = dispatch(client, write_snapshot,
-                              [(library.path, self.specs, tree, list(paths), output, compression, output_format,
-                                threads if client is None else 1, friends)],
-                              files=self._files(library),
-                              what=f"{self.description}: writing {output} from {', '.join(paths)}")
+        try:
+            (written,) = dispatch(client, write_snapshot,
+                                  [(library.path, self.specs, tree, list(paths), output, compression, output_format,
+                                    threads if client is None else 1, friends)],
+                                  files=self._files(library),
+                                  what=f"{self.description}: writing {output} from {', '.join(paths)}")
+        except Exception:
+            remove_partial([output])
+            raise
         return written
 
     def _files(self, library):

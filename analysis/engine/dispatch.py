@@ -1,6 +1,9 @@
-"""The one way a loop runs here or on a Dask cluster (``dispatch``), and how the loop finds
-the client's files where it runs (``local_path``). Dask is imported only where a client is
-given: a run here never pays for it."""
+"""The one way a loop runs here or on a Dask cluster (``dispatch``), how the loop finds
+the client's files where it runs (``local_path``), and what is left of a loop that stopped
+(``remove_partial``). Dask is imported only where a client is given: a run here never pays
+for it."""
+
+import os
 
 from analysis.errors import TmetError
 
@@ -40,3 +43,11 @@ def local_path(setup_name, path):
 def local_specs(setup_name, specs):
     """Correction ``specs`` with their files where this process finds them (``local_path``)."""
     return {key: {**spec, "file": local_path(setup_name, spec["file"])} for key, spec in specs.items()}
+
+
+def remove_partial(outputs):
+    """Remove the local files of ``outputs`` that a loop which stopped left behind (a URL of
+    the store is its task's temporary name, which the task removes)."""
+    for output in outputs:
+        if "://" not in output and os.path.exists(output):
+            os.remove(output)

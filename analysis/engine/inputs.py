@@ -58,7 +58,8 @@ def open_file(path, redirectors=(), retries=3, delay=2.0):
 def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.0, hints=None):
     """URLs of ``paths`` that open, each checked to hold ``tree_name`` (a TTree, or an RNTuple
     in the layout ROOT's RNTupleImporter writes NanoAOD: a field per branch) with every
-    branch of ``branches``; ``hints``: {branch: what its absence means}, added to the error.
+    branch of ``branches``; ``hints``: {branch (or the tree): what its absence means}, added
+    to the error.
 
     Returns (urls, entries of each). Raises before any event loop runs, naming file and branch.
     """
@@ -75,7 +76,8 @@ def check_inputs(paths, tree_name, branches, redirectors=(), retries=3, delay=2.
                 present = {b.GetName() for b in tree.GetListOfBranches()}
                 entries.append(tree.GetEntries())
             else:
-                raise TmetError(f"{url} has no '{tree_name}' tree or RNTuple")
+                hint = (hints or {}).get(tree_name)
+                raise TmetError(f"{url} has no '{tree_name}' tree or RNTuple" + (f": {hint}" if hint else ""))
             missing = [b for b in branches if b not in present]
             if missing:
                 hint = next(((hints or {})[b] for b in missing if b in (hints or {})), None)

@@ -8,6 +8,7 @@ they are and records the sums that normalise the dataset (analysis.physics.input
 
 from analysis.engine import corrections, root_setup
 from analysis.engine.compiled import Graph
+from analysis.engine.dispatch import remove_partial
 from analysis.engine.friends import FRIEND_PREFIX, check_pairs, friends_of, mismatched_pair
 from analysis.engine.schema import entries, input_schema
 from analysis.errors import TmetError
@@ -132,7 +133,7 @@ def checked_friends(paths, friends, config, is_data, nano_version, redirectors, 
                                                   if b not in candidates], redirectors, retries)
     hint = "it is not a STEP 1 friend file (TopCandidates with top_candidates_output: friend)"
     friend_urls, _ = check_inputs(friends, FRIEND_TREE, [*PAIRING, PRESELECTED, *candidates], retries=retries,
-                                  hints={b: hint for b in (*PAIRING, PRESELECTED, *candidates)})
+                                  hints={b: hint for b in (FRIEND_TREE, *PAIRING, PRESELECTED, *candidates)})
     by_entry = _is_rntuple(urls[0])
     paired = friends_of(friend_urls, FRIEND_TREE, input_schema(urls[0]), by_entry)
     check_pairs(urls, paired)
@@ -190,6 +191,7 @@ def skim_files(paths, output_path, config, is_data, nano_version=None, redirecto
                             output_format=output_format or config.x.skim_format, friends=paired)
         add_inputs_record(ROOT, record, output_path)
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        remove_partial([output_path])
         pair = mismatched_pair(ROOT, urls, paired) if paired and PAIRING_ERROR in str(e) else None
         if pair:
             path, friend, entry, ours, theirs = pair

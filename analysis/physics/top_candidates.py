@@ -26,7 +26,7 @@ import tempfile
 
 from analysis.engine import corrections, model_code, nano_copy, root_setup
 from analysis.engine.compiled import ENTRY, Graph, loaded
-from analysis.engine.dispatch import dispatch, local_path
+from analysis.engine.dispatch import dispatch, local_path, remove_partial
 from analysis.engine.nano_copy import copy_selected
 from analysis.engine.schema import input_schema
 from analysis.engine.inputs import check_inputs, file_digest
@@ -245,6 +245,7 @@ def write_top_candidates(paths, output_path, config, dataset, nano_version=None,
         # the sums before the preselection, and the preselection (which the skim checks)
         add_inputs_record(ROOT, record, output_path, step1=config.x.top_candidates["preselection"])
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        remove_partial([output_path])
         raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
     return LoopResult(sum(counts), n_out, record.sources)
 
@@ -272,6 +273,7 @@ def write_top_candidate_friends(paths, output_paths, config, dataset, nano_versi
         for output in output_paths:
             add_step1_record(ROOT, output, config.x.top_candidates["preselection"])
     except Exception as e:  # ROOT reports read errors of corrupt baskets as C++ exceptions
+        remove_partial(output_paths)
         raise TmetError(f"STEP 1 of {', '.join(urls)} failed: {e}") from e
     for url, output, n, m in zip(urls, output_paths, counts, written):
         if n != m:
