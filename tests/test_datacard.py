@@ -4,6 +4,7 @@ from the Combine documentation; reruns that follow the dependencies."""
 import json
 import math
 import os
+import re
 
 import pytest
 import uproot
@@ -26,7 +27,7 @@ def parse_card(path):
     """A shape datacard as described in the Combine documentation, checked for internal consistency."""
     lines = [line.split("#")[0].strip() for line in open(path)]
     lines = [line for line in lines if line and not line.startswith("---")]
-    card = {"nuisances": {}, "shapes": [], "automcstats": None}
+    card = {"nuisances": {}, "shapes": [], "automcstats": None, "groups": {}}
     bins_rows = []
     process_rows = []
     for line in lines:
@@ -46,6 +47,9 @@ def parse_card(path):
             card["rate"] = [float(x) for x in words[1:]]
         elif words[1] == "autoMCStats":
             card["automcstats"] = (words[0], float(words[2]))
+        elif words[1] == "group":  # "name group = nuisance ...", Combine's groups of nuisances
+            assert words[2] == "="
+            card["groups"].setdefault(words[0], []).extend(words[3:])
         else:
             card["nuisances"][key] = (words[1], words[2:])
     card["bins"], columns = bins_rows
@@ -58,6 +62,8 @@ def parse_card(path):
     for _, (kind, values) in card["nuisances"].items():
         assert kind in ("lnN", "shape")
         assert len(values) == len(card["columns"])
+    grouped = [name for members in card["groups"].values() for name in members]
+    assert sorted(grouped) == sorted(card["nuisances"])  # every nuisance in one group
     return card
 
 
@@ -204,3 +210,92 @@ def test_scale_variations_keep_the_inclusive_rate(chain):
     for shift, entry in (("mur_up", 7), ("mur_down", 1), ("muf_up", 5), ("muf_down", 3)):
         assert recorded[shift] == pytest.approx(lhe[entry], rel=1e-12), shift
     assert abs(lhe[7] / sumw - 1) > 0.02  # the generator's muR variation moves the inclusive rate
+
+
+AFTER_THE_LIMIT = {
+    "FitDiagnostics": ("fit_diagnostics.json", []),
+    "Impacts": ("impacts.json", ["--exclude", "prop_bin.*"]),
+    "GoodnessOfFit": ("gof.json", ["--toys", "20"]),
+    "LikelihoodScan": ("scan.json", ["--points", "10"]),
+}
+
+
+def test_after_the_limit_one_law_run_each(chain):
+    """FitDiagnostics, Impacts, GoodnessOfFit and LikelihoodScan on the cards: their JSON and
+    figures per signal; a second run does nothing; a changed card reruns what reads it."""
+    env, store = chain
+    results = {}
+    for task, (name, options) in AFTER_THE_LIMIT.items():
+        code, out = law_run(env, task, *options)
+        assert code == 0, out
+        directory = os.path.join(env["TMET_STORE"], task, "run2_2018_synth", "v1")
+        assert outputs_in(directory) == ["tdm_ps_m1000", "tdm_ps_m500"]
+        results[task] = json.load(open(os.path.join(directory, "tdm_ps_m500", name)))
+        assert results[task]["data"] == "observed"
+        for figure in [f for f in outputs_in(os.path.join(directory, "tdm_ps_m500")) if f.endswith(".png")]:
+            assert os.path.getsize(os.path.join(directory, "tdm_ps_m500", figure)) > 5000, figure
+    diagnostics = results["FitDiagnostics"]
+    r = diagnostics["fit_s"]["r"]
+    assert r["error_up"] > 0 and set(diagnostics["fit_b"]["nuisances"]) >= {"lumi", "jes", "xsec_tt"}
+    assert set(diagnostics["yields"]) == {"prefit", "fit_b", "fit_s"}
+    assert set(diagnostics["yields"]["fit_s"]["sr_1l"]) >= {"tt", "tdm_ps_m500", "total_background"}
+    impacts = results["Impacts"]
+    assert impacts["POIs"][0]["name"] == "r" and impacts["POIs"][0]["fit"][1] == pytest.approx(r["value"], abs=1e-6)
+    names = [p["name"] for p in impacts["params"]]
+    assert "jes" in names and not any(n.startswith("prop_bin") for n in names)
+    jes = impacts["params"][names.index("jes")]
+    assert set(jes) >= {"fit", "r", "impact_r", "type", "prefit", "groups"} and jes["groups"] == ["experimental"]
+    gof = results["GoodnessOfFit"]
+    assert gof["algorithm"] == "saturated" and len(gof["toys"]) == 20 and 0 <= gof["p_value"] <= 1
+    scan = results["LikelihoodScan"]
+    assert len(scan["points"]) == 10 and scan["intervals"]["95"][1] > scan["intervals"]["68"][1] > scan["r"]
+    assert set(scan["breakdown"]) == {"experimental", "theory", "luminosity", "autoMCStats", "statistical"}
+    code, out = law_run(env, "LikelihoodScan", "--points", "10")
+    assert code == 0 and "ran successfully" not in out, out
+    os.utime(os.path.join(store, "tdm_ps_m500", "datacard_combined.txt"))  # a remade card, of the same content
+    code, out = law_run(env, "LikelihoodScan", "--points", "10")
+    assert code == 0 and "* 1 ran successfully:\n    - 1 LikelihoodScan(" in out, out
+
+
+def card_set(store):
+    """{file: its card text without comments, or its histograms' contents} of a Datacard output."""
+    out = {}
+    for signal in outputs_in(store):
+        for name in outputs_in(os.path.join(store, signal)):
+            path = os.path.join(store, signal, name)
+            if name.endswith(".txt"):
+                out[(signal, name)] = [line for line in open(path) if not line.startswith("#")]
+            else:
+                with uproot.open(path) as f:
+                    out[(signal, name)] = {key: (f[key].values(flow=True).tolist(), f[key].variances(flow=True).tolist())
+                                           for key, kind in f.classnames(cycle=False).items() if kind.startswith("TH1")}
+    return out
+
+
+def test_friend_files_give_the_cards_of_full_copies(chain):
+    """top_candidates_output: friend (the YAML's settings) remakes STEP 1 as a friend file per
+    input and the skims from the inputs with them: the cards are those of the full copies
+    (their header line aside). A remade input makes its STEP 1 and skim out of date. Last in
+    the module: it leaves the chain's store in friend mode."""
+    import yaml
+
+    env, store = chain
+    full = card_set(store)
+    datasets_file = env["TMET_DATASETS_RUN2_2018_SYNTH"]
+    content = yaml.safe_load(open(datasets_file))
+    content["settings"] = {**(content.get("settings") or {}), "top_candidates_output": "friend"}
+    with open(datasets_file, "w") as f:
+        yaml.safe_dump(content, f)
+    code, out = law_run(env, "Datacard")
+    assert code == 0, out
+    step1 = os.path.join(env["TMET_STORE"], "TopCandidates", "run2_2018_synth", "tt_sl", "v1")
+    assert "friends_0_0.root" in outputs_in(step1)
+    friend = card_set(store)
+    assert sorted(friend) == sorted(full) and len(full) > 10
+    for key, value in full.items():
+        assert friend[key] == value, key
+    sample = os.path.join(env["TMET_STORE"], "GenerateSample", "run2_2018_synth", "tt_sl", "v1", "sample_0.root")
+    os.utime(sample, (1, 1))
+    code, out = law_run(env, "Skim", "--dataset", "tt_sl", "--branch", "0", "--print-status", "1")
+    assert code == 0, out
+    assert re.search(r"> Skim\(.*out-of-date: inputs\)", out) and re.search(r"> TopCandidates\(.*out-of-date: inputs\)", out), out
