@@ -17,16 +17,22 @@ the sample:
 - ``candidates``: tmet's candidates alone: the graph that builds and scores them (reading
   only what they need) and writes each preselected event's candidates, without the copy;
 - ``peer``: the columnar peer's ``run()`` (../shared/peers/step1_columnar.py: uproot,
-  awkward, numpy) on the same file, with the same model.
+  awkward, numpy) on the same file, with the same model;
+- the other choices of STEP 1's output (``top_candidates_output``, ``top_candidates_compression``:
+  docs/engine.md) next to ``step1`` (a full copy, LZMA 9): a full copy with ZSTD level 5 and
+  LZ4 level 4 (ROOT's general-purpose and fast settings), and the friend file with each of
+  the three. Their time and the size of what they write, each over ``step1``'s.
 
 It also checks that tmet's candidates are the peer's (the count per event, the jet
 indices; the scores within 1e-5) and prints the largest score difference.
 
     python bench/step1.py [--events N] [--repeats R]
 
-Last lines: ``step1_over_copy_time=<r>`` and ``step1_candidates_over_peer_time=<r>``.
+Last lines: ``step1_over_copy_time=<r>``, ``step1_candidates_over_peer_time=<r>``, and per
+choice ``step1_<output>_<algorithm>_<level>_over_full_lzma_9_time=<r>`` and ``..._size=<r>``.
 """
 
+import functools
 import json
 import os
 import sys
@@ -46,11 +52,24 @@ def _peer():
     return step1_columnar
 
 
-def _step1(path, output):
-    from analysis.physics.top_candidates import write_top_candidates
+def _step1(path, output, kind="full", compression=None):
+    """tmet's STEP 1 of ``path`` into ``output``: a full copy or a friend (``kind``),
+    compressed as ``compression`` says (default: the realistic config's, LZMA 9)."""
+    from analysis.physics.top_candidates import write_top_candidate_friends, write_top_candidates
 
     config = realistic_config()
-    write_top_candidates([path], output, config, config.get_dataset(DATASET))
+    if compression:
+        config.set_aux("top_candidates_compression", compression)
+    if kind == "friend":
+        write_top_candidate_friends([path], [output], config, config.get_dataset(DATASET))
+    else:
+        write_top_candidates([path], output, config, config.get_dataset(DATASET))
+
+
+# STEP 1's other outputs: (kind, compression) by name, each timed and sized against ``step1``
+CHOICES = {f"{kind}_{algorithm.lower()}_{level}": (kind, {"algorithm": algorithm, "level": level})
+           for kind in ("full", "friend") for algorithm, level in (("LZMA", 9), ("ZSTD", 5), ("LZ4", 4))
+           if (kind, algorithm) != ("full", "LZMA")}
 
 
 def _candidates(path, output):
@@ -85,7 +104,9 @@ def _peer_run(path, _output):
     peer.run([path], peer.load_model(config.x.top_tagger["model"], config.x.top_tagger["scaler"]))
 
 
-SIDES = {"step1": _step1, "copy": _copy, "candidates": _candidates, "peer": _peer_run}
+SIDES = {"step1": _step1, "copy": _copy, "candidates": _candidates, "peer": _peer_run,
+         **{name: functools.partial(_step1, kind=kind, compression=compression)
+            for name, (kind, compression) in CHOICES.items()}}
 
 
 def measure(spec):
@@ -152,17 +173,25 @@ def main():
     print(f"candidates equal the peer's: {events} preselected events, {candidates} candidates, the same jets; "
           f"largest score difference {largest:.2e}", flush=True)
     core = bench_core()
-    times = {side: [] for side in SIDES}
+    times, sizes = {side: [] for side in SIDES}, {}
     for i in range(args.repeats):
         for side in SIDES:
             result = run_pinned([os.path.abspath(__file__), "--measure",
                                  json.dumps({"side": side, "path": path, "warm": warm})], [core])
             times[side].append(result["real_time"])
+            sizes[side] = result["size"]
         print(f"run {i + 1}: " + ", ".join(f"{side} {times[side][-1]:.2f} s" for side in SIDES), flush=True)
     best = {side: min(values) for side, values in times.items()}
     print(f"fastest of {args.repeats} on core {core}: " + ", ".join(f"{side} {t:.2f} s" for side, t in best.items()))
+    print(f"STEP 1's outputs of {args.events} events (input {os.path.getsize(path)} bytes):")
+    for name in ("step1", *CHOICES):
+        print(f"  {'full_lzma_9' if name == 'step1' else name:<15} {best[name]:8.2f} s {sizes[name]:>13,} bytes "
+              f"({sizes[name] / args.events:.1f} per event)")
     print(f"step1_over_copy_time={best['step1'] / best['copy']:.3f}")
     print(f"step1_candidates_over_peer_time={best['candidates'] / best['peer']:.3f}")
+    for name in CHOICES:
+        print(f"step1_{name}_over_full_lzma_9_time={best[name] / best['step1']:.3f}")
+        print(f"step1_{name}_over_full_lzma_9_size={sizes[name] / sizes['step1']:.4f}")
     return 0
 
 
